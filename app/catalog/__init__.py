@@ -1,0 +1,190 @@
+"""The model catalog: what each model accepts, what it costs, and whether it is live.
+
+Entries live in TOML (`models.toml` and one file per provider beside this module, plus any
+`*.toml` in the CATALOG_DIR setting) so a
+new endpoint or a user's ComfyUI workflow is data, not code. Request validation happens here,
+before anything is submitted, so a bad combination is refused at the form with a message that
+says what the model does accept.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+CATALOG_DIR = Path(__file__).parent  # models.toml (demo + retired) and one <provider>.toml per adapter
+
+# Short side in pixels for each named resolution.
+RESOLUTION_LINES = {"360p": 360, "480p": 480, "540p": 540, "720p": 720, "768p": 768,
+                    "1080p": 1080, "1440p": 1440, "4k": 2160}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str                       # "fal/kling-v2.1-master"
+    provider: str                 # adapter name: "fal"
+    name: str                     # display name
+    endpoint: str = ""            # provider-side model id / endpoint for text-to-video
+    endpoint_i2v: str = ""        # provider-side id for image-to-video, where it differs
+    family: str = ""
+    modes: tuple[str, ...] = ("t2v",)           # t2v, i2v
+    durations: tuple[float, ...] = ()           # allowed values (seconds) ...
+    duration_range: tuple[float, float] | None = None  # ... or an inclusive range
+    default_duration: float | None = None
+    aspect_ratios: tuple[str, ...] = ("16:9",)
+    resolutions: tuple[str, ...] = ("720p",)
+    audio: str = "none"           # none | optional | always
+    negative_prompt: bool = False
+    seed: bool = False
+    max_prompt_chars: int | None = None
+    price_per_second: float | None = None       # USD per output second (no audio / default)
+    price_per_second_audio: float | None = None
+    price_source: str = ""
+    price_date: str = ""
+    status: str = "live"          # live | retired | unverified
+    retired_on: str = ""
+    retired_reason: str = ""
+    latency_s: float = 60.0       # typical generation time, shown in the form
+    description: str = ""
+    docs: str = ""                # the provider doc version the entry follows
+    options: dict[str, Any] = field(default_factory=dict)  # provider-specific extras
+
+    @property
+    def selectable(self) -> bool:
+        return self.status != "retired"
+
+    @property
+    def supports_image(self) -> bool:
+        return "i2v" in self.modes
+
+    @property
+    def text_to_video(self) -> bool:
+        return "t2v" in self.modes
+
+    def accepted_durations(self) -> str:
+        if self.duration_range:
+            lo, hi = self.duration_range
+            return f"{_fmt(lo)}–{_fmt(hi)} s"
+        return ", ".join(f"{_fmt(d)}" for d in self.durations) + " s"
+
+    def pick_default_duration(self) -> float:
+        if self.default_duration:
+            return self.default_duration
+        if self.durations:
+            return self.durations[0]
+        if self.duration_range:
+            return self.duration_range[0]
+        return 5.0
+
+    def price_for(self, duration_s: float, audio: bool) -> float | None:
+        per_s = self.price_per_second_audio if (audio and self.price_per_second_audio) else self.price_per_second
+        if per_s is None:
+            return None
+        return round(per_s * duration_s, 4)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """Pixel size for a named resolution and an aspect ratio; the short side is the resolution."""
+    line = RESOLUTION_LINES[resolution]
+    w_ratio, h_ratio = (int(x) for x in aspect_ratio.split(":"))
+    if w_ratio >= h_ratio:
+        h, w = line, line * w_ratio / h_ratio
+    else:
+        w, h = line, line * h_ratio / w_ratio
+    return int(round(w / 2)) * 2, int(round(h / 2)) * 2
+
+
+@dataclass
+class Catalog:
+    models: dict[str, ModelSpec]
+
+    def get(self, model_id: str) -> ModelSpec | None:
+        return self.models.get(model_id)
+
+    def __iter__(self):
+        return iter(self.models.values())
+
+    def by_provider(self) -> dict[str, list[ModelSpec]]:
+        out: dict[str, list[ModelSpec]] = {}
+        for m in self.models.values():
+            out.setdefault(m.provider, []).append(m)
+        return out
+
+
+def _spec(raw: dict[str, Any], source: Path) -> ModelSpec:
+    data = dict(raw)
+    for key in ("modes", "durations", "aspect_ratios", "resolutions"):
+        if key in data:
+            data[key] = tuple(data[key])
+    if "duration_range" in data:
+        data["duration_range"] = tuple(data["duration_range"])
+    known = set(ModelSpec.__dataclass_fields__)
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{source}: model {data.get('id')!r} has unknown keys {sorted(unknown)}")
+    spec = ModelSpec(**data)
+    for r in spec.resolutions:
+        if r not in RESOLUTION_LINES:
+            raise ValueError(f"{source}: model {spec.id!r} has unknown resolution {r!r}")
+    return spec
+
+
+def load_catalog(extra_dir: Path | None = None) -> Catalog:
+    files = [CATALOG_DIR / "models.toml"] + sorted(p for p in CATALOG_DIR.glob("*.toml") if p.name != "models.toml")
+    if extra_dir and extra_dir.is_dir():
+        files += sorted(extra_dir.glob("*.toml"))
+    models: dict[str, ModelSpec] = {}
+    for path in files:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+        for raw in doc.get("model", []):
+            spec = _spec(raw, path)
+            models[spec.id] = spec  # a user's file may override a built-in entry
+    return Catalog(models)
+
+
+@lru_cache
+def default_catalog() -> Catalog:
+    from app.settings import get_settings
+
+    return load_catalog(get_settings().catalog_dir)
+
+
+def check_request(spec: ModelSpec, *, duration_s: float, aspect_ratio: str, resolution: str,
+                  has_image: bool, audio: bool | None = None, negative_prompt: str | None = None,
+                  prompt: str = "") -> list[str]:
+    """Everything wrong with this request for this model, each naming what the model accepts."""
+    errors: list[str] = []
+    name = spec.name
+    if spec.status == "retired":
+        why = f": {spec.retired_reason}" if spec.retired_reason else ""
+        errors.append(f"{name} was retired on {spec.retired_on}{why}")
+        return errors
+    if has_image and not spec.supports_image:
+        errors.append(f"{name} is text-to-video only and does not take a source image")
+    if not has_image and not spec.text_to_video:
+        errors.append(f"{name} is image-to-video only: add a source image")
+    if spec.duration_range:
+        lo, hi = spec.duration_range
+        if not (lo - 1e-9 <= duration_s <= hi + 1e-9):
+            errors.append(f"{name} does not support {duration_s:g} s; it accepts {spec.accepted_durations()}")
+    elif spec.durations and not any(abs(duration_s - d) < 1e-9 for d in spec.durations):
+        errors.append(f"{name} does not support {duration_s:g} s; it accepts {spec.accepted_durations()}")
+    if aspect_ratio not in spec.aspect_ratios:
+        errors.append(f"{name} does not support aspect ratio {aspect_ratio}; it accepts {', '.join(spec.aspect_ratios)}")
+    if resolution not in spec.resolutions:
+        errors.append(f"{name} does not support {resolution}; it accepts {', '.join(spec.resolutions)}")
+    if audio and spec.audio == "none":
+        errors.append(f"{name} does not generate audio")
+    if negative_prompt and not spec.negative_prompt:
+        errors.append(f"{name} does not take a negative prompt")
+    if spec.max_prompt_chars and len(prompt) > spec.max_prompt_chars:
+        errors.append(f"{name} accepts prompts of at most {spec.max_prompt_chars} characters")
+    return errors

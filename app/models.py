@@ -1,0 +1,183 @@
+"""Tables. Ids are random strings (app.ids) so URLs reveal nothing about counts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.ids import new_id
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Always timezone-aware UTC, whatever the backend returns (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+TERMINAL_STATES = ("ready", "failed", "cancelled")
+TAKE_STATES = (
+    "queued", "submitting", "submitted", "running", "downloading", "processing",
+) + TERMINAL_STATES
+
+
+class Voter(Base):
+    """Whoever casts votes: an anonymous browser (signed cookie) or, later, a signed-in user."""
+
+    __tablename__ = "voters"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Board(Base):
+    __tablename__ = "boards"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    visibility: Mapped[str] = mapped_column(String(16), default="private")  # private | link | public
+    blind: Mapped[bool] = mapped_column(Boolean, default=True)
+    criteria: Mapped[list[Any]] = mapped_column(default=lambda: ["overall"])
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    archived_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    comparisons: Mapped[list[Comparison]] = relationship(back_populates="board")
+
+
+class Comparison(Base):
+    __tablename__ = "comparisons"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"), index=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    # duration_s, aspect_ratio, resolution, seed, negative_prompt, audio
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source_image: Mapped[str | None] = mapped_column(String(300))  # storage key
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("voters.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    board: Mapped[Board] = relationship(back_populates="comparisons")
+    takes: Mapped[list[Take]] = relationship(
+        back_populates="comparison", order_by="Take.created_at", cascade="all, delete-orphan"
+    )
+
+
+class Take(Base):
+    """One model's attempt at one comparison. See DESIGN.md for the state machine."""
+
+    __tablename__ = "takes"
+    __table_args__ = (UniqueConstraint("comparison_id", "model_id", "attempt"),)
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    comparison_id: Mapped[str] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(120), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    remote_id: Mapped[str | None] = mapped_column(String(300))
+    remote_meta: Mapped[dict[str, Any]] = mapped_column(default=dict)  # provider handles (status/result urls…)
+    progress: Mapped[float | None] = mapped_column(Float)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    clip_key: Mapped[str | None] = mapped_column(String(300))    # original, untouched
+    proxy_key: Mapped[str | None] = mapped_column(String(300))   # browser-safe, short GOP (if needed)
+    poster_key: Mapped[str | None] = mapped_column(String(300))
+    media_info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # probe: codec, gop, bitrate…
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    has_audio: Mapped[bool | None] = mapped_column(Boolean)
+    cost_estimate_usd: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    comparison: Mapped[Comparison] = relationship(back_populates="takes")
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATES
+
+    @property
+    def generation_s(self) -> float | None:
+        if self.submitted_at and self.finished_at and self.status == "ready":
+            return (self.finished_at - self.submitted_at).total_seconds()
+        return None
+
+
+class Vote(Base):
+    """One pairwise outcome. A ballot (a pair vote, a best-of-N pick or a ranking) is stored as
+    its pairs, grouped by `ballot_id`, so the CSV and the ranking read one table without
+    re-expanding, and "one vote per voter, comparison, criterion and pair" is a unique index.
+    Voting again supersedes (never deletes) the earlier rows: the history is kept."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        Index(
+            "uq_votes_active_pair",
+            "voter_id", "comparison_id", "criterion", "pair_key",
+            unique=True,
+            sqlite_where=text("superseded_at IS NULL"),
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
+        Index("ix_votes_board_active", "board_id", "superseded_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    ballot_id: Mapped[str] = mapped_column(String(24), index=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"))
+    comparison_id: Mapped[str] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"), index=True)
+    voter_id: Mapped[str] = mapped_column(ForeignKey("voters.id", ondelete="CASCADE"), index=True)
+    criterion: Mapped[str] = mapped_column(String(40), default="overall")
+    kind: Mapped[str] = mapped_column(String(16))  # pair | best | ranking
+    take_a_id: Mapped[str] = mapped_column(ForeignKey("takes.id", ondelete="CASCADE"))
+    take_b_id: Mapped[str] = mapped_column(ForeignKey("takes.id", ondelete="CASCADE"))
+    model_a: Mapped[str] = mapped_column(String(120))
+    model_b: Mapped[str] = mapped_column(String(120))
+    winner: Mapped[str] = mapped_column(String(16))  # model_a | model_b | tie | tie (bothbad)
+    pair_key: Mapped[str] = mapped_column(String(50))  # sorted take ids, for the uniqueness rule
+    position_a: Mapped[int | None] = mapped_column(Integer)  # 0-based slot on the voter's screen
+    position_b: Mapped[int | None] = mapped_column(Integer)
+    blind: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column()

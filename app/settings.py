@@ -1,0 +1,110 @@
+"""Settings from the environment (and `.env`).
+
+Every setting has an embedded default so that a fresh checkout runs with no configuration:
+SQLite under `var/`, jobs in-process, media under `var/media`, and the offline demo models.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = f"sqlite+aiosqlite:///{VAR_DIR / 'takes.db'}"
+    redis_url: str | None = None
+    media_dir: Path = VAR_DIR / "media"
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    # Extra catalog entries (TOML files) that users add without code: a ComfyUI workflow, a new endpoint.
+    catalog_dir: Path = VAR_DIR / "catalog.d"
+
+    # Limits on user input.
+    max_prompt_chars: int = 4000
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_upload_pixels: int = 4096 * 4096
+    max_clip_bytes: int = 512 * 1024 * 1024
+
+    # Jobs.
+    poll_interval_s: float = 5.0          # first poll delay for real providers; backoff grows from here
+    poll_max_interval_s: float = 30.0
+    take_timeout_s: float = 30 * 60
+    lease_s: float = 30.0                 # a worker that dies loses its takes after this long
+    sweep_interval_s: float = 5.0
+    provider_concurrency: int = 4         # default per-provider limit of takes in flight
+    provider_concurrency_overrides: dict[str, int] = Field(default_factory=dict)
+
+    # Demo provider: realistic latency, configurable failures.
+    demo_latency_s: float | None = None   # None: each demo model's own latency from the catalog
+    demo_fail_rate: float = 0.0
+    demo_state_dir: Path | None = None    # where the fake remote service keeps its jobs; default MEDIA_DIR/.demo
+
+    # Provider keys and base URLs (base URLs exist so tests can point adapters at local fakes).
+    gemini_api_key: str | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    fal_key: str | None = None
+    fal_queue_url: str = "https://queue.fal.run"
+    replicate_api_token: str | None = None
+    replicate_base_url: str = "https://api.replicate.com"
+    kling_access_key: str | None = None
+    kling_secret_key: str | None = None
+    kling_base_url: str = "https://api-singapore.klingai.com"
+    runwayml_api_secret: str | None = None
+    runway_base_url: str = "https://api.dev.runwayml.com"
+    lumaai_api_key: str | None = None
+    luma_base_url: str = "https://api.lumalabs.ai/dream-machine/v1"
+    luma_agents_api_key: str | None = None
+    luma_agents_base_url: str = "https://agents.lumalabs.ai/v1"
+    minimax_api_key: str | None = None
+    minimax_base_url: str = "https://api.minimax.io"
+    ark_api_key: str | None = None
+    ark_base_url: str = "https://ark.ap-southeast.bytepluses.com/api/v3"
+    comfyui_url: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        """Accept the URLs people paste (postgres://, postgresql://) and pick the async drivers."""
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://"):]
+        if v.startswith("postgresql://"):
+            v = "postgresql+asyncpg://" + v[len("postgresql://"):]
+        if v.startswith("sqlite:///"):
+            v = "sqlite+aiosqlite:///" + v[len("sqlite:///"):]
+        return v
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.demo_state_dir or (self.media_dir / ".demo")
+
+    def concurrency_for(self, provider: str) -> int:
+        return self.provider_concurrency_overrides.get(provider, self.provider_concurrency)
+
+    def resolved_secret(self) -> str:
+        """The signing key; generated once and kept under var/ so cookies survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        path = VAR_DIR / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
