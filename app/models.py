@@ -106,6 +106,7 @@ class Take(Base):
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
     comparison_id: Mapped[str] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[str] = mapped_column(String(120), index=True)
+    provider: Mapped[str] = mapped_column(String(40), index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     remote_id: Mapped[str | None] = mapped_column(String(300))

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     # Demo provider: realistic latency, configurable failures.
     demo_latency_s: float | None = None   # None: each demo model's own latency from the catalog
     demo_fail_rate: float = 0.0
+    demo_fail_models: list[str] = Field(default_factory=list)  # these demo models always fail
     demo_state_dir: Path | None = None    # where the fake remote service keeps its jobs; default MEDIA_DIR/.demo
 
     # Provider keys and base URLs (base URLs exist so tests can point adapters at local fakes).

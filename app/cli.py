@@ -1,0 +1,53 @@
+"""`takes serve | worker | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="takes", description="Takes: compare video models side by side.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    sub.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
+    sub.add_parser("migrate", help="apply database migrations")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app.settings import get_settings
+
+    settings = get_settings()
+    if args.command == "migrate" or getattr(args, "migrate", False):
+        from app.migrate import upgrade
+
+        upgrade(settings.database_url)
+        if args.command == "migrate":
+            print(f"migrated {settings.database_url.split('@')[-1]}")
+            return 0
+    if args.command == "serve":
+        import uvicorn
+
+        from app.main import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+        return 0
+    if args.command == "worker":
+        if not settings.redis_url:
+            print("takes worker needs REDIS_URL (without it, jobs run inside `takes serve`)", file=sys.stderr)
+            return 2
+        from arq.worker import run_worker
+
+        from app.jobs.worker import worker_settings
+
+        run_worker(worker_settings())
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Creating comparisons: validate everything first, then write the comparison and its takes.
+
+Validation is complete before the first write, so bad input leaves nothing behind; the
+catalog's capability data refuses unsupported combinations with messages that name what
+each model accepts, long before a provider would.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.boards import board_by_slug, default_board
+from app.catalog import Catalog, ModelSpec, check_request, frame_size
+from app.errors import InputError, NotFound
+from app.models import Comparison, Take
+from app.providers import Providers
+from app.providers.base import GenerationRequest
+from app.settings import Settings
+from app.storage import LocalStorage
+
+MAX_MODELS = 6
+DEFAULT_ASPECT = "16:9"
+DEFAULT_RESOLUTION = "720p"
+IMAGE_FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp")}
+
+
+@dataclass
+class ComparisonInput:
+    prompt: str
+    models: list[str]
+    duration_s: float | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    board: str | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    audio: bool = False
+    image: bytes | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckedImage:
+    data: bytes
+    mime: str
+    ext: str
+    width: int
+    height: int
+
+
+def check_image(data: bytes, settings: Settings) -> CheckedImage:
+    """Judge an upload by its content, not its name: format, byte size and pixel size."""
+    if len(data) > settings.max_upload_bytes:
+        raise InputError(f"the image is {len(data) / 1e6:.1f} MB; the limit is {settings.max_upload_bytes / 1e6:.0f} MB",
+                         status_code=413)
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = settings.max_upload_pixels
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = im.format
+            width, height = im.size
+            if width * height > settings.max_upload_pixels:
+                raise InputError(f"the image is {width}×{height}; the limit is {settings.max_upload_pixels} pixels")
+            im.verify()
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InputError("the uploaded file is not a PNG, JPEG or WebP image") from None
+    if fmt not in IMAGE_FORMATS:
+        raise InputError(f"the image is {fmt}; upload a PNG, JPEG or WebP image")
+    if width < 64 or height < 64:
+        raise InputError(f"the image is {width}×{height}; it must be at least 64×64")
+    mime, ext = IMAGE_FORMATS[fmt]
+    return CheckedImage(data, mime, ext, width, height)
+
+
+def decode_data_url(value: str) -> bytes:
+    """`data:image/png;base64,...` or bare base64, as sent by API clients."""
+    payload = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("image must be a base64 data URL (data:image/png;base64,...)") from None
+
+
+def pick_duration(specs: list[ModelSpec]) -> float:
+    """A duration every chosen model accepts, if there is one (else the first model's default)."""
+    first = specs[0].pick_default_duration()
+    candidates = [first] + [s.pick_default_duration() for s in specs[1:]] + [4, 5, 6, 8, 10]
+    for d in candidates:
+        if all(not check_request(s, duration_s=d, aspect_ratio=s.aspect_ratios[0], resolution=s.resolutions[0],
+                                 has_image=not s.text_to_video) for s in specs):
+            return float(d)
+    return float(first)
+
+
+def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, settings: Settings) -> tuple[list[ModelSpec], dict, CheckedImage | None]:
+    errors: list[str] = []
+    prompt = (data.prompt or "").strip()
+    if not prompt:
+        errors.append("the prompt is empty")
+    elif len(prompt) > settings.max_prompt_chars:
+        errors.append(f"the prompt is {len(prompt)} characters; the limit is {settings.max_prompt_chars}")
+    if not data.models:
+        errors.append("choose at least one model")
+    if len(data.models) > MAX_MODELS:
+        errors.append(f"choose at most {MAX_MODELS} models (the grid shows up to {MAX_MODELS})")
+    specs: list[ModelSpec] = []
+    seen = set()
+    for mid in data.models:
+        if mid in seen:
+            errors.append(f"model {mid} is listed twice")
+            continue
+        seen.add(mid)
+        spec = catalog.get(mid)
+        if spec is None:
+            errors.append(f"unknown model {mid!r} (GET /api/models lists the catalog)")
+            continue
+        if spec.selectable and not providers.available(spec.provider):
+            p = providers.get(spec.provider)
+            keys = ", ".join(p.missing_keys()) if p else "its provider adapter"
+            errors.append(f"{spec.name} is not available: set {keys}")
+            continue
+        specs.append(spec)
+    image = check_image(data.image, settings) if data.image else None
+    if data.duration_s is not None and not (0 < data.duration_s <= 60):
+        errors.append("duration must be between 0 and 60 seconds")
+    if data.negative_prompt and len(data.negative_prompt) > settings.max_prompt_chars:
+        errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")
+    if errors or not specs:
+        raise InputError(errors[0] if errors else "choose at least one model", errors)
+    duration = float(data.duration_s) if data.duration_s is not None else pick_duration(specs)
+    aspect = data.aspect_ratio or DEFAULT_ASPECT
+    resolution = data.resolution or DEFAULT_RESOLUTION
+    for spec in specs:
+        problems = check_request(spec, duration_s=duration, aspect_ratio=aspect, resolution=resolution,
+                                 has_image=image is not None, audio=data.audio,
+                                 negative_prompt=data.negative_prompt, prompt=prompt)
+        adapter = providers.get(spec.provider)
+        if not problems and hasattr(adapter, "validate"):
+            # Combinations the catalog cannot express ("1080p only at 6 s") are the adapter's call.
+            width, height = frame_size(resolution, aspect)
+            problems = adapter.validate(spec, GenerationRequest(
+                take_id="", prompt=prompt, duration_s=duration, aspect_ratio=aspect, resolution=resolution,
+                width=width, height=height, seed=data.seed, negative_prompt=data.negative_prompt,
+                audio=bool(data.audio), image=None, image_mime=image.mime if image else None))
+        errors += problems
+    if errors:
+        raise InputError(errors[0], errors)
+    params = {"duration_s": duration, "aspect_ratio": aspect, "resolution": resolution, "audio": bool(data.audio)}
+    if data.seed is not None:
+        params["seed"] = int(data.seed)
+    if data.negative_prompt:
+        params["negative_prompt"] = data.negative_prompt.strip()
+    if image:
+        params["image_mime"] = image.mime
+        params["image_size"] = [image.width, image.height]
+    return specs, params, image
+
+
+def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
+    prices = [s.price_for(params["duration_s"], params.get("audio", False)) for s in specs]
+    if any(p is None for p in prices):
+        return None
+    return round(sum(prices), 4)
+
+
+async def create_comparison(session: AsyncSession, data: ComparisonInput, *, catalog: Catalog,
+                            providers: Providers, settings: Settings, storage: LocalStorage,
+                            voter_id: str | None) -> Comparison:
+    specs, params, image = validate(data, catalog, providers, settings)
+    board = await board_by_slug(session, data.board) if data.board else await default_board(session)
+    if board.archived_at is not None:
+        raise InputError(f"board {board.name!r} is archived")
+    comparison = Comparison(board_id=board.id, prompt=data.prompt.strip(), params=params, created_by=voter_id)
+    session.add(comparison)
+    await session.flush()
+    image_path = None
+    if image:
+        comparison.source_image = f"comparisons/{comparison.id}/source.{image.ext}"
+        image_path = storage.write_bytes(comparison.source_image, image.data)
+    for spec in specs:
+        session.add(Take(comparison_id=comparison.id, model_id=spec.id, provider=spec.provider, attempt=1,
+                         cost_estimate_usd=spec.price_for(params["duration_s"], params.get("audio", False))))
+    try:
+        await session.commit()
+    except Exception:
+        if image_path:
+            image_path.unlink(missing_ok=True)
+        raise
+    return await load_comparison(session, comparison.id)
+
+
+async def load_comparison(session: AsyncSession, comparison_id: str) -> Comparison:
+    c = (await session.execute(
+        select(Comparison).where(Comparison.id == comparison_id)
+        .options(selectinload(Comparison.takes), selectinload(Comparison.board))
+        .execution_options(populate_existing=True)
+    )).scalar_one_or_none()
+    if c is None:
+        raise NotFound(f"no comparison {comparison_id!r}")
+    return c
+
+
+async def reroll(session: AsyncSession, comparison: Comparison, model_id: str) -> Take:
+    """A new take of the same model for the same comparison (take 2, 3 …)."""
+    attempts = [t.attempt for t in comparison.takes if t.model_id == model_id]
+    if not attempts:
+        raise InputError(f"model {model_id} is not part of this comparison")
+    first = next(t for t in comparison.takes if t.model_id == model_id)
+    take = Take(comparison_id=comparison.id, model_id=model_id, provider=first.provider,
+                attempt=max(attempts) + 1, cost_estimate_usd=first.cost_estimate_usd)
+    session.add(take)
+    await session.commit()
+    return take

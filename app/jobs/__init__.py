@@ -1,0 +1,1 @@
+"""Background generation of takes: one code path (generate.py), two runners (in-process, arq)."""

@@ -1,0 +1,351 @@
+"""generate_take: the take state machine, shared by the in-process runner and arq workers.
+
+    queued → submitting → submitted → running → downloading → processing → ready
+                                                     (failed | cancelled from any state)
+
+Crash safety rests on two rules:
+1. The remote job id is committed before anything else happens after submit returns, and a
+   take is only ever submitted from `queued`. A take found in `submitting` (the process died
+   during the create call) is never blindly re-submitted: the provider's `reconcile` looks
+   for the job by our client key where the provider has one, otherwise the take fails with
+   "outcome unknown, may have been billed" so a person decides.
+2. Work on a take is guarded by a lease in the row (owner + expiry) claimed with a
+   conditional UPDATE, so two workers never drive the same take; a dead worker's lease
+   expires and the sweeper hands the take to a live one, which resumes by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, or_, select, update
+
+from app import media
+from app.catalog import frame_size
+from app.jobs.context import JobContext
+from app.models import TERMINAL_STATES, Comparison, Take, utcnow
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
+
+log = logging.getLogger(__name__)
+
+QUEUE_OWNER = "queue"          # lease owner while a take waits in a queue
+IN_FLIGHT = ("submitting", "submitted", "running")
+
+
+class LeaseLost(Exception):
+    """Another worker took the take over (ours expired): stop without touching it."""
+
+
+async def claim(ctx: JobContext, take_id: str) -> bool:
+    now = utcnow()
+    async with ctx.db.session() as s:
+        res = await s.execute(
+            update(Take)
+            .where(Take.id == take_id, Take.status.not_in(TERMINAL_STATES))
+            .where(or_(Take.lease_owner.is_(None), Take.lease_owner == QUEUE_OWNER,
+                       Take.lease_owner == ctx.worker_id, Take.lease_expires_at < now))
+            .values(lease_owner=ctx.worker_id, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
+        )
+        await s.commit()
+        return res.rowcount == 1
+
+
+async def _renew(ctx: JobContext, take_id: str) -> None:
+    now = utcnow()
+    async with ctx.db.session() as s:
+        res = await s.execute(
+            update(Take).where(Take.id == take_id, Take.lease_owner == ctx.worker_id)
+            .values(lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
+        )
+        await s.commit()
+    if res.rowcount != 1:
+        raise LeaseLost(take_id)
+
+
+async def _release(ctx: JobContext, take_id: str) -> None:
+    async with ctx.db.session() as s:
+        await s.execute(update(Take).where(Take.id == take_id, Take.lease_owner == ctx.worker_id)
+                        .values(lease_owner=None, lease_expires_at=None))
+        await s.commit()
+
+
+async def _set(ctx: JobContext, take_id: str, **values) -> None:
+    """Write state, but only while we hold the lease and the take was not cancelled meanwhile."""
+    async with ctx.db.session() as s:
+        res = await s.execute(
+            update(Take).where(Take.id == take_id, Take.lease_owner == ctx.worker_id,
+                               Take.status.not_in(TERMINAL_STATES))
+            .values(updated_at=utcnow(), **values)
+        )
+        await s.commit()
+    if res.rowcount != 1:
+        raise LeaseLost(take_id)
+
+
+async def _load(ctx: JobContext, take_id: str) -> tuple[Take, Comparison]:
+    async with ctx.db.session() as s:
+        take = await s.get(Take, take_id)
+        comparison = await s.get(Comparison, take.comparison_id)
+        return take, comparison
+
+
+async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
+    """Sleep while keeping the lease fresh and noticing a cancel."""
+    end = time.monotonic() + seconds
+    step = max(0.05, ctx.settings.lease_s / 3)
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(step, left))
+        await _renew(ctx, take_id)
+
+
+def build_request(ctx: JobContext, take: Take, comparison: Comparison) -> GenerationRequest:
+    p = comparison.params
+    width, height = frame_size(p["resolution"], p["aspect_ratio"])
+    image = ctx.storage.path(comparison.source_image) if comparison.source_image else None
+    return GenerationRequest(
+        take_id=take.id, prompt=comparison.prompt, duration_s=float(p["duration_s"]),
+        aspect_ratio=p["aspect_ratio"], resolution=p["resolution"], width=width, height=height,
+        seed=p.get("seed"), negative_prompt=p.get("negative_prompt"), audio=bool(p.get("audio")),
+        image=image, image_mime=p.get("image_mime"),
+    )
+
+
+def _backoff(attempt: int, base: float, cap: float) -> float:
+    return min(cap, base * (2 ** attempt)) * random.uniform(0.8, 1.2)
+
+
+async def _fail(ctx: JobContext, take_id: str, code: str, message: str) -> None:
+    await _set(ctx, take_id, status="failed", error_code=code, error_message=message[:4000],
+               finished_at=utcnow(), progress=None)
+
+
+async def generate_take(ctx: JobContext, take_id: str) -> str | None:
+    """Drive one take as far as it goes; returns its final status (None when not ours)."""
+    if not await claim(ctx, take_id):
+        return None
+    try:
+        return await _drive(ctx, take_id)
+    except LeaseLost:
+        log.info("take %s: lease lost, leaving it to its new owner", take_id)
+        return None
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug or an unexpected failure: show it on the take, never hang
+        log.exception("take %s failed unexpectedly", take_id)
+        try:
+            await _fail(ctx, take_id, "provider_error", f"internal error: {type(exc).__name__}: {exc}")
+        except LeaseLost:
+            pass
+        return "failed"
+    finally:
+        await _release(ctx, take_id)
+
+
+async def _drive(ctx: JobContext, take_id: str) -> str:
+    take, comparison = await _load(ctx, take_id)
+    model = ctx.catalog.get(take.model_id)
+    provider = ctx.providers.get(model.provider) if model else None
+    if model is None or provider is None:
+        await _fail(ctx, take_id, "invalid_request", f"model {take.model_id} is not in the catalog or has no adapter")
+        return "failed"
+    if not provider.available():
+        await _fail(ctx, take_id, "auth", f"{provider.label or provider.name} is not configured: set {', '.join(provider.missing_keys())}")
+        return "failed"
+    req = build_request(ctx, take, comparison)
+    settings = ctx.settings
+
+    if take.status == "queued":
+        sub = await _submit(ctx, take, model, provider, req)
+        if sub is None:
+            return "failed"
+        take.remote_id, take.remote_meta = sub.remote_id, sub.meta
+    elif take.status == "submitting":
+        sub = await provider.reconcile(model, req)
+        if sub is None:
+            await _fail(ctx, take_id, "outcome_unknown",
+                        "The worker stopped while submitting this take; the outcome is unknown and it may have "
+                        "been billed. Check the provider's dashboard, then re-roll if needed.")
+            return "failed"
+        await _set(ctx, take_id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
+                   submitted_at=take.submitted_at or utcnow())
+        take.remote_id, take.remote_meta = sub.remote_id, sub.meta
+
+    # submitted / running / downloading / processing: resume by polling (idempotent).
+    submitted_at = take.submitted_at or utcnow()
+    deadline = submitted_at + timedelta(seconds=settings.take_timeout_s)
+    errors = 0
+    interval = settings.poll_interval_s
+    status: JobStatus | None = None
+    while True:
+        current = await _current_status(ctx, take_id)
+        if current == "cancelled":
+            await _safe_cancel(provider, model, take)
+            return "cancelled"
+        try:
+            status = await provider.poll(model, take.remote_id, take.remote_meta or {})
+            errors = 0
+        except ProviderError as err:
+            if not err.retryable:
+                await _fail(ctx, take_id, err.code, err.message)
+                return "failed"
+            errors += 1
+            wait = err.retry_after if err.retry_after is not None else _backoff(errors, settings.poll_interval_s, settings.poll_max_interval_s)
+            log.info("take %s: poll error (%s), retrying in %.1fs", take_id, err, wait)
+            if utcnow() + timedelta(seconds=wait) > deadline:
+                await _fail(ctx, take_id, "timeout", f"gave up after repeated provider errors: {err.message}")
+                return "failed"
+            await _sleep(ctx, take_id, wait)
+            continue
+        if status.state in ("queued", "running"):
+            if utcnow() > deadline:
+                await _safe_cancel(provider, model, take)
+                await _fail(ctx, take_id, "timeout", f"no result after {settings.take_timeout_s:.0f} s")
+                return "failed"
+            await _set(ctx, take_id, status="running" if status.state == "running" else "submitted",
+                       progress=status.progress)
+            wait = status.poll_after if status.poll_after is not None else interval
+            interval = min(settings.poll_max_interval_s, interval * 1.5)
+            await _sleep(ctx, take_id, wait)
+            continue
+        break
+
+    if status.state == "cancelled":
+        await _set(ctx, take_id, status="cancelled", finished_at=utcnow())
+        return "cancelled"
+    if status.state == "failed":
+        err = status.error or ProviderError("provider_error", "the provider reported a failure without a reason")
+        await _fail(ctx, take_id, err.code, err.message)
+        return "failed"
+    return await _finish(ctx, take_id, model, provider, status)
+
+
+async def _current_status(ctx: JobContext, take_id: str) -> str:
+    async with ctx.db.session() as s:
+        return (await s.execute(select(Take.status).where(Take.id == take_id))).scalar_one()
+
+
+async def _safe_cancel(provider, model, take: Take) -> None:
+    if take.remote_id:
+        try:
+            await provider.cancel(model, take.remote_id, take.remote_meta or {})
+        except Exception as exc:  # best effort
+            log.warning("cancel of %s failed: %s", take.remote_id, exc)
+
+
+async def _wait_for_slot(ctx: JobContext, take: Take) -> None:
+    """Per-provider concurrency limit, counted in the database so it holds across workers."""
+    limit = ctx.settings.concurrency_for(take.provider)
+    while True:
+        async with ctx.db.session() as s:
+            busy = (await s.execute(
+                select(func.count()).select_from(Take)
+                .where(Take.provider == take.provider, Take.status.in_(IN_FLIGHT), Take.id != take.id)
+            )).scalar_one()
+        if busy < limit:
+            return
+        await _sleep(ctx, take.id, min(2.0, ctx.settings.poll_interval_s))
+
+
+async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
+    attempt = 0
+    while True:
+        await _wait_for_slot(ctx, take)
+        await _set(ctx, take.id, status="submitting", progress=None)
+        try:
+            sub = await provider.submit(model, req)
+        except ProviderError as err:
+            if err.retryable and err.code != "outcome_unknown" and attempt < 5:
+                # The provider said no before creating anything (429 / 503): safe to ask again.
+                attempt += 1
+                await _set(ctx, take.id, status="queued", error_message=f"waiting: {err.message}")
+                wait = err.retry_after if err.retry_after is not None else _backoff(attempt, ctx.settings.poll_interval_s, ctx.settings.poll_max_interval_s)
+                await _sleep(ctx, take.id, wait)
+                continue
+            await _fail(ctx, take.id, err.code, err.message)
+            return None
+        except Exception as exc:
+            await _fail(ctx, take.id, "outcome_unknown",
+                        f"submit failed after the request may have reached the provider ({type(exc).__name__}: {exc}); "
+                        "it may have been billed")
+            return None
+        # Commit the remote id before anything else: this is what makes a crash safe.
+        await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
+                   submitted_at=utcnow(), error_message=None, progress=0.0)
+        return sub
+
+
+async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobStatus) -> str:
+    storage = ctx.storage
+    original_key = f"takes/{take_id}/original.mp4"
+    await _set(ctx, take_id, status="downloading", progress=1.0)
+    dest = storage.path(original_key)
+    for attempt in range(4):
+        try:
+            await provider.download(model, status, dest, ctx.settings.max_clip_bytes)
+            break
+        except ProviderError as err:
+            if err.retryable and attempt < 3:
+                await _sleep(ctx, take_id, err.retry_after or _backoff(attempt, 1.0, 10.0))
+                continue
+            await _fail(ctx, take_id, "download", err.message)
+            return "failed"
+    await _set(ctx, take_id, status="processing")
+    try:
+        info = await asyncio.to_thread(media.probe, dest)
+    except Exception as exc:
+        await _fail(ctx, take_id, "provider_error", f"the downloaded file is not a playable video: {exc}")
+        return "failed"
+    poster_key = f"takes/{take_id}/poster.jpg"
+    await asyncio.to_thread(media.make_poster, dest, storage.path(poster_key))
+    proxy_key = None
+    reasons = media.proxy_reasons(info)
+    if reasons:
+        proxy_key = f"takes/{take_id}/proxy.mp4"
+        await asyncio.to_thread(media.make_proxy, dest, storage.path(proxy_key), info)
+        info["proxy_reasons"] = reasons
+    take, comparison = await _load(ctx, take_id)
+    duration = info["duration_s"] or float(comparison.params.get("duration_s") or 0)
+    await _set(
+        ctx, take_id, status="ready", clip_key=original_key, proxy_key=proxy_key, poster_key=poster_key,
+        media_info=info, duration_s=duration, fps=info["fps"], width=info["width"], height=info["height"],
+        has_audio=info["has_audio"], finished_at=utcnow(), progress=1.0, error_code=None, error_message=None,
+        cost_usd=model.price_for(duration, bool(info["has_audio"])),
+    )
+    return "ready"
+
+
+async def stale_take_ids(ctx: JobContext, limit: int = 200) -> list[str]:
+    """Non-terminal takes nobody holds: new ones whose enqueue was lost, or a dead worker's."""
+    now = utcnow()
+    async with ctx.db.session() as s:
+        rows = await s.execute(
+            select(Take.id).where(Take.status.not_in(TERMINAL_STATES))
+            .where(or_(Take.lease_owner.is_(None), Take.lease_expires_at < now))
+            .order_by(Take.created_at).limit(limit)
+        )
+        return list(rows.scalars())
+
+
+async def mark_queued(ctx: JobContext, take_ids: list[str]) -> list[str]:
+    """Hand takes to the queue: only those still unheld are returned (and marked as queued)."""
+    now = utcnow()
+    out = []
+    async with ctx.db.session() as s:
+        for tid in take_ids:
+            res = await s.execute(
+                update(Take).where(Take.id == tid, Take.status.not_in(TERMINAL_STATES))
+                .where(or_(Take.lease_owner.is_(None), Take.lease_expires_at < now))
+                .values(lease_owner=QUEUE_OWNER, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
+            )
+            if res.rowcount == 1:
+                out.append(tid)
+        await s.commit()
+    return out

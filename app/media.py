@@ -1,0 +1,185 @@
+"""Probe, poster and browser-safe proxy for every stored clip (PyAV).
+
+Providers return mixed codecs, frame rates and GOP structures. Debian's Chromium cannot
+play HEVC, and a clip whose keyframes are seconds apart seeks slowly (player-notes.md §5.3),
+so a clip that is not H.264/VP9/AV1 in yuv420p, lacks faststart, or has a GOP longer than
+one second gets an H.264/AAC proxy with faststart and a half-second GOP. The original is
+kept untouched for download. Frame rate stays native: resampling would change the motion
+people are judging.
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+BROWSER_CODECS = {"h264", "vp9", "av1", "vp8"}
+BROWSER_PIX_FMTS = {"yuv420p", "yuvj420p"}
+MAX_GOP_S = 1.0
+
+
+def _moov_before_mdat(path: Path) -> bool | None:
+    """True when the MP4 index (moov) precedes the media (mdat): playback can start at once."""
+    try:
+        with path.open("rb") as fh:
+            while True:
+                header = fh.read(8)
+                if len(header) < 8:
+                    return None
+                size, kind = struct.unpack(">I4s", header)
+                if size == 1:
+                    size = struct.unpack(">Q", fh.read(8))[0]
+                    body = size - 16
+                else:
+                    body = size - 8
+                if kind == b"moov":
+                    return True
+                if kind == b"mdat":
+                    return False
+                if size == 0:
+                    return None
+                fh.seek(body, 1)
+    except (OSError, struct.error):
+        return None
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """Codec, frame rate, duration, size, audio and keyframe interval (demux only: fast)."""
+    with av.open(str(path)) as c:
+        v = next((s for s in c.streams if s.type == "video"), None)
+        a = next((s for s in c.streams if s.type == "audio"), None)
+        if v is None:
+            raise ValueError("the file has no video stream")
+        fps = float(v.average_rate or v.guessed_rate or 0) or None
+        key_times: list[float] = []
+        last_t = 0.0
+        n_packets = 0
+        for packet in c.demux(v):
+            if packet.pts is None or packet.size == 0:
+                continue
+            n_packets += 1
+            t = float(packet.pts * v.time_base)
+            last_t = max(last_t, t)
+            if packet.is_keyframe:
+                key_times.append(t)
+        duration = float(c.duration / av.time_base) if c.duration else None
+        if fps and n_packets:
+            duration = duration or (n_packets / fps)
+        gops = np.diff(key_times + [last_t + (1 / fps if fps else 0)]) if key_times else np.array([])
+        fmt = c.format.name
+        info = {
+            "container": fmt,
+            "codec": v.codec_context.name,
+            "profile": v.codec_context.profile,
+            "pix_fmt": v.codec_context.pix_fmt,
+            "width": v.codec_context.width,
+            "height": v.codec_context.height,
+            "fps": round(fps, 3) if fps else None,
+            "frames": n_packets,
+            "duration_s": round(duration, 3) if duration else None,
+            "has_audio": a is not None,
+            "audio_codec": a.codec_context.name if a is not None else None,
+            "gop_max_s": round(float(gops.max()), 3) if len(gops) else None,
+            "keyframes": len(key_times),
+            "bit_rate": c.bit_rate,
+            "faststart": _moov_before_mdat(path) if "mp4" in fmt or "mov" in fmt else None,
+        }
+    return info
+
+
+def proxy_reasons(info: dict[str, Any]) -> list[str]:
+    """Why a clip needs a proxy; empty when the original is fine to play and seek."""
+    reasons = []
+    if info["codec"] not in BROWSER_CODECS:
+        reasons.append(f"codec {info['codec']} is not browser-safe")
+    if info["pix_fmt"] not in BROWSER_PIX_FMTS:
+        reasons.append(f"pixel format {info['pix_fmt']}")
+    if info.get("faststart") is False:
+        reasons.append("no faststart")
+    if info.get("gop_max_s") and info["gop_max_s"] > MAX_GOP_S + 1e-6:
+        reasons.append(f"keyframes {info['gop_max_s']:.2f} s apart")
+    if info.get("has_audio") and info.get("audio_codec") not in ("aac", "opus", "mp3", "vorbis"):
+        reasons.append(f"audio codec {info.get('audio_codec')}")
+    return reasons
+
+
+def make_proxy(src: Path, dest: Path, info: dict[str, Any], max_width: int = 1920) -> Path:
+    """H.264 yuv420p + AAC, native fps, GOP of half a second, faststart."""
+    fps = info.get("fps") or 24
+    rate = Fraction(fps).limit_denominator(1001)
+    gop = max(1, round(fps / 2))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w", options={"movflags": "faststart"}) as out:
+        vin = inp.streams.video[0]
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        w, h = info["width"], info["height"]
+        if w > max_width:
+            h = int(round(h * max_width / w / 2)) * 2
+            w = max_width
+        w, h = w - w % 2, h - h % 2
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+        vout.codec_context.gop_size = gop
+        vout.options = {"preset": "veryfast", "crf": "20", "sc_threshold": "0", "keyint_min": str(gop)}
+        aout = resampler = None
+        if ain is not None:
+            aout = out.add_stream("aac", rate=48000)
+            aout.layout = "stereo"
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
+        streams = [vin] + ([ain] if ain is not None else [])
+        i = 0
+        for packet in inp.demux(*streams):
+            for frame in packet.decode():
+                if isinstance(frame, av.VideoFrame):
+                    f = frame.reformat(width=w, height=h, format="yuv420p")
+                    f.pts = i
+                    f.time_base = 1 / rate
+                    i += 1
+                    for p in vout.encode(f):
+                        out.mux(p)
+                else:
+                    frame.pts = None
+                    for rf in resampler.resample(frame):
+                        for p in aout.encode(rf):
+                            out.mux(p)
+        for p in vout.encode():
+            out.mux(p)
+        if aout is not None:
+            for p in aout.encode():
+                out.mux(p)
+    tmp.replace(dest)
+    return dest
+
+
+def make_poster(src: Path, dest: Path, max_width: int = 640, search_s: float = 3.0) -> Path:
+    """JPEG of the first frame that is not (nearly) black, within the first seconds."""
+    chosen = None
+    with av.open(str(src)) as c:
+        v = c.streams.video[0]
+        for frame in c.decode(v):
+            t = float(frame.time or 0.0)
+            luma = frame.to_ndarray(format="gray")
+            if chosen is None:
+                chosen = frame
+            # "Not black": some real picture content, even in a dark scene (bright detail on black).
+            if float(np.percentile(luma, 99)) > 48 and float(luma.std()) > 4:
+                chosen = frame
+                break
+            if t > search_s:
+                break
+    if chosen is None:
+        raise ValueError("the clip has no decodable frames")
+    img = chosen.to_image()
+    if img.width > max_width:
+        img = img.resize((max_width, int(round(img.height * max_width / img.width))))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    img.save(tmp, format="JPEG", quality=85)
+    tmp.replace(dest)
+    return dest

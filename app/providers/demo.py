@@ -1,0 +1,130 @@
+"""The offline demo provider: a fake remote service on local disk.
+
+It behaves like a real provider so the whole flow (and its failure paths) can be seen with
+no key and no network: submit returns a job id at once, the job "runs" for the model's
+latency, then the clip is rendered (app.providers.demo_render) and offered for download.
+
+Its state lives in files under DEMO_STATE_DIR (default MEDIA_DIR/.demo), not in memory, so
+a killed worker that comes back finds its jobs where it left them, exactly as with a real
+provider. Every submit is appended to `submissions.log`; tests read that to prove a take is
+never submitted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from app.ids import new_id
+from app.providers.base import GenerationRequest, JobStatus, Provider, ProviderError, Submission
+
+FAILURES = [
+    ("moderation", "demo: the simulated content filter refused this prompt"),
+    ("provider_error", "demo: simulated GPU out of memory on the render node"),
+]
+
+
+class DemoProvider(Provider):
+    name = "demo"
+    label = "Demo (offline)"
+    key_settings = ()
+    docs = "local: no remote API"
+
+    @property
+    def root(self) -> Path:
+        return self.settings.demo_dir
+
+    def _job_path(self, remote_id: str) -> Path:
+        return self.root / "jobs" / f"{remote_id}.json"
+
+    def _latency(self, model) -> float:
+        if self.settings.demo_latency_s is not None:
+            return self.settings.demo_latency_s
+        return float(model.latency_s)
+
+    def _fails(self, remote_id: str, model_id: str) -> bool:
+        if model_id in self.settings.demo_fail_models:
+            return True
+        rate = self.settings.demo_fail_rate
+        if rate <= 0:
+            return False
+        h = int.from_bytes(hashlib.sha256(remote_id.encode()).digest()[:8], "little") / 2**64
+        return h < rate
+
+    async def submit(self, model, req: GenerationRequest) -> Submission:
+        remote_id = "demo-" + new_id(16)
+        job = {
+            "model": model.id, "look": model.options.get("look", model.endpoint),
+            "fps": int(model.options.get("fps", 24)), "width": req.width, "height": req.height,
+            "duration_s": req.duration_s, "prompt": req.prompt, "seed": req.seed, "audio": req.audio,
+            "image": str(req.image) if req.image else None, "submitted_at": time.time(),
+            "latency_s": self._latency(model), "fail": self._fails(remote_id, model.id),
+            "take_id": req.take_id,
+        }
+        path = self._job_path(remote_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(job))
+        with (self.root / "submissions.log").open("a") as fh:
+            fh.write(f"{req.take_id} {remote_id}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return Submission(remote_id)
+
+    async def poll(self, model, remote_id: str, meta: dict[str, Any]) -> JobStatus:
+        path = self._job_path(remote_id)
+        if not path.exists():
+            raise ProviderError("invalid_request", f"demo: no job {remote_id}")
+        job = json.loads(path.read_text())
+        if job.get("cancelled"):
+            return JobStatus("cancelled")
+        latency = job["latency_s"]
+        elapsed = time.time() - job["submitted_at"]
+        hint = max(0.05, min(1.0, latency / 10))
+        if job["fail"] and elapsed >= latency * 0.5:
+            code, message = FAILURES[int(remote_id.encode().hex(), 16) % len(FAILURES)]
+            return JobStatus("failed", error=ProviderError(code, message))
+        if elapsed < latency * 0.1:
+            return JobStatus("queued", progress=0.0, poll_after=hint)
+        if elapsed < latency:
+            return JobStatus("running", progress=round(elapsed / latency, 3), poll_after=hint)
+        out = self.root / "out" / f"{remote_id}.mp4"
+        if not out.exists():
+            from app.providers.demo_render import render_clip
+
+            await asyncio.to_thread(
+                render_clip, out, look=job["look"], width=job["width"], height=job["height"],
+                fps=job["fps"], duration_s=job["duration_s"], prompt=job["prompt"], seed=job["seed"],
+                audio=job["audio"], image=Path(job["image"]) if job["image"] else None,
+            )
+        return JobStatus("succeeded", progress=1.0, result_url=out.resolve().as_uri())
+
+    async def download(self, model, status: JobStatus, dest: Path, max_bytes: int) -> None:
+        src = Path(status.result_url.removeprefix("file://"))
+        if not src.exists():
+            raise ProviderError("download", "demo: the result has expired")
+        if src.stat().st_size > max_bytes:
+            raise ProviderError("download", f"result is over the {max_bytes}-byte cap")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(shutil.copyfile, src, dest)
+
+    async def cancel(self, model, remote_id: str, meta: dict[str, Any]) -> None:
+        path = self._job_path(remote_id)
+        if path.exists():
+            job = json.loads(path.read_text())
+            job["cancelled"] = True
+            path.write_text(json.dumps(job))
+
+
+def submission_counts(settings) -> Counter:
+    """How many times each take id was submitted to the demo service."""
+    log = settings.demo_dir / "submissions.log"
+    if not log.exists():
+        return Counter()
+    return Counter(line.split()[0] for line in log.read_text().splitlines() if line.strip())

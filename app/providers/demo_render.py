@@ -1,0 +1,198 @@
+"""Procedural clips for the offline demo models: real H.264 MP4s rendered with PyAV.
+
+Each look is cheap numpy drawing so a 720p clip renders in about a second on one core.
+The frame number is burned into the corner so synced playback can be checked by eye.
+Everything is seeded from the prompt (and the seed parameter), so the same request gives
+the same clip, and different demo models give clearly different pictures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# 3x5 bitmap digits for the frame counter.
+_DIGITS = {
+    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
+    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
+    "8": "111101111101111", "9": "111101111001111",
+}
+
+
+def _rng(prompt: str, seed: int | None, look: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"{look}|{seed}|{prompt}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _draw_number(img: np.ndarray, n: int, scale: int) -> None:
+    text = str(n)
+    x0, y0 = scale * 2, scale * 2
+    w = (len(text) * 4 + 1) * scale
+    img[y0 - scale: y0 + 6 * scale, x0 - scale: x0 - scale + w] = (0, 0, 0)
+    for i, ch in enumerate(text):
+        bits = _DIGITS[ch]
+        for r in range(5):
+            for c in range(3):
+                if bits[r * 3 + c] == "1":
+                    y, x = y0 + r * scale, x0 + (i * 4 + c) * scale
+                    img[y: y + scale, x: x + scale] = (255, 255, 255)
+
+
+class _Aurora:
+    """Soft colour fields drifting, computed at low resolution and scaled up by swscale."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int):
+        self.sw, self.sh = max(32, w // 8), max(32, h // 8)
+        y, x = np.mgrid[0: self.sh, 0: self.sw].astype(np.float32)
+        self.x, self.y = x / self.sw, y / self.sh
+        self.k = rng.uniform(1.5, 5.0, size=(3, 2)).astype(np.float32)
+        self.ph = rng.uniform(0, 2 * math.pi, size=3).astype(np.float32)
+        self.speed = rng.uniform(0.4, 1.2, size=3).astype(np.float32)
+        self.base = rng.uniform(0.2, 0.8, size=3).astype(np.float32)
+
+    def frame(self, t: float) -> np.ndarray:
+        out = np.empty((self.sh, self.sw, 3), np.float32)
+        for c in range(3):
+            kx, ky = self.k[c]
+            out[..., c] = self.base[c] + 0.35 * np.sin(kx * self.x * 6.28 + ky * self.y * 3.14
+                                                       + self.ph[c] + t * self.speed[c] * 2.0)
+        return (np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+class _Ember:
+    """Warm particles rising over a dark field; fades in from black (tests the poster picker)."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int):
+        self.w, self.h = w, h
+        n = 160
+        self.x = rng.uniform(0, w, n)
+        self.y0 = rng.uniform(0, h, n)
+        self.v = rng.uniform(0.08, 0.35, n) * h
+        self.size = rng.integers(max(2, h // 180), max(4, h // 45), n)
+        self.col = np.stack([rng.uniform(200, 255, n), rng.uniform(60, 180, n), rng.uniform(0, 60, n)], 1)
+        self.wobble = rng.uniform(0, 6.28, n)
+
+    def frame(self, t: float) -> np.ndarray:
+        img = np.zeros((self.h, self.w, 3), np.uint8)
+        img[..., 0] = 18
+        img[..., 2] = 10
+        fade = min(1.0, t / 0.5)
+        ys = (self.y0 - self.v * t) % self.h
+        xs = (self.x + np.sin(self.wobble + t * 2.0) * self.h * 0.02) % self.w
+        for x, y, s, col in zip(xs.astype(int), ys.astype(int), self.size, self.col):
+            img[y: y + s, x: x + s] = col * fade
+        return img
+
+
+class _Blocks:
+    """Hard-edged blocks sliding on a grid."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int):
+        self.w, self.h = w, h
+        self.cell = max(8, h // 9)
+        n = 18
+        self.cx = rng.integers(0, max(1, w // self.cell), n)
+        self.cy = rng.integers(0, max(1, h // self.cell), n)
+        self.dx = rng.choice([-1, 1], n) * rng.uniform(0.5, 2.5, n)
+        self.dy = rng.choice([-1, 0, 1], n) * rng.uniform(0.3, 1.5, n)
+        self.col = rng.integers(40, 255, (n, 3))
+        self.bg = rng.integers(20, 60, 3)
+
+    def frame(self, t: float) -> np.ndarray:
+        img = np.empty((self.h, self.w, 3), np.uint8)
+        img[:] = self.bg
+        c = self.cell
+        img[::c, :] = 90
+        img[:, ::c] = 90
+        for i in range(len(self.cx)):
+            x = int((self.cx[i] * c + self.dx[i] * c * t) % self.w)
+            y = int((self.cy[i] * c + self.dy[i] * c * t) % self.h)
+            img[y: y + c - 2, x: x + c - 2] = self.col[i]
+        return img
+
+
+LOOKS = {"aurora": _Aurora, "ember": _Ember, "blocks": _Blocks}
+
+
+def _load_image(path: Path, w: int, h: int) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im = ImageOps.fit(im.convert("RGB"), (w, h))
+        return np.asarray(im, dtype=np.uint8)
+
+
+def render_clip(dest: Path, *, look: str, width: int, height: int, fps: int, duration_s: float,
+                prompt: str, seed: int | None = None, audio: bool = False, image: Path | None = None,
+                gop_s: float = 0.5) -> Path:
+    """Render an H.264/yuv420p MP4 (faststart, short GOP) of exactly round(duration*fps) frames."""
+    rng = _rng(prompt, seed, look)
+    scene = LOOKS[look](rng, width, height)
+    first = _load_image(image, width, height) if image else None
+    n_frames = max(1, round(duration_s * fps))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp.mp4")
+    with av.open(str(tmp), "w", options={"movflags": "faststart"}) as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.codec_context.gop_size = max(1, round(fps * gop_s))
+        vs.options = {"preset": "veryfast", "crf": "23", "sc_threshold": "0",
+                      "keyint_min": str(max(1, round(fps * gop_s)))}
+        astream = None
+        if audio:
+            astream = out.add_stream("aac", rate=48000)
+            astream.layout = "stereo"
+        scale = max(2, height // 90)
+        for i in range(n_frames):
+            t = i / fps
+            rgb = scene.frame(t)
+            if first is not None:
+                # image-to-video: the source image is the first frame, then it dissolves into motion
+                if rgb.shape[:2] != first.shape[:2]:
+                    rgb = np.asarray(av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                                     .reformat(width=width, height=height).to_ndarray(format="rgb24"))
+                a = min(1.0, t / max(0.5, duration_s * 0.6))
+                rgb = (first * (1 - a) + rgb * a).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            if frame.width != width or frame.height != height:
+                frame = frame.reformat(width=width, height=height, interpolation="BILINEAR")
+            arr = frame.to_ndarray(format="rgb24")
+            _draw_number(arr, i, scale)
+            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        if astream is not None:
+            _write_tone(out, astream, duration=n_frames / fps, rng=rng)
+    tmp.replace(dest)
+    return dest
+
+
+def _write_tone(out, stream, duration: float, rng: np.random.Generator) -> None:
+    rate = 48000
+    total = int(round(duration * rate))
+    freqs = rng.choice([220.0, 277.2, 329.6, 392.0, 440.0], 2, replace=False)
+    pts = 0
+    chunk = 1024
+    while pts < total:
+        n = min(chunk, total - pts)
+        t = (np.arange(n) + pts) / rate
+        wave = (0.15 * np.sin(2 * np.pi * freqs[0] * t) + 0.1 * np.sin(2 * np.pi * freqs[1] * t)).astype(np.float32)
+        data = np.stack([wave, wave])
+        frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="stereo")
+        frame.sample_rate = rate
+        frame.pts = pts
+        frame.time_base = Fraction(1, rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        pts += n
+    for packet in stream.encode():
+        out.mux(packet)

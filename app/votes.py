@@ -1,0 +1,122 @@
+"""Recording votes.
+
+A ballot (a pair judgement, a best-of-N pick or a full ranking) is stored as its pairwise
+outcomes, grouped by ballot id. Each pair is written with the take shown at the lower screen
+position as `a`, so left/right position bias can be measured later. Voting again on the same
+pair and criterion supersedes the earlier row (kept, with `superseded_at`) instead of
+deleting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from itertools import combinations
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.boards import CRITERIA
+from app.errors import Conflict, InputError
+from app.ids import new_id
+from app.models import Comparison, Take, Vote, utcnow
+
+OUTCOMES = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
+KINDS = ("pair", "best", "ranking")
+
+
+@dataclass
+class BallotInput:
+    kind: str = "pair"
+    criterion: str = "overall"
+    take_a: str | None = None
+    take_b: str | None = None
+    outcome: str | None = None          # pair: a | b | tie | bothbad
+    best: str | None = None             # best: the chosen take
+    takes: list[str] | None = None      # best: the takes shown (default: all ready takes)
+    ranking: list[str] | None = None    # ranking: best first
+
+
+def screen_order(takes: list[Take], voter_id: str | None, comparison_id: str, shuffle: bool) -> list[Take]:
+    """The order this voter sees the takes in: a stable per-voter shuffle for blind boards."""
+    ordered = sorted(takes, key=lambda t: (t.created_at, t.id))
+    if not shuffle:
+        return ordered
+    seed = int.from_bytes(hashlib.sha256(f"{voter_id}|{comparison_id}".encode()).digest()[:8], "little")
+    rng = random.Random(seed)
+    rng.shuffle(ordered)
+    return ordered
+
+
+def screen_positions(comparison: Comparison, voter_id: str | None) -> dict[str, int]:
+    """Slot of each ready take on this voter's screen (failed takes are not shown)."""
+    order = screen_order(list(comparison.takes), voter_id, comparison.id, comparison.board.blind)
+    return {t.id: i for i, t in enumerate(t for t in order if t.status == "ready")}
+
+
+def _pairs(ballot: BallotInput, by_id: dict[str, Take]) -> list[tuple[str, str, str]]:
+    """(first take, second take, winner) triples; winner in model_a/model_b/tie/tie (bothbad)."""
+    if ballot.kind == "pair":
+        if not (ballot.take_a and ballot.take_b):
+            raise InputError("a pair vote names take_a and take_b")
+        if ballot.take_a == ballot.take_b:
+            raise InputError("a pair vote needs two different takes")
+        if ballot.outcome not in OUTCOMES:
+            raise InputError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        return [(ballot.take_a, ballot.take_b, OUTCOMES[ballot.outcome])]
+    if ballot.kind == "best":
+        shown = ballot.takes or list(by_id)
+        if not ballot.best or ballot.best not in shown:
+            raise InputError("a best-of-N vote names `best`, one of the takes shown")
+        if len(set(shown)) < 2:
+            raise InputError("a best-of-N vote needs at least two takes")
+        return [(ballot.best, other, "model_a") for other in dict.fromkeys(shown) if other != ballot.best]
+    if ballot.kind == "ranking":
+        ranking = ballot.ranking or []
+        if len(ranking) < 2 or len(set(ranking)) != len(ranking):
+            raise InputError("a ranking lists at least two different takes, best first")
+        return [(hi, lo, "model_a") for hi, lo in combinations(ranking, 2)]
+    raise InputError(f"vote kind must be one of {', '.join(KINDS)}")
+
+
+async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id: str, ballot: BallotInput) -> list[Vote]:
+    board = comparison.board
+    allowed = board.criteria or ["overall"]
+    if ballot.criterion not in CRITERIA:
+        raise InputError(f"unknown criterion {ballot.criterion!r}; known: {', '.join(CRITERIA)}")
+    if ballot.criterion not in allowed and ballot.criterion != "overall":
+        raise InputError(f"this board does not ask about {CRITERIA[ballot.criterion].lower()}")
+    by_id = {t.id: t for t in comparison.takes}
+    triples = _pairs(ballot, {t.id: t for t in comparison.takes if t.status == "ready"})
+    for a, b, _ in triples:
+        for tid in (a, b):
+            if tid not in by_id:
+                raise InputError(f"take {tid} is not part of this comparison")
+            if by_id[tid].status != "ready":
+                raise Conflict(f"take {tid} is not ready (it is {by_id[tid].status}); only ready takes can be voted on")
+    position = screen_positions(comparison, voter_id)
+    now = utcnow()
+    ballot_id = new_id()
+    rows = []
+    for first, second, winner in triples:
+        # Store the take shown further left as `a`; flip the winner to match.
+        if position.get(second, 99) < position.get(first, 99):
+            first, second = second, first
+            winner = {"model_a": "model_b", "model_b": "model_a"}.get(winner, winner)
+        pair_key = "|".join(sorted((first, second)))
+        await session.execute(
+            update(Vote).where(Vote.voter_id == voter_id, Vote.comparison_id == comparison.id,
+                               Vote.criterion == ballot.criterion, Vote.pair_key == pair_key,
+                               Vote.superseded_at.is_(None))
+            .values(superseded_at=now)
+        )
+        rows.append(Vote(
+            id=new_id(), ballot_id=ballot_id, board_id=board.id, comparison_id=comparison.id, voter_id=voter_id,
+            criterion=ballot.criterion, kind=ballot.kind, take_a_id=first, take_b_id=second,
+            model_a=by_id[first].model_id, model_b=by_id[second].model_id, winner=winner, pair_key=pair_key,
+            position_a=position.get(first), position_b=position.get(second), blind=board.blind, created_at=now,
+        ))
+    session.add_all(rows)
+    await session.commit()
+    return rows

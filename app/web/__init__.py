@@ -1,0 +1,1 @@
+"""HTTP routers: pages (HTML + htmx fragments), the JSON API, and media."""

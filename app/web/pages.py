@@ -1,0 +1,232 @@
+"""HTML pages and the htmx fragments they poll. Logic stays in app.comparisons / app.votes."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.boards import board_by_slug, default_board
+from app.comparisons import ComparisonInput, create_comparison, estimate_cost, load_comparison, reroll
+from app.errors import InputError
+from app.models import Board, Comparison, Take, Vote, utcnow
+from app.votes import BallotInput, record_ballot
+from app.web.deps import ensure_voter, session, voter_from_cookie
+from app.web.views import comparison_view, model_name
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, ctx: dict, status_code: int = 200, headers: dict | None = None) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
+
+
+def catalog_rows(request: Request) -> list[dict]:
+    providers = request.app.state.providers
+    rows = []
+    for m in request.app.state.catalog:
+        p = providers.get(m.provider)
+        rows.append({"spec": m, "available": bool(m.selectable and p and p.available()),
+                     "missing": p.missing_keys() if p else [], "adapter": p})
+    return rows
+
+
+async def _home(request: Request, s: AsyncSession, form: dict | None = None, errors: list[str] | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    recent = (await s.execute(
+        select(Comparison).options(selectinload(Comparison.takes), selectinload(Comparison.board))
+        .order_by(Comparison.created_at.desc()).limit(12)
+    )).scalars().all()
+    boards = (await s.execute(select(Board).where(Board.archived_at.is_(None)).order_by(Board.name))).scalars().all()
+    return render(request, "home.html", {
+        "models": catalog_rows(request), "recent": recent, "boards": boards, "form": form or {},
+        "errors": errors or [],
+    }, status_code=status_code)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, s: AsyncSession = Depends(session)):
+    return await _home(request, s)
+
+
+def _float(v: str | None) -> float | None:
+    if v in (None, ""):
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        raise InputError(f"{v!r} is not a number") from None
+
+
+@router.post("/comparisons")
+async def create_from_form(request: Request, s: AsyncSession = Depends(session)):
+    form = await request.form()
+    raw = {k: form.get(k) for k in ("prompt", "duration_s", "aspect_ratio", "resolution", "board", "seed",
+                                    "negative_prompt")}
+    raw["models"] = form.getlist("models")
+    raw["audio"] = form.get("audio") == "on"
+    upload = form.get("image")
+    try:
+        image = await upload.read() if upload is not None and getattr(upload, "filename", "") else None
+        seed = _float(raw["seed"])
+        data = ComparisonInput(
+            prompt=raw["prompt"] or "", models=raw["models"], duration_s=_float(raw["duration_s"]),
+            aspect_ratio=raw["aspect_ratio"] or None, resolution=raw["resolution"] or None,
+            board=raw["board"] or None, seed=int(seed) if seed is not None else None,
+            negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image)
+        response = RedirectResponse("/", status_code=303)
+        voter = await ensure_voter(request, response, s)
+        c = await create_comparison(s, data, catalog=request.app.state.catalog, providers=request.app.state.providers,
+                                    settings=request.app.state.settings, storage=request.app.state.storage,
+                                    voter_id=voter)
+    except InputError as exc:
+        await s.rollback()
+        return await _home(request, s, form=raw, errors=exc.errors, status_code=exc.status_code)
+    await request.app.state.queue.enqueue([t.id for t in c.takes])
+    response.headers["location"] = f"/c/{c.id}"
+    return response
+
+
+async def _voted(s: AsyncSession, comparison_id: str, voter_id: str | None) -> bool:
+    if not voter_id:
+        return False
+    n = (await s.execute(select(func.count()).select_from(Vote).where(
+        Vote.comparison_id == comparison_id, Vote.voter_id == voter_id, Vote.superseded_at.is_(None)))).scalar_one()
+    return n > 0
+
+
+async def _view(request: Request, s: AsyncSession, comparison_id: str):
+    c = await load_comparison(s, comparison_id)
+    voter = voter_from_cookie(request)
+    view = comparison_view(c, request.app.state.catalog, voter, await _voted(s, c.id, voter))
+    return c, view
+
+
+@router.get("/c/{comparison_id}", response_class=HTMLResponse)
+async def comparison_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
+    c, view = await _view(request, s, comparison_id)
+    cost = sum(t.cost_estimate_usd or 0 for t in c.takes)
+    return render(request, "comparison.html", {"c": c, "view": view, "cost": cost})
+
+
+@router.get("/c/{comparison_id}/status", response_class=HTMLResponse)
+async def comparison_status(comparison_id: str, request: Request, ready: str = "", s: AsyncSession = Depends(session)):
+    """Polled by the page; tells the grid to reload (HX-Trigger) when the playable set changed."""
+    c, view = await _view(request, s, comparison_id)
+    headers = {"HX-Trigger": "takes-grid-changed"} if view.ready_key != ready else None
+    return render(request, "partials/takes.html", {"c": c, "view": view}, headers=headers)
+
+
+@router.get("/c/{comparison_id}/grid", response_class=HTMLResponse)
+async def comparison_grid(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
+    c, view = await _view(request, s, comparison_id)
+    return render(request, "partials/grid.html", {"c": c, "view": view})
+
+
+@router.post("/c/{comparison_id}/vote", response_class=HTMLResponse)
+async def vote_from_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
+    form = await request.form()
+    c = await load_comparison(s, comparison_id)
+    response = HTMLResponse("")
+    voter = await ensure_voter(request, response, s)
+    kind = form.get("kind", "pair")
+    ballot = BallotInput(kind=kind, criterion=form.get("criterion", "overall"), take_a=form.get("take_a"),
+                         take_b=form.get("take_b"), outcome=form.get("outcome"), best=form.get("best"),
+                         ranking=[t for t in form.get("ranking", "").split(",") if t] or None)
+    try:
+        rows = await record_ballot(s, c, voter, ballot)
+    except InputError as exc:
+        await s.rollback()
+        c, view = await _view(request, s, comparison_id)
+        return render(request, "partials/vote.html", {"c": c, "view": view, "error": exc.message},
+                      status_code=exc.status_code)
+    c = await load_comparison(s, comparison_id)
+    view = comparison_view(c, request.app.state.catalog, voter, True)
+    names = {t.take.id: t.name for t in view.tiles}
+    out = render(request, "partials/vote.html", {"c": c, "view": view, "recorded": rows},
+                 headers={"HX-Trigger": json.dumps({"takes-reveal": {"names": names}})})
+    for k, v in response.headers.items():
+        if k == "set-cookie":
+            out.headers.append(k, v)
+    return out
+
+
+@router.post("/c/{comparison_id}/takes/{take_id}/cancel")
+async def cancel_take(comparison_id: str, take_id: str, request: Request, s: AsyncSession = Depends(session)):
+    take = await s.get(Take, take_id)
+    if take is None or take.comparison_id != comparison_id:
+        raise InputError("no such take", status_code=404)
+    if not take.terminal:
+        take.status, take.finished_at, take.error_code = "cancelled", utcnow(), "cancelled"
+        take.error_message = "cancelled by a reviewer"
+        await s.commit()
+        spec = request.app.state.catalog.get(take.model_id)
+        provider = request.app.state.providers.get(take.provider)
+        if provider and spec and take.remote_id:
+            try:
+                await provider.cancel(spec, take.remote_id, take.remote_meta or {})
+            except Exception:  # best effort: the take is cancelled on our side either way
+                pass
+    return RedirectResponse(f"/c/{comparison_id}", status_code=303)
+
+
+@router.post("/c/{comparison_id}/reroll")
+async def reroll_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
+    form = await request.form()
+    c = await load_comparison(s, comparison_id)
+    take = await reroll(s, c, form.get("model", ""))
+    await request.app.state.queue.enqueue([take.id])
+    return RedirectResponse(f"/c/{comparison_id}", status_code=303)
+
+
+@router.get("/boards", response_class=HTMLResponse)
+async def boards_page(request: Request, s: AsyncSession = Depends(session)):
+    await default_board(s)
+    await s.commit()
+    rows = (await s.execute(
+        select(Board, func.count(Comparison.id)).outerjoin(Comparison).group_by(Board.id).order_by(Board.name)
+    )).all()
+    return render(request, "boards.html", {"rows": rows})
+
+
+@router.get("/b/{slug}", response_class=HTMLResponse)
+async def board_page(slug: str, request: Request, s: AsyncSession = Depends(session)):
+    if slug == "default":
+        await default_board(s)
+        await s.commit()
+    board = await board_by_slug(s, slug)
+    comparisons = (await s.execute(
+        select(Comparison).where(Comparison.board_id == board.id).options(selectinload(Comparison.takes))
+        .order_by(Comparison.created_at.desc())
+    )).scalars().all()
+    votes = dict((await s.execute(
+        select(Vote.comparison_id, func.count(func.distinct(Vote.ballot_id))).where(
+            Vote.board_id == board.id, Vote.superseded_at.is_(None)).group_by(Vote.comparison_id))).all())
+    return render(request, "board.html", {"board": board, "comparisons": comparisons, "votes": votes,
+                                          "name_of": lambda mid: model_name(request.app.state.catalog, mid)})
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request):
+    rows = catalog_rows(request)
+    by_provider: dict[str, list[dict]] = {}
+    for r in rows:
+        by_provider.setdefault(r["spec"].provider, []).append(r)
+    return render(request, "models.html", {"by_provider": by_provider})
+
+
+@router.get("/api/estimate", include_in_schema=False)
+async def estimate(request: Request, models: list[str] | None = None, duration_s: float | None = None,
+                   audio: bool = False):
+    """Cost of a comparison before it is sent (used by the form)."""
+    catalog = request.app.state.catalog
+    specs = [catalog.get(m) for m in (models or []) if catalog.get(m)]
+    if not specs:
+        return {"cost_usd": 0.0}
+    from app.comparisons import pick_duration
+    d = duration_s or pick_duration(specs)
+    return {"cost_usd": estimate_cost(specs, {"duration_s": d, "audio": audio}), "duration_s": d}
