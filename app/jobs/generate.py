@@ -17,13 +17,14 @@ Crash safety rests on two rules:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 
 from app import media
 from app.catalog import frame_size
@@ -240,25 +241,42 @@ async def _safe_cancel(provider, model, take: Take) -> None:
             log.warning("cancel of %s failed: %s", take.remote_id, exc)
 
 
-async def _wait_for_slot(ctx: JobContext, take: Take) -> None:
-    """Per-provider concurrency limit, counted in the database so it holds across workers."""
+async def _claim_slot(ctx: JobContext, take: Take) -> bool:
+    """queued → submitting, only while the provider has fewer than its limit of takes in flight.
+
+    The count and the transition are one conditional UPDATE; on PostgreSQL a transaction-scoped
+    advisory lock per provider serialises concurrent claimers (SQLite's single writer does that
+    by itself), so the limit holds across workers."""
     limit = ctx.settings.concurrency_for(take.provider)
-    while True:
-        async with ctx.db.session() as s:
-            busy = (await s.execute(
-                select(func.count()).select_from(Take)
-                .where(Take.provider == take.provider, Take.status.in_(IN_FLIGHT), Take.id != take.id)
-            )).scalar_one()
-        if busy < limit:
-            return
-        await _sleep(ctx, take.id, min(2.0, ctx.settings.poll_interval_s))
+    busy = (
+        select(func.count()).select_from(Take.__table__.alias("other"))
+        .where(text("other.provider = :prov"), text("other.status IN ('submitting', 'submitted', 'running')"))
+        .scalar_subquery()
+    )
+    async with ctx.db.session() as s:
+        if s.bind.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(take.provider.encode()).digest()[:8], "big", signed=True)
+            await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        res = await s.execute(
+            update(Take)
+            .where(Take.id == take.id, Take.lease_owner == ctx.worker_id, Take.status.in_(("queued", "submitting")))
+            .where(busy < limit)
+            .values(status="submitting", progress=None, updated_at=utcnow()),
+            {"prov": take.provider},
+        )
+        await s.commit()
+        return res.rowcount == 1
+
+
+async def _wait_for_slot(ctx: JobContext, take: Take) -> None:
+    while not await _claim_slot(ctx, take):
+        await _sleep(ctx, take.id, min(1.0, ctx.settings.poll_interval_s))
 
 
 async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
     attempt = 0
     while True:
         await _wait_for_slot(ctx, take)
-        await _set(ctx, take.id, status="submitting", progress=None)
         try:
             sub = await provider.submit(model, req)
         except ProviderError as err:

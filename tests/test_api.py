@@ -1,0 +1,201 @@
+"""The JSON API end to end on the in-process runner, on SQLite and PostgreSQL."""
+
+import base64
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Comparison, Take, Vote
+from tests.conftest import wait_for_takes
+
+DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
+
+
+async def _create(client, **body):
+    body = {"prompt": "a paper boat in the rain", "models": DEMOS, "duration_s": 4, "resolution": "360p", **body}
+    r = await client.post("/api/comparisons", json=body)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+async def _counts(app):
+    async with app.state.db.session() as s:
+        return tuple([(await s.execute(select(func.count()).select_from(t))).scalar_one() for t in (Comparison, Take, Vote)])
+
+
+def _png(w=128, h=96) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def test_models_lists_availability(client):
+    models = {m["id"]: m for m in (await client.get("/api/models")).json()}
+    assert models["demo/aurora"]["available"] is True
+    assert models["openai/sora-2"]["available"] is False and models["openai/sora-2"]["status"] == "retired"
+
+
+async def test_comparison_reaches_ready_with_playable_clips(client):
+    created = await _create(client)
+    assert created["board"] == "default" and len(created["takes"]) == 3
+    assert {t["status"] for t in created["takes"]} == {"queued"}
+    done = await wait_for_takes(client, created["id"])
+    for t in done["takes"]:
+        assert t["status"] == "ready", t
+        assert abs(t["duration_s"] - 4) <= 0.1
+        assert (t["width"], t["height"]) == (640, 360)
+        assert t["error"] is None and t["generation_s"] is not None
+        head = await client.get(t["video_url"], headers={"Range": "bytes=0-99"})
+        assert head.status_code == 206 and len(head.content) == 100
+        assert head.headers["content-range"].startswith("bytes 0-99/")
+        assert head.content[4:8] == b"ftyp"
+        assert "immutable" in head.headers["cache-control"] and head.headers["etag"]
+        poster = await client.get(t["poster_url"])
+        assert poster.status_code == 200 and poster.content[:2] == b"\xff\xd8"
+    assert {t["fps"] for t in done["takes"]} == {24, 30, 16}
+
+
+async def test_image_to_video(client, app):
+    data_url = "data:image/png;base64," + base64.b64encode(_png()).decode()
+    created = await _create(client, models=["demo/aurora"], image=data_url)
+    assert created["source_image_url"]
+    assert (await client.get(created["source_image_url"])).content[:4] == b"\x89PNG"
+    done = await wait_for_takes(client, created["id"])
+    assert done["takes"][0]["status"] == "ready"
+
+
+@pytest.mark.parametrize("body,status,needle", [
+    ({"prompt": "   "}, 422, "prompt is empty"),
+    ({"prompt": "x" * 4001}, 422, "limit is 4000"),
+    ({"models": ["nope/unknown"]}, 422, "unknown model"),
+    ({"models": []}, 422, "at least one model"),
+    ({"models": ["openai/sora-2"]}, 422, "retired"),
+    ({"models": ["demo/ember"], "duration_s": 3}, 422, "accepts 2, 4, 5, 6, 8, 10 s"),
+    ({"models": ["demo/blocks"], "aspect_ratio": "9:16"}, 422, "accepts 16:9, 1:1"),
+    ({"models": ["demo/ember"], "resolution": "1080p"}, 422, "accepts 360p, 480p, 720p"),
+    ({"models": ["demo/ember"], "image": "data:image/png;base64," + base64.b64encode(_png()).decode()}, 422,
+     "does not take a source image"),
+    ({"models": ["demo/aurora"], "image": "data:image/png;base64," + base64.b64encode(b"not an image").decode()},
+     422, "not a PNG, JPEG or WebP"),
+    ({"models": ["demo/aurora"], "image": "%%%"}, 422, "base64"),
+    ({"models": ["demo/aurora"], "image": "data:image/png;base64," + base64.b64encode(_png(16, 16)).decode()},
+     422, "at least 64"),
+    ({"board": "no-such-board"}, 404, "no board"),
+    ({"models": ["demo/aurora", "demo/aurora"]}, 422, "listed twice"),
+])
+async def test_bad_input_is_refused_and_writes_nothing(client, app, body, status, needle):
+    before = await _counts(app)
+    payload = {"prompt": "ok", "models": ["demo/aurora"], **body}
+    r = await client.post("/api/comparisons", json=payload)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["detail"] + " ".join(r.json()["errors"])
+    assert await _counts(app) == before
+
+
+async def test_oversized_image_is_413(client, app, settings):
+    settings.max_upload_bytes = 1000
+    r = await client.post("/api/comparisons", json={
+        "prompt": "p", "models": ["demo/aurora"], "image": "data:image/png;base64," + base64.b64encode(b"\0" * 2000).decode()})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+async def test_votes_and_csv(client, app):
+    c = await wait_for_takes(client, (await _create(client))["id"])
+    a, b, d = (t["id"] for t in c["takes"])
+    r = await client.post(f"/api/comparisons/{c['id']}/votes", json={"take_a": a, "take_b": b, "outcome": "a"})
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/comparisons/{c['id']}/votes", json={"kind": "ranking", "ranking": [d, a, b],
+                                                                      "criterion": "overall"})
+    assert r.status_code == 201 and len(r.json()["pairs"]) == 3
+
+    text = (await client.get("/api/boards/default/votes.csv")).text
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    # The ranking replaced the earlier a-vs-b vote (same voter, criterion and pair): 3 active rows.
+    assert len(rows) == 3
+    for col in ("vote_id", "board", "comparison_id", "prompt", "criterion", "model_a", "model_b", "winner", "judge",
+                "tstamp", "position_a", "position_b", "blind", "vote_kind", "take_a", "take_b", "ranking_id"):
+        assert col in rows[0]
+    by_pair = {frozenset((r["take_a"], r["take_b"])): r for r in rows}
+    model = {t["id"]: t["model"] for t in c["takes"]}
+    for hi, lo in ((d, a), (d, b), (a, b)):
+        row = by_pair[frozenset((hi, lo))]
+        winner_take = row["take_a"] if row["winner"] == "model_a" else row["take_b"]
+        assert winner_take == hi
+        assert row[row["winner"]] == model[hi]
+        assert row["prompt"] == "a paper boat in the rain" and row["board"] == "default"
+        assert row["vote_kind"] == "ranking" and row["ranking_id"]
+        assert int(row["position_a"]) < int(row["position_b"])
+    async with app.state.db.session() as s:
+        total = (await s.execute(select(func.count()).select_from(Vote))).scalar_one()
+        superseded = (await s.execute(select(func.count()).select_from(Vote).where(Vote.superseded_at.is_not(None)))).scalar_one()
+    assert (total, superseded) == (4, 1), "the replaced vote is kept in the history"
+
+
+async def test_pair_outcomes_map_to_arena_winners(client):
+    c = await wait_for_takes(client, (await _create(client, models=["demo/aurora", "demo/blocks"]))["id"])
+    a, b = (t["id"] for t in c["takes"])
+    for outcome, winners in (("tie", {"tie"}), ("bothbad", {"tie (bothbad)"})):
+        r = await client.post(f"/api/comparisons/{c['id']}/votes", json={"take_a": a, "take_b": b, "outcome": outcome})
+        assert r.status_code == 201
+        assert {p["winner"] for p in r.json()["pairs"]} == winners
+
+
+async def test_vote_errors(client, app):
+    c1 = await wait_for_takes(client, (await _create(client, models=["demo/aurora", "demo/blocks"]))["id"])
+    c2 = (await _create(client, models=["demo/aurora", "demo/blocks"]))
+    before = await _counts(app)
+    a = c1["takes"][0]["id"]
+    foreign = c2["takes"][0]["id"]
+    url = f"/api/comparisons/{c1['id']}/votes"
+    r = await client.post(url, json={"take_a": a, "take_b": foreign, "outcome": "a"})
+    assert r.status_code == 422 and "not part of this comparison" in r.json()["detail"]
+    r = await client.post(url, json={"take_a": a, "take_b": a, "outcome": "a"})
+    assert r.status_code == 422
+    r = await client.post(url, json={"take_a": a, "take_b": c1["takes"][1]["id"], "outcome": "maybe"})
+    assert r.status_code == 422
+    r = await client.post(url, json={"take_a": a, "take_b": c1["takes"][1]["id"], "outcome": "a", "criterion": "vibes"})
+    assert r.status_code == 422 and "unknown criterion" in r.json()["detail"]
+    # takes of c2 are not ready yet (or barely): voting on a not-ready take is a 409
+    r = await client.post(f"/api/comparisons/{c2['id']}/votes",
+                          json={"take_a": c2["takes"][0]["id"], "take_b": c2["takes"][1]["id"], "outcome": "a"})
+    assert r.status_code == 409 and "not ready" in r.json()["detail"]
+    assert (await client.post("/api/comparisons/nope/votes", json={})).status_code == 404
+    assert (await _counts(app))[2] == before[2]
+
+
+async def test_unknown_ids_are_404(client):
+    assert (await client.get("/api/comparisons/doesnotexist")).status_code == 404
+    assert (await client.get("/media/takes/doesnotexist/video.mp4")).status_code == 404
+    assert (await client.get("/api/boards/nope/votes.csv")).status_code == 404
+
+
+async def test_openapi_documents_the_api(client):
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/api/models", "/api/comparisons", "/api/comparisons/{comparison_id}",
+                 "/api/comparisons/{comparison_id}/votes", "/api/boards/{board}/votes.csv"):
+        assert path in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_failed_take_shows_the_provider_reason(db_url, tmp_path):
+    import httpx
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    s = make_settings(db_url, tmp_path, demo_fail_models=["demo/ember"])
+    application = create_app(s)
+    async with application.router.lifespan_context(application):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c:
+            created = await _create(c, models=["demo/aurora", "demo/ember"])
+            done = await wait_for_takes(c, created["id"])
+    status = {t["model"]: t for t in done["takes"]}
+    assert status["demo/aurora"]["status"] == "ready"
+    failed = status["demo/ember"]
+    assert failed["status"] == "failed" and failed["video_url"] is None
+    assert failed["error"]["code"] in ("moderation", "provider_error")
+    assert failed["error"]["message"].startswith("demo: ")

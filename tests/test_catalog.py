@@ -1,0 +1,40 @@
+from app.catalog import check_request, frame_size, load_catalog
+
+
+def test_catalog_loads_demo_and_retired_models():
+    c = load_catalog()
+    demo = [m for m in c if m.provider == "demo"]
+    assert len(demo) >= 3
+    assert len({m.options["look"] for m in demo}) == len(demo), "demo models must look different"
+    sora = c.get("openai/sora-2")
+    assert sora.status == "retired" and not sora.selectable and sora.retired_on == "2026-09-24"
+
+
+def test_frame_size_uses_the_short_side():
+    assert frame_size("720p", "16:9") == (1280, 720)
+    assert frame_size("720p", "9:16") == (720, 1280)
+    assert frame_size("480p", "1:1") == (480, 480)
+    assert frame_size("1080p", "21:9") == (2520, 1080)
+
+
+def test_check_request_names_what_the_model_accepts():
+    ember = load_catalog().get("demo/ember")
+    errors = check_request(ember, duration_s=3, aspect_ratio="4:3", resolution="1080p", has_image=True)
+    assert "does not take a source image" in errors[0]
+    assert any("accepts 2, 4, 5, 6, 8, 10 s" in e for e in errors)
+    assert any("accepts 16:9, 9:16, 1:1" in e for e in errors)
+    assert any("accepts 360p, 480p, 720p" in e for e in errors)
+    assert check_request(ember, duration_s=4, aspect_ratio="16:9", resolution="720p", has_image=False) == []
+
+
+def test_retired_model_is_refused_with_its_reason():
+    errors = check_request(load_catalog().get("openai/sora-2-pro"), duration_s=4, aspect_ratio="16:9",
+                           resolution="720p", has_image=False)
+    assert errors and "retired on 2026-09-24" in errors[0] and "shut down" in errors[0]
+
+
+def test_user_catalog_dir_adds_entries(tmp_path):
+    (tmp_path / "mine.toml").write_text('[[model]]\nid = "demo/mine"\nprovider = "demo"\nname = "Mine"\n'
+                                        'durations = [4]\noptions = { look = "blocks", fps = 12 }\n')
+    c = load_catalog(tmp_path)
+    assert c.get("demo/mine").name == "Mine" and c.get("demo/aurora") is not None

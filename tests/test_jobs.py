@@ -1,0 +1,239 @@
+"""The take state machine with a scripted provider: crash resumption, reconcile, retries,
+leases, per-provider concurrency, cancel and timeouts. Runs on SQLite and PostgreSQL."""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.boards import default_board
+from app.catalog import ModelSpec
+from app.jobs.context import JobContext
+from app.jobs.generate import generate_take
+from app.models import Comparison, Take, utcnow
+from app.providers.base import JobStatus, Provider, ProviderError, Submission
+from app.providers.demo_render import render_clip
+
+SPEC = ModelSpec(id="scripted/m", provider="scripted", name="Scripted", durations=(2,), resolutions=("360p",),
+                 price_per_second=0.5)
+
+
+class Scripted(Provider):
+    name = "scripted"
+
+    def __init__(self, settings, clip: Path):
+        super().__init__(settings)
+        self.clip = clip
+        self.submits: list[str] = []
+        self.submit_errors: list[Exception] = []
+        self.poll_script: list = []     # JobStatus or ProviderError, consumed in order; then succeeded
+        self.reconciled: Submission | None = None
+        self.cancelled: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.polls = 0
+
+    async def submit(self, model, req):
+        self.submits.append(req.take_id)
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return Submission(f"r-{req.take_id}-{len(self.submits)}", {"k": "v"})
+
+    async def poll(self, model, remote_id, meta):
+        assert meta == {"k": "v"}
+        self.polls += 1
+        if self.poll_script:
+            item = self.poll_script.pop(0)
+            if isinstance(item, Exception):
+                raise item
+            return item
+        self.in_flight -= 1
+        return JobStatus("succeeded", result_url="mem://clip")
+
+    async def download(self, model, status, dest, max_bytes):
+        if status.result_url == "mem://expired":
+            raise ProviderError("download", "result URL no longer available (HTTP 404): it may have expired")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(self.clip.read_bytes())
+
+    async def reconcile(self, model, req):
+        return self.reconciled
+
+    async def cancel(self, model, remote_id, meta):
+        self.cancelled.append(remote_id)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return render_clip(tmp_path_factory.mktemp("clip") / "c.mp4", look="blocks", width=320, height=180, fps=16,
+                       duration_s=2, prompt="x")
+
+
+@pytest.fixture
+async def ctx(settings, clip):
+    c = JobContext.create(settings)
+    c.catalog.models[SPEC.id] = SPEC
+    c.providers._instances["scripted"] = Scripted(settings, clip)
+    yield c
+    await c.db.dispose()
+
+
+@pytest.fixture
+def provider(ctx) -> Scripted:
+    return ctx.providers._instances["scripted"]
+
+
+async def make_take(ctx, **fields) -> str:
+    async with ctx.db.session() as s:
+        board = await default_board(s)
+        c = Comparison(board_id=board.id, prompt="p", params={"duration_s": 2, "aspect_ratio": "16:9", "resolution": "360p"})
+        s.add(c)
+        await s.flush()
+        t = Take(comparison_id=c.id, model_id=SPEC.id, provider="scripted", **fields)
+        s.add(t)
+        await s.commit()
+        return t.id
+
+
+async def get(ctx, take_id) -> Take:
+    async with ctx.db.session() as s:
+        return await s.get(Take, take_id)
+
+
+async def test_happy_path_records_everything(ctx, provider):
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    t = await get(ctx, tid)
+    assert t.status == "ready" and t.remote_id == f"r-{tid}-1" and t.remote_meta == {"k": "v"}
+    assert t.fps == 16 and t.width == 320 and abs(t.duration_s - 2) < 0.1 and t.poster_key and t.clip_key
+    assert t.cost_usd == pytest.approx(1.0) and t.lease_owner is None and t.finished_at >= t.submitted_at
+    assert provider.submits == [tid]
+
+
+async def test_resumes_a_submitted_take_by_polling_never_submitting(ctx, provider):
+    tid = await make_take(ctx, status="running", remote_id=f"r-x-1", remote_meta={"k": "v"}, submitted_at=utcnow(),
+                          lease_owner="dead-worker", lease_expires_at=utcnow() - timedelta(seconds=1))
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.submits == [] and provider.polls == 1
+
+
+async def test_live_lease_keeps_other_workers_out(ctx, provider):
+    tid = await make_take(ctx, status="running", remote_id="r-x-1", remote_meta={"k": "v"},
+                          lease_owner="other", lease_expires_at=utcnow() + timedelta(seconds=60))
+    assert await generate_take(ctx, tid) is None
+    assert provider.polls == 0
+
+
+async def test_two_workers_racing_submit_once(ctx, provider, settings):
+    tid = await make_take(ctx)
+    other = JobContext.create(settings)
+    other.catalog.models[SPEC.id] = SPEC
+    other.providers._instances["scripted"] = provider
+    results = await asyncio.gather(generate_take(ctx, tid), generate_take(other, tid))
+    await other.db.dispose()
+    assert sorted(results, key=str) == [None, "ready"]
+    assert provider.submits == [tid]
+
+
+async def test_crash_during_submit_without_reconcile_fails_as_outcome_unknown(ctx, provider):
+    tid = await make_take(ctx, status="submitting")
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "outcome_unknown" and "may have been billed" in t.error_message
+    assert provider.submits == []
+
+
+async def test_crash_during_submit_reconciled_by_client_key(ctx, provider):
+    provider.reconciled = Submission("found-remote", {"k": "v"})
+    tid = await make_take(ctx, status="submitting")
+    assert await generate_take(ctx, tid) == "ready"
+    assert (await get(ctx, tid)).remote_id == "found-remote" and provider.submits == []
+
+
+async def test_submit_refused_with_429_is_retried(ctx, provider):
+    provider.submit_errors = [ProviderError("rate_limit", "slow down", retryable=True, retry_after=0.05)]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.submits == [tid, tid]
+
+
+async def test_submit_that_may_have_reached_the_provider_is_not_retried(ctx, provider):
+    provider.submit_errors = [TimeoutError("read timed out")]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "outcome_unknown" and provider.submits == [tid]
+
+
+async def test_poll_errors_retry_then_succeed(ctx, provider):
+    provider.poll_script = [
+        ProviderError("rate_limit", "429", retryable=True, retry_after=0.01),
+        ProviderError("provider_error", "502", retryable=True, retry_after=0.01),
+        JobStatus("running", progress=0.5, poll_after=0.01),
+    ]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.polls == 4
+
+
+@pytest.mark.parametrize("error", [
+    JobStatus("failed", error=ProviderError("moderation", "Your prompt was flagged: violence")),
+    ProviderError("auth", "Invalid API key"),
+])
+async def test_terminal_provider_failures_keep_the_providers_words(ctx, provider, error):
+    provider.poll_script = [error]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    expected = error.error if isinstance(error, JobStatus) else error
+    assert (t.error_code, t.error_message) == (expected.code, expected.message)
+
+
+async def test_expired_result_url_fails_with_download_code(ctx, provider):
+    provider.poll_script = [JobStatus("succeeded", result_url="mem://expired")]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "download" and "expired" in t.error_message
+
+
+async def test_timeout_cancels_at_the_provider(ctx, provider, settings):
+    settings.take_timeout_s = 0.2
+    provider.poll_script = [JobStatus("running", progress=0.1, poll_after=0.1) for _ in range(50)]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "timeout" and provider.cancelled == [t.remote_id]
+
+
+async def test_cancel_by_a_reviewer_stops_the_worker(ctx, provider):
+    provider.poll_script = [JobStatus("running", progress=0.1, poll_after=0.05) for _ in range(100)]
+    tid = await make_take(ctx)
+    task = asyncio.create_task(generate_take(ctx, tid))
+    await asyncio.sleep(0.3)
+    async with ctx.db.session() as s:
+        t = await s.get(Take, tid)
+        t.status = "cancelled"
+        await s.commit()
+    assert await asyncio.wait_for(task, 5) in (None, "cancelled")
+    assert (await get(ctx, tid)).status == "cancelled"
+
+
+async def test_per_provider_concurrency_limit(ctx, provider, settings):
+    settings.provider_concurrency_overrides = {"scripted": 1}
+    provider.poll_script = [JobStatus("running", poll_after=0.05) for _ in range(4)]
+    ids = [await make_take(ctx) for _ in range(3)]
+    assert await asyncio.gather(*(generate_take(ctx, t) for t in ids)) == ["ready"] * 3
+    assert provider.max_in_flight == 1 and len(provider.submits) == 3
+
+
+async def test_missing_key_fails_with_a_clear_message(ctx, provider):
+    provider.available = lambda: False
+    provider.missing_keys = lambda: ["SCRIPTED_KEY"]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "auth" and "SCRIPTED_KEY" in t.error_message and provider.submits == []
