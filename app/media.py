@@ -10,6 +10,9 @@ people are judging.
 
 from __future__ import annotations
 
+import os
+import threading
+
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -114,7 +117,7 @@ def make_proxy(src: Path, dest: Path, info: dict[str, Any], max_width: int = 192
     rate = Fraction(fps).limit_denominator(1001)
     gop = max(1, round(fps / 2))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp.mp4")
+    tmp = dest.with_name(f"{dest.stem}.{os.getpid()}-{threading.get_ident()}.tmp.mp4")
     with av.open(str(src)) as inp, av.open(str(tmp), "w", options={"movflags": "faststart"}) as out:
         vin = inp.streams.video[0]
         ain = inp.streams.audio[0] if inp.streams.audio else None
@@ -179,7 +182,7 @@ def make_poster(src: Path, dest: Path, max_width: int = 640, search_s: float = 3
     if img.width > max_width:
         img = img.resize((max_width, int(round(img.height * max_width / img.width))))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     img.save(tmp, format="JPEG", quality=85)
     tmp.replace(dest)
     return dest

@@ -6,6 +6,9 @@ S3-compatible backend can later sit behind it for multi-machine deployments.
 
 from __future__ import annotations
 
+import os
+import threading
+
 from pathlib import Path
 
 
@@ -25,7 +28,7 @@ class LocalStorage:
     def write_bytes(self, key: str, data: bytes) -> Path:
         p = self.path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
+        tmp = p.with_name(f"{p.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
         tmp.replace(p)
         return p

@@ -139,7 +139,7 @@ def settings_env(s) -> dict[str, str]:
         "DATABASE_URL": s.database_url, "MEDIA_DIR": str(s.media_dir), "SECRET_KEY": s.secret_key,
         "DEMO_LATENCY_S": str(s.demo_latency_s), "POLL_INTERVAL_S": str(s.poll_interval_s),
         "POLL_MAX_INTERVAL_S": str(s.poll_max_interval_s), "SWEEP_INTERVAL_S": str(s.sweep_interval_s),
-        "LEASE_S": str(s.lease_s), "CATALOG_DIR": str(s.catalog_dir), "PYTHONPATH": str(ROOT),
+        "LEASE_S": str(s.lease_s), "PROVIDER_CONCURRENCY": str(s.provider_concurrency), "CATALOG_DIR": str(s.catalog_dir), "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
     })
     if s.redis_url:

@@ -237,3 +237,26 @@ async def test_missing_key_fails_with_a_clear_message(ctx, provider):
     assert await generate_take(ctx, tid) == "failed"
     t = await get(ctx, tid)
     assert t.error_code == "auth" and "SCRIPTED_KEY" in t.error_message and provider.submits == []
+
+
+async def test_lease_is_held_through_slow_downloads(ctx, provider, settings):
+    """Regression: a download or media step longer than the lease must not let a second
+    worker take the take over (it did, and both wrote the same files)."""
+    settings.lease_s = 0.3
+    original = provider.download
+
+    async def slow_download(*args):
+        await asyncio.sleep(1.0)
+        await original(*args)
+
+    provider.download = slow_download
+    tid = await make_take(ctx)
+    first = asyncio.create_task(generate_take(ctx, tid))
+    await asyncio.sleep(0.6)
+    other = JobContext.create(settings)
+    other.catalog.models[SPEC.id] = SPEC
+    other.providers._instances["scripted"] = provider
+    assert await generate_take(other, tid) is None
+    await other.db.dispose()
+    assert await first == "ready"
+    assert provider.submits == [tid]

@@ -96,15 +96,8 @@ async def _load(ctx: JobContext, take_id: str) -> tuple[Take, Comparison]:
 
 
 async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
-    """Sleep while keeping the lease fresh and noticing a cancel."""
-    end = time.monotonic() + seconds
-    step = max(0.05, ctx.settings.lease_s / 3)
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        await asyncio.sleep(min(step, left))
-        await _renew(ctx, take_id)
+    """Wait between polls (the heartbeat keeps the lease meanwhile)."""
+    await asyncio.sleep(max(0.0, seconds))
 
 
 def build_request(ctx: JobContext, take: Take, comparison: Comparison) -> GenerationRequest:
@@ -132,13 +125,18 @@ async def generate_take(ctx: JobContext, take_id: str) -> str | None:
     """Drive one take as far as it goes; returns its final status (None when not ours)."""
     if not await claim(ctx, take_id):
         return None
+    driver = asyncio.create_task(_drive(ctx, take_id))
+    heartbeat = asyncio.create_task(_heartbeat(ctx, take_id, driver))
     try:
-        return await _drive(ctx, take_id)
+        return await driver
+    except asyncio.CancelledError:
+        if not _lost(heartbeat):
+            raise  # we are being shut down
+        log.info("take %s: lease lost, leaving it to its new owner", take_id)
+        return None
     except LeaseLost:
         log.info("take %s: lease lost, leaving it to its new owner", take_id)
         return None
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:  # a bug or an unexpected failure: show it on the take, never hang
         log.exception("take %s failed unexpectedly", take_id)
         try:
@@ -147,7 +145,29 @@ async def generate_take(ctx: JobContext, take_id: str) -> str | None:
             pass
         return "failed"
     finally:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+        if not driver.done():
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
         await _release(ctx, take_id)
+
+
+def _lost(heartbeat: asyncio.Task) -> bool:
+    return heartbeat.done() and not heartbeat.cancelled() and isinstance(heartbeat.exception(), LeaseLost)
+
+
+async def _heartbeat(ctx: JobContext, take_id: str, driver: asyncio.Task) -> None:
+    """Keep the lease fresh for as long as this worker drives the take (downloads and media
+    processing included); if the lease was lost anyway, stop the driver at once so two
+    workers never work on one take."""
+    try:
+        while True:
+            await asyncio.sleep(max(0.05, ctx.settings.lease_s / 3))
+            await _renew(ctx, take_id)
+    except LeaseLost:
+        driver.cancel()
+        raise
 
 
 async def _drive(ctx: JobContext, take_id: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -136,7 +138,7 @@ def render_clip(dest: Path, *, look: str, width: int, height: int, fps: int, dur
     first = _load_image(image, width, height) if image else None
     n_frames = max(1, round(duration_s * fps))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp.mp4")
+    tmp = dest.with_name(f"{dest.stem}.{os.getpid()}-{threading.get_ident()}.tmp.mp4")
     with av.open(str(tmp), "w", options={"movflags": "faststart"}) as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"

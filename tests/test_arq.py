@@ -1,0 +1,115 @@
+"""The production shape: PostgreSQL + Redis, the web app enqueueing through arq and
+`takes worker` processes doing the work, including a worker killed mid-generation."""
+
+import signal
+import time
+
+import httpx
+import pytest
+
+from app.providers.demo import submission_counts
+from tests.conftest import Proc, make_settings, settings_env
+
+DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
+
+
+@pytest.fixture
+def pg_settings(pg_database, fresh_redis, tmp_path):
+    import asyncio
+
+    from tests.conftest import TABLES, _pg_exec
+
+    asyncio.run(_pg_exec(pg_database, f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    return make_settings(pg_database, tmp_path, redis_url=fresh_redis, lease_s=2.0, sweep_interval_s=0.5)
+
+
+def _serve(settings, tmp_path, port):
+    return Proc(["serve", "--port", str(port)], settings_env(settings), tmp_path / "serve.log").start()
+
+
+def _wait_http(url, proc, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if httpx.get(url + "/api/models", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.p.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError("server did not start:\n" + proc.output())
+
+
+def _wait_done(url, cid, timeout=90):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        body = httpx.get(f"{url}/api/comparisons/{cid}").json()
+        if all(t["status"] in ("ready", "failed", "cancelled") for t in body["takes"]):
+            return body
+        time.sleep(0.2)
+    raise TimeoutError(body)
+
+
+def test_web_enqueues_and_a_worker_process_generates(pg_settings, tmp_path):
+    from tests.fakes import free_port
+
+    port = free_port()
+    web = _serve(pg_settings, tmp_path, port)
+    worker = Proc(["worker"], settings_env(pg_settings), tmp_path / "worker.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(url, web)
+        r = httpx.post(url + "/api/comparisons", json={"prompt": "lanterns over a lake", "models": DEMOS,
+                                                        "duration_s": 4, "resolution": "360p"})
+        assert r.status_code == 202
+        done = _wait_done(url, r.json()["id"])
+        assert [t["status"] for t in done["takes"]] == ["ready"] * 3, worker.output()
+        clip = httpx.get(url + done["takes"][0]["video_url"], headers={"Range": "bytes=0-99"})
+        assert clip.status_code == 206 and len(clip.content) == 100
+        assert "generate_take_job" in worker.output()
+    finally:
+        worker.kill()
+        web.kill()
+
+
+def test_worker_killed_mid_generation_resumes_without_submitting_twice(pg_settings, tmp_path):
+    from tests.fakes import free_port
+
+    pg_settings.demo_latency_s = 4.0
+    pg_settings.provider_concurrency = 10   # all six takes in flight when the worker dies
+    port = free_port()
+    web = _serve(pg_settings, tmp_path, port)
+    env = settings_env(pg_settings)
+    worker = Proc(["worker"], env, tmp_path / "worker1.log").start()
+    url = f"http://127.0.0.1:{port}"
+    worker2 = None
+    try:
+        _wait_http(url, web)
+        ids = []
+        for prompt in ("storm over the sea", "a dancer in a red coat"):
+            r = httpx.post(url + "/api/comparisons", json={"prompt": prompt, "models": DEMOS, "duration_s": 4,
+                                                            "resolution": "360p"})
+            ids.append(r.json()["id"])
+        # Wait until every take was submitted (remote id stored) and is being polled, then kill -9.
+        end = time.monotonic() + 30
+        while True:
+            takes = [t for cid in ids for t in httpx.get(f"{url}/api/comparisons/{cid}").json()["takes"]]
+            if all(t["status"] in ("submitted", "running") for t in takes):
+                break
+            assert time.monotonic() < end, takes
+            time.sleep(0.1)
+        worker.kill(signal.SIGKILL)
+        assert worker.p.returncode == -signal.SIGKILL
+        time.sleep(0.5)
+        worker2 = Proc(["worker"], env, tmp_path / "worker2.log").start()
+        results = [_wait_done(url, cid) for cid in ids]
+        takes = [t for body in results for t in body["takes"]]
+        assert [t["status"] for t in takes] == ["ready"] * 6, worker2.output()
+        counts = submission_counts(pg_settings)
+        assert {t["id"]: counts[t["id"]] for t in takes} == {t["id"]: 1 for t in takes}
+        assert "submitting" not in worker2.output()
+    finally:
+        for p in (worker, worker2, web):
+            if p:
+                p.kill()
