@@ -213,3 +213,17 @@ def fresh_redis(redis_url) -> str:
 
     redis.Redis.from_url(redis_url).flushdb()
     return redis_url
+
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With CI=true nothing may be skipped: a skip anywhere (a marker, importorskip, a missing
+    service) is reported as a failure."""
+    from tests.services import IN_CI
+
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where nothing may be skipped: {report.longrepr}"

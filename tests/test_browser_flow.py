@@ -1,0 +1,84 @@
+"""The whole flow in real headless Chromium: form → takes → synced grid → play → vote → CSV."""
+
+import csv
+import io
+
+import pytest
+
+from tests.browser import PageErrors, browser  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request, tmp_path, sqlite_template):
+    import shutil
+
+    path = tmp_path / "takes.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def test_form_to_vote_to_csv(browser, live_app, tmp_path):  # noqa: F811
+    errors = PageErrors()
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})
+    page = errors.attach(context.new_page())
+    page.goto(live_app + "/")
+    page.fill("textarea[name=prompt]", "A paper boat drifts down a rain-soaked street")
+    for model in ("demo/aurora", "demo/blocks"):
+        page.check(f"input[name=models][value='{model}']")
+    page.fill("input[name=duration_s]", "4")
+    page.select_option("select[name=resolution]", "360p")
+    page.wait_for_function("document.querySelector('#estimate strong').textContent.includes('free')")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/c/*")
+
+    # Blind board: no players and no names until every take is done, then the grid appears.
+    page.wait_for_selector("[data-sync-grid] video", timeout=60_000)
+    assert page.locator(".take .who").all_inner_texts() == ["hidden until you vote"] * 2
+    videos = page.locator("[data-sync-grid] video")
+    assert videos.count() == 2
+    page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] video')].every(v => v.readyState >= 3)")
+
+    page.click("[data-sync-grid] [data-action=play]")
+    page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] video')].every(v => !v.paused && v.currentTime > 0.5)")
+    times = page.evaluate("[...document.querySelectorAll('[data-sync-grid] video')].map(v => v.currentTime)")
+    assert max(times) - min(times) < 0.25, times
+    page.click("[data-sync-grid] [data-action=pause]")
+    page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] video')].every(v => v.paused)")
+
+    page.click("#vote-panel button[data-vote=a]")
+    page.wait_for_selector("#vote-recorded")
+    revealed = page.locator("#vote-recorded .reveal li").all_inner_texts()
+    assert any("Aurora (demo)" in r for r in revealed) and any("Blocks (demo)" in r for r in revealed)
+
+    page.goto(live_app + "/b/default")
+    with page.expect_download() as info:
+        page.click("text=Download votes (CSV)")
+    path = info.value.path()
+    rows = list(csv.DictReader(io.StringIO(open(path, encoding="utf-8-sig").read())))
+    assert len(rows) == 1
+    row = rows[0]
+    assert {row["model_a"], row["model_b"]} == {"demo/aurora", "demo/blocks"}
+    assert row["winner"] == "model_a" and row["position_a"] == "0" and row["position_b"] == "1"
+    assert row["prompt"] == "A paper boat drifts down a rain-soaked street" and row["blind"] == "true"
+    assert errors == []
+    context.close()
+
+
+def test_form_errors_are_shown_and_nothing_is_created(browser, live_app):  # noqa: F811
+    errors = PageErrors()
+    page = errors.attach(browser.new_page())
+    page.goto(live_app + "/")
+    page.fill("textarea[name=prompt]", "x")
+    page.check("input[name=models][value='demo/ember']")
+    page.fill("input[name=duration_s]", "3")
+    page.click("button[type=submit]")
+    note = page.locator("#form-errors")
+    assert "Ember (demo) does not support 3 s; it accepts 2, 4, 5, 6, 8, 10 s" in note.inner_text()
+    # what the user typed is kept
+    assert page.input_value("textarea[name=prompt]") == "x"
+    assert page.is_checked("input[name=models][value='demo/ember']")
+    page.goto(live_app + "/")
+    assert page.locator(".recent li").count() == 0
+    assert [e for e in errors if "422" not in e] == []
