@@ -26,7 +26,9 @@ async def default_board(session: AsyncSession) -> Board:
         return board
     try:
         async with session.begin_nested():
-            board = Board(slug=DEFAULT_SLUG, name="My comparisons", visibility="private", blind=True,
+            # Your own comparisons: open voting, so takes show up as soon as each is ready.
+            # Shared boards are blind by default (Board.blind), and this one can be switched.
+            board = Board(slug=DEFAULT_SLUG, name="My comparisons", visibility="private", blind=False,
                           criteria=["overall"])
             session.add(board)
     except IntegrityError:  # created concurrently

@@ -68,6 +68,11 @@ def test_web_enqueues_and_a_worker_process_generates(pg_settings, tmp_path):
         clip = httpx.get(url + done["takes"][0]["video_url"], headers={"Range": "bytes=0-99"})
         assert clip.status_code == 206 and len(clip.content) == 100
         assert "generate_take_job" in worker.output()
+        a, b = done["takes"][0]["id"], done["takes"][1]["id"]
+        vote = httpx.post(f"{url}/api/comparisons/{done['id']}/votes", json={"take_a": a, "take_b": b, "outcome": "b"})
+        assert vote.status_code == 201
+        lines = httpx.get(url + "/api/boards/default/votes.csv").text.lstrip("\ufeff").splitlines()
+        assert len(lines) == 2 and "lanterns over a lake" in lines[1] and ",model_b," in lines[1]
     finally:
         worker.kill()
         web.kill()
