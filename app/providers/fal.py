@@ -119,6 +119,8 @@ class FalProvider(Provider):
         if status != "COMPLETED":
             raise ProviderError("provider_error", f"fal returned an unknown status {status!r}", retryable=True)
         if data.get("error"):
+            if _was_cancelled(data.get("error_type"), str(data["error"])):
+                return JobStatus("cancelled", error=ProviderError("cancelled", str(data["error"])))
             return JobStatus("failed", error=_completed_error(data.get("error_type"), str(data["error"])))
         return await self._result(urls["response_url"])
 
@@ -248,6 +250,11 @@ def result_error(resp: httpx.Response) -> ProviderError:
     if 400 <= status < 500:
         return ProviderError("invalid_request", detail, status=status)
     return ProviderError("provider_error", detail, status=status)
+
+
+def _was_cancelled(error_type: str | None, message: str) -> bool:
+    """fal documents no error_type for a cancelled request; we read its type or words (heuristic)."""
+    return bool(error_type and "cancel" in error_type.lower()) or "cancelled" in message.lower()
 
 
 def _completed_error(error_type: str | None, message: str) -> ProviderError:
