@@ -36,13 +36,12 @@ https://queue.fal.run).
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from app.providers._submit import format_duration, image_data_uri, post_once
 from app.providers.base import (
     GenerationRequest,
     JobStatus,
@@ -185,33 +184,7 @@ def build_input(model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
     return body
 
 
-def format_duration(seconds: float, fmt: str) -> Any:
-    if fmt == "int":
-        return int(round(seconds))
-    if fmt == "s":
-        return f"{seconds:g}s"
-    return f"{seconds:g}"
-
-
-def image_data_uri(req: GenerationRequest) -> str:
-    assert req.image is not None
-    mime = req.image_mime or mimetypes.guess_type(req.image.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(req.image.read_bytes()).decode('ascii')}"
-
-
 # ---------------------------------------------------------------------- HTTP + errors
-async def post_once(client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str],
-                    who: str) -> httpx.Response:
-    """One POST, never retried. Only a failure before the request left us is retryable."""
-    try:
-        return await client.post(url, json=body, headers=headers)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise ProviderError("provider_error", f"could not reach {who}: {exc!r}", retryable=True) from exc
-    except httpx.HTTPError as exc:
-        raise ProviderError("outcome_unknown", f"the request to {who} was sent but no answer came back ({exc!r}); "
-                            "the job may exist and may be billed") from exc
-
-
 async def get_or_raise(client: httpx.AsyncClient, url: str, headers: dict[str, str],
                        params: dict[str, str] | None = None) -> httpx.Response:
     try:
