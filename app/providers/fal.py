@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import format_duration, image_data_uri, post_once
+from app.providers._submit import check_durations_by_resolution, format_duration, image_data_uri, post_once
 from app.providers.base import (
     GenerationRequest,
     JobStatus,
@@ -84,6 +84,7 @@ class FalProvider(Provider):
         endpoint = model.endpoint_i2v if (req.image and model.endpoint_i2v) else model.endpoint
         if not endpoint:
             raise ProviderError("invalid_request", f"{model.name} has no fal endpoint for this mode")
+        check_durations_by_resolution(model, req)
         body = build_input(model, req)
         headers = {**self._headers(), "X-Fal-Request-Timeout": str(int(self.settings.take_timeout_s))}
         resp = await post_once(self.http, f"{self._queue_url()}/{endpoint}", body, headers, "fal")

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import format_duration, image_data_uri, post_once
+from app.providers._submit import check_durations_by_resolution, format_duration, image_data_uri, post_once
 from app.providers.base import (
     GenerationRequest,
     JobStatus,
@@ -89,6 +89,7 @@ class ReplicateProvider(Provider):
         endpoint = model.endpoint_i2v if (req.image and model.endpoint_i2v) else model.endpoint
         if not endpoint or "/" not in endpoint:
             raise ProviderError("invalid_request", f"{model.name} has no Replicate model id (owner/name)")
+        check_durations_by_resolution(model, req)
         body: dict[str, Any] = {"input": build_input(model, req)}
         if ":" in endpoint:
             url = f"{self._base()}/v1/predictions"
