@@ -175,7 +175,10 @@ class GoogleProvider(Provider):
         """The video came back as base64 in the job itself: fetch the job again and decode it."""
         data = await self._get_job(model, remote_id)
         video = find_interaction_video(data) if _api(model) == "interactions" else _first_sample(data)
-        encoded = (video or {}).get("data") or (video or {}).get("bytesBase64Encoded") or (video or {}).get("videoBytes")
+        video = video or {}
+        # Inline bytes: `encodedVideo` on a Veo sample (the SDK's mldev converter), `data` on an
+        # Interactions video block.
+        encoded = video.get("encodedVideo") or video.get("data") or video.get("bytesBase64Encoded")
         if not encoded:
             raise ProviderError("download", "the finished job no longer carries its video")
         if len(encoded) * 3 // 4 > max_bytes:
