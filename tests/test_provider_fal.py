@@ -252,6 +252,16 @@ async def test_result_fetch_5xx_is_retryable_then_succeeds(provider, state):
     assert (await provider.poll(spec, sub.remote_id, sub.meta)).state == "succeeded"
 
 
+async def test_start_timeout_504_is_terminal_timeout(provider, state):
+    spec = model("fal/kling-v2.1-master")
+    state.queued_polls = state.running_polls = 0
+    sub = await provider.submit(spec, request())
+    state.fail_next_result = 5040
+    st = await provider.poll(spec, sub.remote_id, sub.meta)
+    assert st.state == "failed" and st.error.code == "timeout" and not st.error.retryable
+    assert "Request timed out before processing started" in st.error.message
+
+
 async def test_moderation_on_result_get_is_terminal_with_fal_text(provider, state):
     spec = model("fal/kling-v2.1-master")
     state.next_outcome = "moderation"

@@ -135,6 +135,11 @@ class FalProvider(Provider):
                 return JobStatus("failed", error=ProviderError(
                     "provider_error", f"fal finished without a video in its output: {str(data)[:300]}"))
             return JobStatus("succeeded", progress=1.0, result_url=url, meta={"seed": data.get("seed")})
+        if status == 504 and resp.headers.get("x-fal-request-timeout-type"):
+            # Our X-Fal-Request-Timeout ran out before the request started (fal_client treats
+            # this 504 as final too): terminal, and not billed.
+            return JobStatus("failed", error=ProviderError(
+                "timeout", f"fal dropped the request: it had not started within our deadline ({_detail(resp)})", status=504))
         if status in (429, 502, 503, 504) or (status >= 500 and not _has_json(resp)):
             raise error_from_response(resp, f"fal result fetch failed (HTTP {status}): {_detail(resp)}")
         if status in (401, 403):

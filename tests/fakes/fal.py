@@ -15,7 +15,8 @@ What it follows (docs.fal.ai queue + errors pages, fal_client 1.0.3 source):
 
 Faults are scripted through `FalState` (one instance per fake, reset by the test):
 `fail_next_create` = 401 | 403 | 422 | 429 | 500 | 503 | "hang"; `fail_next_status` /
-`fail_next_result` = an HTTP status; `next_outcome` = "ok" | "moderation" | "error" |
+`fail_next_result` = an HTTP status (5040: a 504 carrying X-Fal-Request-Timeout-Type, i.e. the
+start timeout we asked for ran out); `next_outcome` = "ok" | "moderation" | "error" |
 "validation"; `expire_results` makes the result file 404.
 """
 
@@ -104,6 +105,9 @@ def create_app(state: FalState | None = None) -> Starlette:
         if code == 422:
             return JSONResponse({"detail": [{"loc": ["body", "duration"], "msg": "value is not a valid enumeration member; permitted: '5', '10'",
                                              "type": "type_error.enum"}]}, status_code=422)
+        if code == 5040:  # the request's X-Fal-Request-Timeout ran out before it started
+            return JSONResponse({"detail": "Request timed out before processing started"}, status_code=504,
+                                headers={"X-Fal-Request-Timeout-Type": "user"})
         return JSONResponse({"detail": "Internal server error"}, status_code=code)
 
     async def submit(request: Request) -> Response:
