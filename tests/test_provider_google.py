@@ -15,7 +15,7 @@ from app.providers.base import GenerationRequest, JobStatus, ProviderError
 from app.providers.google import GoogleProvider, find_interaction_video, rpc_error
 from app.settings import Settings
 from tests.fakes import serve
-from tests.fakes.google import RAI_REASON, GoogleState, create_app
+from tests.fakes.google import RAI_REASON, GoogleState, create_app, create_storage_app
 
 CATALOG = load_catalog()
 KEY = GoogleState().key
@@ -24,20 +24,20 @@ KEY = GoogleState().key
 @pytest.fixture(scope="module")
 def fake():
     state = GoogleState()
-    with serve(create_app(state)) as url:
-        yield url, state
+    with serve(create_app(state)) as url, serve(create_storage_app(state)) as storage:
+        yield url, state, storage
 
 
 @pytest.fixture
 def state(fake):
-    _, st = fake
-    st.__dict__.update(GoogleState().__dict__)
+    _, st, storage = fake
+    st.__dict__.update(GoogleState(storage_url=storage).__dict__)
     return st
 
 
 @pytest.fixture
 async def provider(fake, state):
-    url, _ = fake
+    url = fake[0]
     p = GoogleProvider(Settings(_env_file=None, gemini_api_key=KEY, gemini_base_url=url),
                        http=httpx.AsyncClient(timeout=httpx.Timeout(1.0), follow_redirects=True))
     yield p
@@ -95,6 +95,7 @@ async def test_veo_lifecycle_with_keyed_download(provider, state, tmp_path):
     await provider.download(spec, st, dest, 5_000_000)
     assert_playable(dest)
     assert state.downloads[-1]["x-goog-api-key"] == KEY  # the Files download needs the key
+    assert state.blob_requests and "x-goog-api-key" not in state.blob_requests[-1]  # not the redirect target
     assert state.creates[0]["headers"]["x-goog-api-key"] == KEY and state.creates[0]["version"] == "v1beta"
 
 
@@ -162,7 +163,7 @@ async def test_veo_submit_faults(provider, state, status, code, retryable, words
 
 
 async def test_bad_key_is_auth_even_though_google_says_400(fake, state):
-    url, _ = fake
+    url = fake[0]
     p = GoogleProvider(Settings(_env_file=None, gemini_api_key="wrong", gemini_base_url=url), http=httpx.AsyncClient())
     try:
         with pytest.raises(ProviderError) as err:
@@ -325,7 +326,7 @@ def test_google_genai_sdk_against_fake(fake, state):
     from google import genai
     from google.genai import types
 
-    url, _ = fake
+    url = fake[0]
     client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=url, api_version="v1beta"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

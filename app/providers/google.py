@@ -33,7 +33,8 @@ Veo (options.api = "predict", default):
   → mapped, `response.generateVideoResponse.raiMediaFilteredCount > 0` → moderation with
   `raiMediaFilteredReasons`, else `generatedSamples[0].video.uri`.
 - download: the video URI needs the API key (`download_headers`, only sent to the API's own
-  host); Google keeps generated videos for two days.
+  host). The Files download redirects to storage; that first hop is taken by hand so the key
+  is not carried to the redirect target. Google keeps generated videos for two days.
 - cancel: no cancel call is documented for Veo operations on the Gemini API: nothing to do.
 
 Gemini Omni (options.api = "interactions"):
@@ -59,7 +60,7 @@ import base64
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -72,6 +73,7 @@ from app.providers.base import (
     Submission,
     looks_like_video,
     retry_after_s,
+    stream_download,
 )
 
 if TYPE_CHECKING:
@@ -168,12 +170,40 @@ class GoogleProvider(Provider):
     async def download(self, model: ModelSpec, status: JobStatus, dest: Path, max_bytes: int) -> None:
         if status.meta.get("inline"):
             await self._download_inline(model, status.meta["remote_id"], dest, max_bytes)
-        else:
-            await super().download(model, status, dest, max_bytes)
+            return
+        if not status.result_url:
+            raise ProviderError("download", "the provider reported success but gave no video URL")
+        url, headers = await self._resolve_redirect(status.result_url)
+        await stream_download(self.http, url, dest, max_bytes, headers=headers)
+
+    async def _resolve_redirect(self, url: str) -> tuple[str, dict[str, str]]:
+        """The Files download answers with a redirect to storage. httpx would carry our custom
+        `x-goog-api-key` header along (it only strips `Authorization` across origins), so the
+        first hop is taken by hand and the key is only ever sent to the API's own host."""
+        headers = self.download_headers(url)
+        if not headers:
+            return url, {}
+        try:
+            resp = await self.http.send(self.http.build_request("GET", url, headers=headers), stream=True,
+                                        follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise ProviderError("download", f"download interrupted: {exc!r}", retryable=True) from exc
+        try:
+            location = resp.headers.get("location")
+            if resp.is_redirect and location:
+                target = urljoin(url, location)
+                return target, self.download_headers(target)
+        finally:
+            await resp.aclose()
+        return url, headers
 
     async def _download_inline(self, model: ModelSpec, remote_id: str, dest: Path, max_bytes: int) -> None:
         """The video came back as base64 in the job itself: fetch the job again and decode it."""
-        data = await self._get_job(model, remote_id)
+        try:
+            data = await self._get_job(model, remote_id)
+        except ProviderError as exc:
+            raise ProviderError("download", exc.message, retryable=exc.retryable, retry_after=exc.retry_after,
+                                status=exc.status) from exc
         video = find_interaction_video(data) if _api(model) == "interactions" else _first_sample(data)
         video = video or {}
         # Inline bytes: `encodedVideo` on a Veo sample (the SDK's mldev converter), `data` on an

@@ -72,6 +72,8 @@ class GoogleState:
     creates: list[dict[str, Any]] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     downloads: list[dict[str, str]] = field(default_factory=list)
+    blob_requests: list[dict[str, str]] = field(default_factory=list)
+    storage_url: str | None = None  # where the Files download redirects (another host, as in production)
     jobs: dict[str, Job] = field(default_factory=dict)
 
 
@@ -168,9 +170,10 @@ def create_app(state: GoogleState | None = None) -> Starlette:
         if state.expire_results:
             return gerror(404, "NOT_FOUND", "File not found.")
         fid = request.path_params["fid_action"].partition(":")[0]
-        return RedirectResponse(f"{base(request)}/blob/{fid}.mp4", status_code=302)
+        return RedirectResponse(f"{state.storage_url or base(request)}/blob/{fid}.mp4", status_code=302)
 
     async def blob(request: Request) -> Response:
+        state.blob_requests.append(dict(request.headers))
         return Response(tiny_mp4(), media_type="video/mp4")
 
     def interaction_json(job: Job) -> dict[str, Any]:
@@ -264,3 +267,13 @@ def create_app(state: GoogleState | None = None) -> Starlette:
     ])
     app.state.google = state
     return app
+
+
+def create_storage_app(state: GoogleState) -> Starlette:
+    """The storage host the Files download redirects to (signed URL, no API key needed)."""
+
+    async def blob(request: Request) -> Response:
+        state.blob_requests.append(dict(request.headers))
+        return Response(tiny_mp4(), media_type="video/mp4")
+
+    return Starlette(routes=[Route("/blob/{name}", blob, methods=["GET"])])
