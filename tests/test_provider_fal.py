@@ -326,8 +326,10 @@ async def test_cancel_after_completion_is_quiet(provider, state):
 
 # ---------------------------------------------------------------------- the official SDK drives the fake
 async def test_fal_client_sdk_against_fake(fake, state, monkeypatch):
-    """fal_client builds the submit URL from a module constant (https://{FAL_QUEUE_RUN_HOST}/),
-    read at import; pointing it at the fake means patching that constant."""
+    """fal_client builds the submit URL from a module constant, `https://{FAL_QUEUE_RUN_HOST}/`,
+    computed at import from the FAL_QUEUE_RUN_HOST env var: the env var alone cannot point it at a
+    plain-http fake, so the constant is patched. Status/result/cancel then follow the URLs the
+    fake returned, exactly as against fal."""
     import fal_client
     import fal_client.client as fc
 
