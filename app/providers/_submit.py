@@ -1,0 +1,69 @@
+"""Small pieces every HTTP submit needs, shared by the fal, Replicate and Google adapters.
+
+Kept out of base.py (the lead's interface) and prefixed with "_" so the registry skips it.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from app.providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from app.catalog import ModelSpec
+    from app.providers.base import GenerationRequest
+
+
+async def post_once(client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str],
+                    who: str) -> httpx.Response:
+    """One create POST, never retried (no provider here has an idempotency key).
+
+    Only a failure before the request left us (connect refused/timed out, no pooled connection)
+    proves nothing was created, so only that is retryable; a timeout or dropped connection after
+    sending means the job may exist and may be billed.
+    """
+    try:
+        return await client.post(url, json=body, headers=headers)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise ProviderError("provider_error", f"could not reach {who}: {exc!r}", retryable=True) from exc
+    except httpx.HTTPError as exc:
+        raise ProviderError("outcome_unknown", f"the request to {who} was sent but no answer came back ({exc!r}); "
+                            "the job may exist and may be billed") from exc
+
+
+def check_durations_by_resolution(model: ModelSpec, req: GenerationRequest) -> None:
+    """Refuse, before any call, a duration the model only lacks at this resolution.
+
+    The catalog's check_request knows one duration list per model; some models narrow it per
+    resolution (Veo: 1080p and 4k are 8 s only; MiniMax: 1080p is 6 s only). Those entries carry
+    `options.durations_by_resolution = { "1080p" = [8] }`.
+    """
+    allowed = dict(model.options.get("durations_by_resolution", {})).get(req.resolution)
+    if allowed and not any(abs(req.duration_s - d) < 1e-9 for d in allowed):
+        accepted = ", ".join(f"{d:g}" for d in allowed)
+        raise ProviderError("invalid_request",
+                            f"{model.name} accepts only {accepted} s at {req.resolution}, not {req.duration_s:g} s")
+
+
+def image_bytes_and_mime(req: GenerationRequest) -> tuple[bytes, str]:
+    assert req.image is not None
+    mime = req.image_mime or mimetypes.guess_type(req.image.name)[0] or "image/png"
+    return req.image.read_bytes(), mime
+
+
+def image_data_uri(req: GenerationRequest) -> str:
+    data, mime = image_bytes_and_mime(req)
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def format_duration(seconds: float, fmt: str) -> Any:
+    """Durations as providers spell them: "int" → 5, "s" → "5s", anything else → "5"."""
+    if fmt == "int":
+        return int(round(seconds))
+    if fmt == "s":
+        return f"{seconds:g}s"
+    return f"{seconds:g}"
