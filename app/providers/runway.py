@@ -1,0 +1,201 @@
+"""Runway API: Gen-4 Turbo (image-to-video) and Gen-4.5 (text- and image-to-video).
+
+Doc version followed: API version header `X-Runway-Version: 2024-11-06`, the request/response
+types of the official SDK runwayml 5.24.0 (text_to_video_create_params, image_to_video_create_params,
+task_retrieve_response), and docs.dev.runwayml.com "HTTP Errors" and "Handle Task Failures"
+(read 2026-11-25).
+
+Plain httpx rather than the runwayml SDK: the SDK is Stainless-generated and retries POSTs on
+408/409/429/5xx by default (a duplicate billed task), and httpx keeps one HTTP stack for every
+adapter. The SDK is still used in the tests to hold our fake to Runway's own client.
+
+Mapping notes:
+- ratio is a pixel string: 16:9 → "1280:720", 9:16 → "720:1280", 4:3 → "1104:832",
+  3:4 → "832:1104", 1:1 → "960:960", 21:9 → "1584:672" (gen4.5 text-to-video takes only the
+  first two, so the catalog offers gen4.5 in 16:9 and 9:16 only).
+- duration is an integer; seed is passed through; no negative prompt, no audio on these models.
+- the source image travels as a data URI in `promptImage` (Runway accepts data URIs up to 5 MB;
+  larger images are refused here with a clear message rather than uploaded).
+- statuses: PENDING and THROTTLED (the tier's concurrency is full — queued, not an error) →
+  queued; RUNNING (+progress) → running; SUCCEEDED → output[0]; FAILED → failureCode
+  (SAFETY.* → moderation, terminal; INTERNAL.* → provider_error marked retryable, meaning a new
+  attempt may well succeed; ASSET.* / INPUT.* → invalid_request); CANCELLED → cancelled.
+- create errors: 502/503 are documented as "Runway is shedding load" (the request was refused,
+  safe to retry); 500/504 and a lost answer may have created a task → "outcome_unknown".
+- cancel: DELETE /v1/tasks/{id}.
+
+Environment: RUNWAYML_API_SECRET, RUNWAY_BASE_URL (default https://api.dev.runwayml.com).
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from app.providers.base import (
+    GenerationRequest,
+    JobStatus,
+    Provider,
+    ProviderError,
+    Submission,
+    error_from_response,
+)
+
+if TYPE_CHECKING:
+    from app.catalog import ModelSpec
+
+RUNWAY_VERSION = "2024-11-06"
+RATIOS = {"16:9": "1280:720", "9:16": "720:1280", "4:3": "1104:832", "3:4": "832:1104",
+          "1:1": "960:960", "21:9": "1584:672"}
+MAX_DATA_URI_BYTES = 5 * 1024 * 1024
+MAX_PROMPT_UTF16 = 1000
+
+
+class RunwayProvider(Provider):
+    name = "runway"
+    label = "Runway API"
+    key_settings = ("runwayml_api_secret",)
+    docs = "Runway API 2024-11-06 (runwayml SDK 5.24.0 types; docs.dev.runwayml.com errors pages, 2026-11-25)"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.runwayml_api_secret}", "X-Runway-Version": RUNWAY_VERSION}
+
+    def _url(self, path: str) -> str:
+        return self.settings.runway_base_url.rstrip("/") + path
+
+    def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
+        """Rules the catalog cannot express; [] when the request is fine."""
+        errors = []
+        if abs(req.duration_s - round(req.duration_s)) > 1e-9:
+            errors.append(f"{model.name} takes whole seconds only")
+        if req.aspect_ratio not in RATIOS:
+            errors.append(f"{model.name} has no Runway ratio for {req.aspect_ratio}")
+        if len(req.prompt.encode("utf-16-le")) // 2 > MAX_PROMPT_UTF16:
+            errors.append(f"{model.name} accepts prompts of at most {MAX_PROMPT_UTF16} characters")
+        if req.image is not None:
+            encoded = 4 * ((req.image.stat().st_size + 2) // 3)
+            if encoded > MAX_DATA_URI_BYTES:
+                errors.append(f"the source image is too large for Runway ({req.image.stat().st_size} bytes; "
+                              f"about {MAX_DATA_URI_BYTES * 3 // 4 // 1024} KiB at most)")
+        return errors
+
+    def build_body(self, model: ModelSpec, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """(path, JSON body) for one create call."""
+        body: dict[str, Any] = {"ratio": RATIOS[req.aspect_ratio], "duration": int(round(req.duration_s))}
+        if req.prompt:
+            body["promptText"] = req.prompt
+        if req.seed is not None and model.seed:
+            body["seed"] = int(req.seed)
+        if req.image is not None:
+            body["model"] = model.endpoint_i2v or model.endpoint
+            body["promptImage"] = data_uri(req.image.read_bytes(), req.image_mime or _guess_mime(req.image.name))
+            return "/v1/image_to_video", body
+        body["model"] = model.endpoint
+        return "/v1/text_to_video", body
+
+    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        problems = self.validate(model, req)
+        if problems:
+            raise ProviderError("invalid_request", "; ".join(problems))
+        path, body = self.build_body(model, req)
+        try:
+            resp = await self.http.post(self._url(path), json=body, headers=self._headers())
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ProviderError("provider_error", f"could not connect to Runway: {exc}", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError("outcome_unknown", f"Runway create call interrupted after sending "
+                                f"({type(exc).__name__}: {exc})") from exc
+        if resp.status_code >= 400:
+            err = runway_error(resp)
+            if resp.status_code >= 500 and resp.status_code not in (502, 503):
+                raise ProviderError("outcome_unknown", f"Runway answered HTTP {resp.status_code} to the create call: "
+                                    f"{err.message}", status=resp.status_code)
+            raise err
+        task_id = _json(resp).get("id")
+        if not task_id:
+            raise ProviderError("outcome_unknown", f"Runway accepted the create call but returned no task id: {resp.text[:300]}")
+        return Submission(remote_id=str(task_id), meta={"path": path})
+
+    async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
+        try:
+            resp = await self.http.get(self._url(f"/v1/tasks/{remote_id}"), headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ProviderError("provider_error", f"Runway status call failed: {type(exc).__name__}: {exc}",
+                                retryable=True) from exc
+        if resp.status_code == 404:
+            raise ProviderError("provider_error", f"Runway has no task {remote_id} (deleted?)", status=404)
+        if resp.status_code >= 400:
+            raise runway_error(resp)
+        return status_from_task(_json(resp))
+
+    async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
+        try:
+            resp = await self.http.delete(self._url(f"/v1/tasks/{remote_id}"), headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ProviderError("provider_error", f"Runway cancel call failed: {exc}", retryable=True) from exc
+        if resp.status_code == 404 or resp.status_code < 400:
+            return   # cancelled, or already gone
+        raise runway_error(resp)
+
+
+def status_from_task(task: dict[str, Any]) -> JobStatus:
+    status = task.get("status")
+    if status in ("PENDING", "THROTTLED"):
+        return JobStatus("queued", meta={"runway_status": status})
+    if status == "RUNNING":
+        progress = task.get("progress")
+        return JobStatus("running", progress=float(progress) if isinstance(progress, (int, float)) else None)
+    if status == "SUCCEEDED":
+        output = task.get("output") or []
+        if not output:
+            return JobStatus("failed", error=ProviderError("provider_error", "Runway reported success but returned no output URL"))
+        return JobStatus("succeeded", progress=1.0, result_url=output[0])
+    if status == "FAILED":
+        return JobStatus("failed", error=task_failure(task.get("failureCode"), task.get("failure")))
+    if status == "CANCELLED":
+        return JobStatus("cancelled", error=ProviderError("cancelled", "Runway reports the task as cancelled"))
+    raise ProviderError("provider_error", f"Runway returned an unknown task status {status!r}", retryable=True)
+
+
+def task_failure(failure_code: str | None, failure: str | None) -> ProviderError:
+    text = failure or "Runway reported the task as failed without a reason"
+    message = f"{text} ({failure_code})" if failure_code else text
+    fc = failure_code or ""
+    if fc.startswith("SAFETY."):
+        return ProviderError("moderation", message)
+    if fc.startswith("INTERNAL"):
+        return ProviderError("provider_error", message, retryable=True)
+    if fc.startswith(("ASSET.", "INPUT.")):
+        return ProviderError("invalid_request", message)
+    return ProviderError("provider_error", message)
+
+
+def runway_error(resp: httpx.Response) -> ProviderError:
+    """Runway errors are `{"error": "<human-readable explanation>"}` (400 documents it)."""
+    body = _json(resp)
+    text = body.get("error") or body.get("message") or resp.text[:300] or f"HTTP {resp.status_code}"
+    if isinstance(text, dict):
+        text = text.get("message") or str(text)
+    err = error_from_response(resp, str(text))
+    if resp.status_code in (502, 503):
+        err.retryable = True
+    return err
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _guess_mime(filename: str) -> str:
+    return mimetypes.guess_type(filename)[0] or "image/png"
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
