@@ -283,6 +283,15 @@ async def test_missing_output_file_is_a_download_error(comfy, fake, tmp_path):
     assert err.code == "download"
 
 
+async def test_poll_5xx_is_retryable_then_it_carries_on(comfy, fake):
+    _, state = fake
+    sub = await comfy.submit(WAN, req())
+    state.fail_next_history = 502
+    err = await expect_error(comfy.poll(WAN, sub.remote_id, sub.meta))
+    assert err.code == "provider_error" and err.retryable and err.status == 502
+    assert (await run_to_end(comfy, WAN, sub.remote_id, sub.meta)).state == "succeeded"
+
+
 async def test_a_restarted_server_that_forgot_the_prompt_fails_it(comfy, fake):
     _, state = fake
     sub = await comfy.submit(WAN, req())

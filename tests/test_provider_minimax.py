@@ -140,6 +140,16 @@ async def test_wrong_key_is_an_auth_error_with_minimax_text(fake):
     assert "login fail" in exc.value.message
 
 
+async def test_wrong_key_refused_with_http_401_is_an_auth_error_too(fake):
+    url, state = fake
+    state.auth_as_http_401 = True
+    p = make(url, key="wrong")
+    with pytest.raises(ProviderError) as exc:
+        await p.submit(HAILUO_23, req())
+    await p.aclose()
+    assert exc.value.code == "auth" and exc.value.status == 401 and "login fail" in exc.value.message
+
+
 async def test_429_on_create_is_retryable_with_retry_after(mm, fake):
     _, state = fake
     state.fail_next_create = 429

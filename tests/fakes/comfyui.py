@@ -42,6 +42,7 @@ class Script:
     fail_next_prompt: int | None = None    # HTTP status for the next POST /prompt (e.g. 500)
     hang_next_prompt: float = 0.0          # sleep before answering the next POST /prompt (after queueing)
     fail_execution: str | None = None      # prompts end with execution_error and this exception_message
+    fail_next_history: int | None = None   # HTTP status for the next GET /history/{id}
     basic_auth: tuple[str, str] | None = None   # behave like an auth proxy in front of ComfyUI
     lose_prompts: bool = False             # forget everything (a restart): history and queue emptied
     posts: list[dict[str, Any]] = field(default_factory=list)   # every POST /prompt body
@@ -128,6 +129,9 @@ def create_app(script: Script | None = None) -> tuple[FastAPI, Script]:
 
     @app.get("/history/{prompt_id}")
     async def history(prompt_id: str):
+        if state.fail_next_history:
+            status, state.fail_next_history = state.fail_next_history, None
+            return PlainTextResponse("502 Bad Gateway", status_code=status)
         entry = state.history.get(prompt_id)
         return {prompt_id: entry} if entry else {}
 

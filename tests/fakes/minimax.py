@@ -65,6 +65,7 @@ class Script:
     hang_next_create: float = 0.0          # sleep this long before answering the next create
     fail_task_with: int | None = None      # tasks end "Fail" with this base_resp code (e.g. 1027)
     expire_downloads: bool = False         # the signed URL answers 403 like an expired OSS link
+    auth_as_http_401: bool = False         # refuse a bad key with HTTP 401 in the v2 error shape
     retry_after: str = "7"
     creates: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)   # "METHOD /path" of every call
@@ -103,6 +104,9 @@ def create_app(script: Script | None = None) -> tuple[FastAPI, Script]:
             return JSONResponse({"task_id": "", "base_resp": _base(code, MESSAGES.get(code, "internal error"))},
                                 status_code=status, headers=headers)
         if not authorized(request):
+            if state.auth_as_http_401:
+                return JSONResponse({"type": "error", "error": {"type": "authorized_error", "http_code": "401",
+                                     "message": f"{MESSAGES[1004]} (1004)"}}, status_code=401)
             return {"task_id": "", "base_resp": _base(1004)}
         if state.base_error_next_create:
             code, state.base_error_next_create = state.base_error_next_create, None
