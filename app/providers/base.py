@@ -115,6 +115,10 @@ class Provider:
     def missing_keys(self) -> list[str]:
         return [k.upper() for k in self.key_settings if not getattr(self.settings, k, None)]
 
+    def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
+        """Rules the catalog cannot express (e.g. a resolution only at one duration); [] if fine."""
+        return []
+
     async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         raise NotImplementedError
 

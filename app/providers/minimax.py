@@ -1,0 +1,222 @@
+"""MiniMax Hailuo video generation (text- and image-to-video) over the v1 HTTP API.
+
+Follows platform.minimax.io "Video Generation" v1 (POST /v1/video_generation, GET
+/v1/query/video_generation, GET /v1/files/retrieve) as read in November 2026, with the error
+codes from MiniMax's own v2 reference (which prints them in its messages: 1002, 1004, 1008,
+1026, 2013, 1000) and Baidu Qianfan's MiniMax table (2026-11-11) for the rest. There is no
+official Python SDK, so this is plain httpx through `self.http`.
+
+Why the code looks the way it does:
+- MiniMax answers most refusals with HTTP 200 and a non-zero `base_resp.status_code`, so every
+  response body is checked, not just the HTTP status.
+- A refused create carries no task_id: nothing was created, so such refusals are safe to retry
+  (rate limit, MiniMax's transient 1000/1001/1024/1033); a timeout after the request was sent
+  is "outcome_unknown" because the task may exist and MiniMax has no client key to look it up.
+- The result is a file_id; the download URL comes from a second call (files/retrieve), made in
+  `poll` so the URL is fresh when the jobs layer downloads right after success.
+- "1080P only at 6 s" cannot be said in the catalog's per-field lists, so the catalog carries it
+  as data (`options.max_duration_s`) and `validate` enforces it; `submit` refuses it too.
+- MiniMax documents no cancel call: `cancel` does nothing, the task runs out and is billed.
+
+Environment: MINIMAX_API_KEY (required), MINIMAX_BASE_URL (default https://api.minimax.io;
+https://api.minimaxi.com for mainland China accounts).
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from app.providers.base import (
+    GenerationRequest,
+    JobStatus,
+    Provider,
+    ProviderError,
+    Submission,
+    error_from_response,
+    retry_after_s,
+)
+
+if TYPE_CHECKING:
+    from app.catalog import ModelSpec
+
+# base_resp.status_code -> (our code, retryable). A non-zero code on create means no task exists.
+BASE_CODES: dict[int, tuple[str, bool]] = {
+    1002: ("rate_limit", True),          # "rate limit, please retry later (1002)" — MiniMax v2 reference
+    1004: ("auth", False),               # "login fail ... (1004)" — MiniMax v2 reference
+    1008: ("quota", False),              # "insufficient balance (1008)" — MiniMax v2 reference
+    1026: ("moderation", False),         # "video description contains sensitive content (1026)" — v2 reference
+    1027: ("moderation", False),         # generated video is sensitive — providers.md §8a, Baidu table
+    2013: ("invalid_request", False),    # "invalid params ... (2013)" — MiniMax v2 reference
+    1000: ("provider_error", True),      # "internal error (1000)" — MiniMax v2 reference
+    1001: ("timeout", True),             # request timeout — [secondary: Baidu Qianfan table only]
+    1024: ("provider_error", True),      # internal error — [secondary: Baidu Qianfan table only]
+    1033: ("provider_error", True),      # system / downstream error — [secondary: Baidu Qianfan table only]
+    1042: ("invalid_request", False),    # >10% invisible/illegal characters — [secondary: Baidu table only]
+}
+
+QUEUED = {"Preparing", "Queueing"}
+RUNNING = {"Processing"}
+
+
+class MiniMax(Provider):
+    name = "minimax"
+    label = "MiniMax (Hailuo)"
+    key_settings = ("minimax_api_key",)
+    docs = "platform.minimax.io Video Generation v1 API (read 2026-11)"
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        return self.settings.minimax_base_url.rstrip("/") + path
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.minimax_api_key}"}
+
+    def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
+        """Hailuo renders 1080P only at 6 s: the catalog says so in options.max_duration_s."""
+        limits: dict[str, float] = model.options.get("max_duration_s", {})
+        cap = limits.get(req.resolution)
+        if cap is not None and req.duration_s > cap + 1e-9:
+            shorter = ", ".join(f"{r} up to {_fmt(s)} s" for r, s in sorted(limits.items()))
+            longer = [r for r in model.resolutions if r not in limits]
+            also = f"; at {_fmt(req.duration_s)} s it accepts {', '.join(longer)}" if longer else ""
+            return [f"{model.name} renders {req.resolution} only up to {_fmt(cap)} s ({shorter}){also}"]
+        return []
+
+    def request_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": (model.endpoint_i2v or model.endpoint) if req.image else model.endpoint,
+            "prompt": req.prompt,
+            "duration": int(round(req.duration_s)),
+            "resolution": req.resolution.upper(),   # our "768p" -> MiniMax's "768P"
+        }
+        if req.image:
+            body["first_frame_image"] = data_url(req.image, req.image_mime)
+        if "prompt_optimizer" in model.options:
+            body["prompt_optimizer"] = bool(model.options["prompt_optimizer"])
+        return body
+
+    # -- the interface -------------------------------------------------------------------------
+    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        problems = self.validate(model, req)
+        if problems:
+            raise ProviderError("invalid_request", "; ".join(problems))
+        body = self.request_body(model, req)
+        try:
+            resp = await self.http.post(self._url("/v1/video_generation"), json=body, headers=self._headers())
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ProviderError("provider_error", f"could not reach MiniMax: {exc!r}", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError("outcome_unknown", f"MiniMax create call broke off after sending ({type(exc).__name__}): "
+                                "the task may exist and be billed") from exc
+        data = _json(resp)
+        if resp.status_code >= 500 and _base_code(data) != 1002:
+            raise ProviderError("outcome_unknown", f"MiniMax answered HTTP {resp.status_code} to the create call: "
+                                "the task may exist", status=resp.status_code)
+        err = _base_error(data, resp)
+        if err:
+            raise err  # a non-zero base_resp on create: MiniMax refused and created nothing
+        if resp.status_code >= 400:
+            raise error_from_response(resp)
+        task_id = (data or {}).get("task_id")
+        if not task_id:
+            raise ProviderError("outcome_unknown", f"MiniMax reported success but gave no task_id: {str(data)[:300]}")
+        return Submission(remote_id=str(task_id), meta={"model": body["model"]})
+
+    async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
+        data = await self._get("/v1/query/video_generation", {"task_id": remote_id})
+        status = data.get("status") or ""
+        code = _base_code(data)
+        if not status and code:
+            raise _mapped(data)  # the query itself was refused (auth, rate limit ...)
+        if status in QUEUED:
+            return JobStatus("queued", meta={"status": status})
+        if status in RUNNING:
+            return JobStatus("running", meta={"status": status})
+        if status == "Success":
+            file_id = data.get("file_id")
+            if not file_id:
+                raise ProviderError("provider_error", "MiniMax reported Success without a file_id", retryable=True)
+            url = await self._download_url(str(file_id))
+            return JobStatus("succeeded", progress=1.0, result_url=url,
+                             meta={"file_id": str(file_id), "width": data.get("video_width"),
+                                   "height": data.get("video_height")})
+        if status == "Fail":
+            if code:
+                err = _mapped(data)
+                err.retryable = False  # a failed task is final, whatever the code
+            else:
+                msg = (data.get("base_resp") or {}).get("status_msg")
+                reason = msg if msg and msg.lower() != "success" else "MiniMax reported the task failed (no reason given)"
+                err = ProviderError("provider_error", reason)
+            return JobStatus("failed", error=err, meta={"status": status})
+        # An unknown state: keep polling rather than guess.
+        return JobStatus("running", meta={"status": status or "unknown"})
+
+    async def _download_url(self, file_id: str) -> str:
+        data = await self._get("/v1/files/retrieve", {"file_id": file_id})
+        if _base_code(data):
+            raise _mapped(data)
+        url = (data.get("file") or {}).get("download_url")
+        if not url:
+            raise ProviderError("provider_error", "MiniMax files/retrieve gave no download_url", retryable=True)
+        return url
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """A read call: every failure is retryable except refusals that will not change."""
+        try:
+            resp = await self.http.get(self._url(path), params=params, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ProviderError("provider_error", f"MiniMax {path} failed: {exc!r}", retryable=True) from exc
+        data = _json(resp)
+        if resp.status_code >= 400:
+            err = _base_error(data, resp) or error_from_response(resp)
+            raise err
+        if data is None:
+            raise ProviderError("provider_error", f"MiniMax {path} returned a non-JSON body", retryable=True)
+        return data
+
+
+# -- module helpers -----------------------------------------------------------------------------
+def data_url(path: Path, mime: str | None) -> str:
+    mime = mime or mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _json(resp: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = resp.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _base_code(data: dict[str, Any] | None) -> int:
+    try:
+        return int(((data or {}).get("base_resp") or {}).get("status_code") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _mapped(data: dict[str, Any], resp: httpx.Response | None = None) -> ProviderError:
+    base = data.get("base_resp") or {}
+    code = _base_code(data)
+    our, retryable = BASE_CODES.get(code, ("provider_error", False))
+    message = f"{base.get('status_msg') or 'MiniMax error'} ({code})"
+    retry_after = retry_after_s(resp) if resp is not None else None
+    return ProviderError(our, message, retryable=retryable, retry_after=retry_after,
+                         status=resp.status_code if resp is not None else None)
+
+
+def _base_error(data: dict[str, Any] | None, resp: httpx.Response) -> ProviderError | None:
+    if _base_code(data):
+        return _mapped(data, resp)  # type: ignore[arg-type]
+    return None
