@@ -167,7 +167,7 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
 
 
 def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
-    prices = [s.price_for(params["duration_s"], params.get("audio", False)) for s in specs]
+    prices = [s.price_for(params["duration_s"], params.get("audio", False), params.get("resolution")) for s in specs]
     if any(p is None for p in prices):
         return None
     return round(sum(prices), 4)
@@ -189,7 +189,8 @@ async def create_comparison(session: AsyncSession, data: ComparisonInput, *, cat
         image_path = storage.write_bytes(comparison.source_image, image.data)
     for spec in specs:
         session.add(Take(comparison_id=comparison.id, model_id=spec.id, provider=spec.provider, attempt=1,
-                         cost_estimate_usd=spec.price_for(params["duration_s"], params.get("audio", False))))
+                         cost_estimate_usd=spec.price_for(params["duration_s"], params.get("audio", False),
+                                                          params["resolution"])))
     try:
         await session.commit()
     except Exception:
