@@ -79,7 +79,9 @@ class Clip {
   shownFrame() {
     const p = this.presented;
     const v = this.video;
-    if (p && !v.seeking && Math.abs(p.mediaTime - v.currentTime) < 2 / this.fps + 0.05) {
+    // While playing, the last presented frame (rVFC) is what is on screen; when paused after a
+    // seek, currentTime sits mid-frame and is exact, while rVFC may not have fired yet.
+    if (p && !v.paused && !v.seeking && Math.abs(p.mediaTime - v.currentTime) < 2 / this.fps + 0.05) {
       return clamp(Math.round(p.mediaTime * this.fps), 0, this.lastFrame);
     }
     return clamp(Math.floor(v.currentTime * this.fps + 1e-3), 0, this.lastFrame);
@@ -181,6 +183,7 @@ class SyncGrid {
       while (!clip.broken) {
         const t = clip.want;
         const started = performance.now();
+        clip.presented = null;
         await new Promise((resolve) => {
           const done = () => { v.removeEventListener('seeked', done); v.removeEventListener('error', done); resolve(); };
           v.addEventListener('seeked', done);
