@@ -14,12 +14,15 @@
 const RATES = [0.25, 0.5, 1, 1.5, 2];
 const DEAD_BAND = 0.015;      // s: start nudging above this (≈ ⅓ frame at 24 fps)
 const SETTLE = 0.004;         // s: stop nudging below this (hysteresis: no parking at the dead-band edge)
-const WINDOW = 0.5;           // s: close a gap within ~0.5 s (rate = 1 + d / WINDOW)
+const WINDOW = 0.3;           // s: gap-closing time constant (rate = 1 + d / WINDOW, clamped)
 const MAX_NUDGE = 0.10;       // ±10 % keeps pitch-preserved audio tolerable
 const MIN_NUDGE = 0.02;       // small gaps still close in reasonable time
 const SEEK_DRIFT = 0.5;       // s: drift this large is fixed by seeking, not by rate
 const CORRECT_MS = 200;       // correction cadence; per-frame *corrections* hang players (notes §3.1)
 const STALL_AHEAD = 1.0;      // s of buffer every clip needs before resuming after a stall
+const HANDS_OFF_MS = 250;     // after a start, let Chromium's pipelines settle before judging drift
+const MAX_LEAD = 0.15;        // s: cap on the learned per-clip start lead
+const AUDIO_LEAD = 0.04;      // s: prior start lead of a clip with an audio track
 const POLL_MS = 25;
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
@@ -55,6 +58,9 @@ class Clip {
     this.want = 0;          // latest seek target (seeks coalesce: latest wins)
     this.seeking = null;    // promise of the seek chain in flight
     this.nudging = false;
+    // s (wall): how late this clip starts relative to the others; learned, see SyncGrid._learnLead.
+    // Prior: clips with an audio track start ~40–60 ms late in Chromium (notes §0.2, bench).
+    this.lead = this.hasAudio ? AUDIO_LEAD : 0;
     this.presented = null;  // last rVFC metadata {mediaTime, presentedFrames, at}
     this.counter = tile.querySelector('[data-frame-counter]');
   }
@@ -199,8 +205,11 @@ class SyncGrid {
     return clip.seeking;
   }
 
-  seekAll(t) {
-    return Promise.all(this.clips.map((c) => this.seekClip(c, c.targetFor(t))));
+  seekAll(t, withLead = false) {
+    return Promise.all(this.clips.map((c) => {
+      const lead = withLead && !c.holds(t) ? c.lead * this.rate : 0;
+      return this.seekClip(c, clamp(c.targetFor(t) + lead, 0, c.targetFor(c.duration)));
+    }));
   }
 
   _ready(clip, t, ahead) {
@@ -215,7 +224,7 @@ class SyncGrid {
 
   /** Put every clip on t (middle of its frame) and wait until each can play from there. */
   async _prime(t, gen, ahead) {
-    await this.seekAll(t);
+    await this.seekAll(t, true);
     while (gen === this.gen) {
       const waiting = this.clips.map((c) => !this._ready(c, t, ahead));
       this.clips.forEach((c, i) => c.tile.toggleAttribute('data-waiting', waiting[i]));
@@ -249,8 +258,9 @@ class SyncGrid {
       }
     }
     // Start the clock where the clips actually are: the fewest clips then need nudging.
-    const cts = active.filter((c) => !c.video.paused).map((c) => c.video.currentTime);
+    const cts = active.filter((c) => !c.video.paused).map((c) => c.video.currentTime - c.lead * this.rate);
     const start = cts.length ? median(cts) : t;
+    this.leadCheck = true;
     this.clock = { base: performance.now(), media: start, rate: this.rate, paused: false };
     this.lastStart = performance.now();
     this.stats.starts += 1;
@@ -377,7 +387,9 @@ class SyncGrid {
   /** Every CORRECT_MS while playing: nudge rates for small drift, seek for large drift. */
   correct() {
     if (this.phase !== 'playing') return;
+    if (performance.now() - this.lastStart < HANDS_OFF_MS) return;
     const T = this.now();
+    if (this.leadCheck) { this.leadCheck = false; this._learnLead(T); }
     for (const c of this.clips) {
       const v = c.video;
       if (c.broken || c.seeking || v.seeking) continue;
@@ -409,6 +421,20 @@ class SyncGrid {
         this.stats.rateChanges += 1;
       }
     }
+  }
+
+  /** Some clips start late by a repeatable amount (in Chromium a clip with an audio track starts
+   *  ~1–2 frames after audio-less clips, notes §0.2, and its first rate change costs another
+   *  ~20 ms). Nudging that away takes a second after every start, so each clip learns how late it
+   *  starts relative to the others and is primed that much ahead next time. */
+  _learnLead(T) {
+    const live = this.clips.filter((c) => !c.broken && !c.holds(T) && !c.video.paused && !c.seeking && !c.video.seeking);
+    if (live.length < 2) return;
+    const d = live.map((c) => T - c.video.currentTime);
+    const m = median(d);
+    live.forEach((c, i) => {
+      c.lead = clamp(c.lead + (0.6 * (d[i] - m)) / this.rate, -MAX_LEAD, MAX_LEAD);
+    });
   }
 
   /** A clip ran out of data: everyone waits on the same frame, then resumes together once every
