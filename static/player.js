@@ -20,7 +20,7 @@ const MIN_NUDGE = 0.02;       // small gaps still close in reasonable time
 const SEEK_DRIFT = 0.5;       // s: drift this large is fixed by seeking, not by rate
 const CORRECT_MS = 200;       // correction cadence; per-frame *corrections* hang players (notes §3.1)
 const STALL_AHEAD = 1.0;      // s of buffer every clip needs before resuming after a stall
-const HANDS_OFF_MS = 250;     // after a start, let Chromium's pipelines settle before judging drift
+const HANDS_OFF_MS = 200;     // after a start, let Chromium's pipelines settle before judging drift
 const MAX_LEAD = 0.15;        // s: cap on the learned per-clip start lead
 const AUDIO_LEAD = 0.04;      // s: prior start lead of a clip with an audio track
 const POLL_MS = 25;
@@ -58,9 +58,10 @@ class Clip {
     this.want = 0;          // latest seek target (seeks coalesce: latest wins)
     this.seeking = null;    // promise of the seek chain in flight
     this.nudging = false;
-    // s (wall): how late this clip starts relative to the others; learned, see SyncGrid._learnLead.
-    // Prior: clips with an audio track start ~40–60 ms late in Chromium (notes §0.2, bench).
-    this.lead = this.hasAudio ? AUDIO_LEAD : 0;
+    // Media seconds this clip starts late relative to the others, per playback rate; learned, see
+    // SyncGrid._learnLead. Prior: clips with an audio track start ~40–60 ms late in Chromium
+    // (notes §0.2, bench/sync_drift.py).
+    this.leads = new Map();
     this.presented = null;  // last rVFC metadata {mediaTime, presentedFrames, at}
     this.counter = tile.querySelector('[data-frame-counter]');
   }
@@ -68,6 +69,10 @@ class Clip {
   get duration() {
     const d = this.video.duration;
     return Number.isFinite(d) && d > 0 ? d : this.declared;
+  }
+
+  leadAt(rate) {
+    return this.leads.get(rate) ?? (this.leads.has(1) ? this.leads.get(1) * rate : (this.hasAudio ? AUDIO_LEAD * rate : 0));
   }
 
   get lastFrame() { return Math.max(0, Math.ceil(this.duration * this.fps - 0.01) - 1); }
@@ -207,7 +212,7 @@ class SyncGrid {
 
   seekAll(t, withLead = false) {
     return Promise.all(this.clips.map((c) => {
-      const lead = withLead && !c.holds(t) ? c.lead * this.rate : 0;
+      const lead = withLead && !c.holds(t) ? c.leadAt(this.rate) : 0;
       return this.seekClip(c, clamp(c.targetFor(t) + lead, 0, c.targetFor(c.duration)));
     }));
   }
@@ -258,9 +263,11 @@ class SyncGrid {
       }
     }
     // Start the clock where the clips actually are: the fewest clips then need nudging.
-    const cts = active.filter((c) => !c.video.paused).map((c) => c.video.currentTime - c.lead * this.rate);
+    const cts = active.filter((c) => !c.video.paused).map((c) => c.video.currentTime - c.leadAt(this.rate));
     const start = cts.length ? median(cts) : t;
     this.leadCheck = true;
+    // First correction exactly HANDS_OFF_MS after the start, not up to CORRECT_MS later.
+    setTimeout(() => { if (gen === this.gen) this.correct(); }, HANDS_OFF_MS + 1);
     this.clock = { base: performance.now(), media: start, rate: this.rate, paused: false };
     this.lastStart = performance.now();
     this.stats.starts += 1;
@@ -388,8 +395,9 @@ class SyncGrid {
   correct() {
     if (this.phase !== 'playing') return;
     if (performance.now() - this.lastStart < HANDS_OFF_MS) return;
-    const T = this.now();
+    let T = this.now();
     if (this.leadCheck) { this.leadCheck = false; this._learnLead(T); }
+    T = this._slewToAudio(T);
     for (const c of this.clips) {
       const v = c.video;
       if (c.broken || c.seeking || v.seeking) continue;
@@ -423,6 +431,21 @@ class SyncGrid {
     }
   }
 
+  /** Clips with an audio track answer playbackRate changes late and lose ~25 ms on a speed-up
+   *  (the audio renderer's buffer plays out at the old rate first; measured in this Chromium),
+   *  so nudging them overshoots. The clock is virtual, so instead of moving those clips the clock
+   *  moves to them (by at most SEEK_DRIFT) and the audio-less clips, which react at once, follow.
+   *  The soloed clip's sound also stays free of pitch wobble. Returns the adjusted clock time. */
+  _slewToAudio(T) {
+    const live = this.clips.filter((c) => !c.broken && !c.holds(T) && !c.video.paused && !c.seeking && !c.video.seeking);
+    const audio = live.filter((c) => c.hasAudio);
+    if (!audio.length || audio.length === live.length) return T;
+    const off = median(audio.map((c) => T - c.video.currentTime));
+    if (Math.abs(off) < SETTLE || Math.abs(off) >= SEEK_DRIFT) return T;
+    this.clock.media -= off;
+    return T - off;
+  }
+
   /** Some clips start late by a repeatable amount (in Chromium a clip with an audio track starts
    *  ~1–2 frames after audio-less clips, notes §0.2, and its first rate change costs another
    *  ~20 ms). Nudging that away takes a second after every start, so each clip learns how late it
@@ -433,7 +456,8 @@ class SyncGrid {
     const d = live.map((c) => T - c.video.currentTime);
     const m = median(d);
     live.forEach((c, i) => {
-      c.lead = clamp(c.lead + (0.6 * (d[i] - m)) / this.rate, -MAX_LEAD, MAX_LEAD);
+      const r = this.rate;
+      c.leads.set(r, clamp(c.leadAt(r) + 0.6 * (d[i] - m), -MAX_LEAD * r, MAX_LEAD * r));
     });
   }
 
@@ -693,7 +717,7 @@ class SyncGrid {
     if (!n) return;
     const fs = document.fullscreenElement === this.grid;
     const W = stage.clientWidth || this.grid.clientWidth || 640;
-    const transport = this.$('.tp-transport').offsetHeight || 48;
+    const transport = (this.$('.tp-transport').offsetHeight || 48) + (this.$('[data-wipebar]').offsetHeight || 0);
     const top = fs ? 0 : Math.max(0, stage.getBoundingClientRect().top + window.scrollY);
     const H = Math.max(220, window.innerHeight - (fs ? 0 : Math.min(top, 120)) - transport - 24);
     const cap = 30;

@@ -299,3 +299,55 @@ READ_FRAMES_JS = """(bits) => {
   }
   return out;
 }"""
+
+
+def screenshots(out_dir: Path) -> list[Path]:
+    """Render the docs screenshots (grid, wipe, focus, shortcuts) with Debian's Chromium."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from tests import services
+    from tests.fakes import serve
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clips = Path(tempfile.mkdtemp(prefix="takes-shots-"))
+    tiles = build_clips(clips, TEST_CLIPS, width=640, height=360)
+    pages = {"/": render_page(tiles, title="Takes — synced players")}
+    written = []
+    with serve(make_app(clips, pages)) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=services.chromium_path(), args=services.CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 820})
+        page.goto(base + "/")
+        page.wait_for_function("() => grid.takesPlayer && grid.takesPlayer.phase === 'paused'")
+        run = lambda js: page.evaluate(f"async () => {{ const p = grid.takesPlayer; await ({js}); await p.settled(); }}")
+
+        def shot(name):
+            path = out_dir / name
+            page.locator("#grid").screenshot(path=str(path))
+            written.append(path)
+
+        run("p.setLoop({in: 1.0, out: 2.5})")
+        run("p.seek(1.75)")
+        shot("player-grid.png")
+        run("p.setWipe(true, {pos: 0.42})")
+        run("p.seek(2.9)")
+        shot("player-wipe.png")
+        run("p.setWipe(false)")
+        run("p.focus(2)")
+        shot("player-focus.png")
+        run("p.focus(null)")
+        page.keyboard.press("?")
+        shot("player-shortcuts.png")
+        browser.close()
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) >= 2 and sys.argv[1] == "screenshots":
+        for p in screenshots(Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "docs" / "screenshots")):
+            print(p)
+    else:
+        print("usage: python -m tests.player_fixture screenshots [OUT_DIR]")
