@@ -191,7 +191,7 @@ async def run(args):
                 await route.fulfill(status=206, headers=headers, body=keep)
 
             ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
-            await ctx.route(stall_src, handle)
+            await ctx.route(lambda u: u == stall_src, handle)  # a predicate: URLs may contain glob characters
             page = await ctx.new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -233,6 +233,22 @@ def test_timeline_click_seeks_all(open_page):
     s = settled(page)
     assert s["t"] == pytest.approx(2.5, abs=5.0 / box["width"] + 1e-3)
     assert shown(page) == expected_frames(s["t"])
+    # Dragging while playing scrubs all clips, then playback resumes from the drop point.
+    call(page, "p.play()")
+    wait_state(page, "s.phase === 'playing'")
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, y, steps=4)
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=4)
+    s = settled(page)
+    assert s["intent"] == "pause" and s["t"] == pytest.approx(3.0, abs=5.0 / box["width"] + 1e-3)
+    assert shown(page) == expected_frames(s["t"])
+    page.mouse.up()
+    s = wait_state(page, "s.phase === 'playing'")
+    assert s["t"] >= 3.0 - 0.05 and all(not t["paused"] for t in s["tiles"] if not t["held"])
+    call(page, "p.pause()")
+    settled(page)
 
 
 def test_shorter_clip_holds_last_frame_while_others_play(open_page):
