@@ -140,7 +140,7 @@ class SyncGrid {
   /** Frame rate used for stepping and the shared frame number: the focused clip's, else the max. */
   get stepFps() {
     if (this.focusIndex !== null) return this.clips[this.focusIndex].fps;
-    return Math.max(...this.clips.map((c) => c.fps));
+    return Math.max(0, ...this.clips.map((c) => c.fps)) || 24;
   }
 
   playRange() {
