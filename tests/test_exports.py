@@ -150,3 +150,35 @@ async def test_votes_csv_over_http_for_one_board_and_for_all(client):
         assert list(rows[0]) == VOTE_COLUMNS and len(rows) == n
         assert {x["winner"] for x in rows} == {"tie (bothbad)"}
     assert {x["board"] for x in csv.DictReader(io.StringIO(everything.content.decode("utf-8-sig")))} == {"one", "two"}
+
+
+def test_pg_copy_stops_when_the_client_goes_away(pg_database):
+    """A download cut short cancels the COPY and does not put its connection back in the pool."""
+    from sqlalchemy import text
+
+    from app.exports import pg_copy
+
+    async def run():
+        engine = create_async_engine(pg_database, pool_size=1, max_overflow=0)
+        maker = async_sessionmaker(engine)
+        try:
+            async with maker() as s:
+                gen = pg_copy(s, "SELECT g, repeat('x', 200) FROM generate_series(1, 5000000) g /* cut-short */",
+                              chunk_bytes=10_000)
+                first = await gen.__anext__()
+                assert first.startswith(b"1,xxx")
+                await gen.aclose()
+            async with maker() as s:
+                assert (await s.execute(text("SELECT 1"))).scalar() == 1
+                for _ in range(50):
+                    running = (await s.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%cut-short%' "
+                        "AND state = 'active' AND pid <> pg_backend_pid()"))).scalar()
+                    if not running:
+                        break
+                    await asyncio.sleep(0.1)
+                assert running == 0
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
