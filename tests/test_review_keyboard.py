@@ -55,8 +55,8 @@ def settings(db_url, tmp_path):
     return s
 
 
-def _votes(base: str) -> list[dict]:
-    text = httpx.get(base + "/api/boards/kbd/votes.csv", timeout=30).text
+def _votes(base: str, board: str = "kbd") -> list[dict]:
+    text = httpx.get(f"{base}/api/boards/{board}/votes.csv", timeout=30).text
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
 
@@ -155,3 +155,49 @@ def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app): 
     assert len(rows) == 9 * 3 + 6 and len({r["comparison_id"] for r in rows}) == 10
     assert errors == []
     context.close()
+
+
+def test_drag_ranking_optional_criterion_and_accept(browser, live_app):  # noqa: F811
+    with httpx.Client(base_url=live_app, timeout=30) as api:
+        assert api.post("/api/boards", json={"name": "Open board", "slug": "open", "blind": False,
+                                             "criteria": ["motion", "visual_quality"]}).status_code == 201
+        cid = api.post("/api/comparisons", json={"prompt": "a fox in snow", "models": MODELS[:3], "board": "open",
+                                                 "duration_s": 4, "resolution": "360p"}).json()["id"]
+        end = time.monotonic() + 60
+        while not all(t["status"] == "ready" for t in api.get(f"/api/comparisons/{cid}").json()["takes"]):
+            assert time.monotonic() < end
+            time.sleep(0.2)
+    errors = PageErrors()
+    page = errors.attach(browser.new_page(viewport={"width": 1300, "height": 1000}))
+    page.goto(f"{live_app}/c/{cid}")
+    # open board: names are shown before voting
+    assert "Aurora (demo)" in page.inner_text("#takes")
+    page.click("[data-rank] summary")
+    items = page.locator("[data-rank-list] li")
+    assert items.count() == 3
+    labels = [items.nth(i).get_attribute("data-label") for i in range(3)]
+    items.nth(2).drag_to(items.nth(0), target_position={"x": 20, "y": 2})
+    order = page.eval_on_selector_all("[data-rank-list] li", "els => els.map(e => e.dataset.label)")
+    assert order == [labels[2], labels[0], labels[1]]
+    ranked = page.eval_on_selector_all("[data-rank-list] li", "els => els.map(e => e.dataset.takeId)")
+    page.click("[data-vote=ranking]")
+    page.wait_for_selector("#vote-recorded")
+    rows = [r for r in _votes(live_app, "open") if r["comparison_id"] == cid]
+    assert len(rows) == 3 and {r["vote_kind"] for r in rows} == {"ranking"}
+    for r in rows:
+        w = r["take_a"] if r["winner"] == "model_a" else r["take_b"]
+        lose = r["take_b"] if w == r["take_a"] else r["take_a"]
+        assert ranked.index(w) < ranked.index(lose)
+
+    # an optional criterion: one click in its row
+    page.click("[data-vote-form=motion] button[name=best] >> nth=1")
+    page.wait_for_selector("#vote-recorded[data-criterion=motion]")
+    motion = [r for r in _votes(live_app, "open") if r["criterion"] == "motion"]
+    assert len(motion) == 2
+    assert len([r for r in _votes(live_app, "open") if r["criterion"] == "overall"]) == 3, "overall vote kept"
+
+    # accept a take: the page marks it
+    page.click(".take >> nth=0 >> [data-accept=on]")
+    page.wait_for_selector(".take.accepted [data-accept=off]")
+    assert errors == []
+    page.close()
