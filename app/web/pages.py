@@ -178,7 +178,8 @@ async def cancel_take(comparison_id: str, take_id: str, request: Request, s: Asy
 async def reroll_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
     form = await request.form()
     c = await load_comparison(s, comparison_id)
-    take = await reroll(s, c, form.get("model", ""))
+    take = await reroll(s, c, form.get("model", ""), catalog=request.app.state.catalog,
+                        providers=request.app.state.providers)
     await request.app.state.queue.enqueue([take.id])
     return RedirectResponse(f"/c/{comparison_id}", status_code=303)
 
