@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.boards import board_by_slug, default_board
+from app.budget import check_budget
 from app.catalog import Catalog, ModelSpec, check_request, frame_size
 from app.errors import InputError, NotFound
-from app.models import Comparison, Take
+from app.models import Board, Comparison, Take
 from app.providers import Providers
 from app.providers.base import GenerationRequest
 from app.settings import Settings
@@ -175,11 +176,16 @@ def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
 
 async def create_comparison(session: AsyncSession, data: ComparisonInput, *, catalog: Catalog,
                             providers: Providers, settings: Settings, storage: LocalStorage,
-                            voter_id: str | None) -> Comparison:
+                            voter_id: str | None, board: Board | None = None) -> Comparison:
+    """`board`, when given, is the board the caller already resolved (and checked access to);
+    otherwise `data.board` or the default board."""
     specs, params, image = validate(data, catalog, providers, settings)
-    board = await board_by_slug(session, data.board) if data.board else await default_board(session)
+    if board is None:
+        board = await board_by_slug(session, data.board) if data.board else await default_board(session)
     if board.archived_at is not None:
         raise InputError(f"board {board.name!r} is archived")
+    costs = [spec.price_for(params["duration_s"], params.get("audio", False)) for spec in specs]
+    await check_budget(session, board, costs, unpriced=[spec.name for spec, c in zip(specs, costs) if c is None])
     comparison = Comparison(board_id=board.id, prompt=data.prompt.strip(), params=params, created_by=voter_id)
     session.add(comparison)
     await session.flush()
@@ -216,6 +222,8 @@ async def reroll(session: AsyncSession, comparison: Comparison, model_id: str) -
     if not attempts:
         raise InputError(f"model {model_id} is not part of this comparison")
     first = next(t for t in comparison.takes if t.model_id == model_id)
+    await check_budget(session, comparison.board, [first.cost_estimate_usd], f"another take of {model_id}",
+                       unpriced=[model_id])
     take = Take(comparison_id=comparison.id, model_id=model_id, provider=first.provider,
                 attempt=max(attempts) + 1, cost_estimate_usd=first.cost_estimate_usd)
     session.add(take)
