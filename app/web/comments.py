@@ -27,10 +27,11 @@ def comment_limit(request: Request, voter_id: str) -> None:
         raise TooManyRequests(f"too many comments in a minute; try again in {wait} s", wait)
 
 
-async def _hidden(s: AsyncSession, c: Comparison, voter_id: str | None) -> bool:
+async def _hidden(s: AsyncSession, c: Comparison, voter_id: str | None, role: str) -> bool:
     """On a blind board a reviewer sees others' comments only after voting: a comment saying
-    "B's hands melt" biases as much as a model name would."""
-    if not c.board.blind:
+    "B's hands melt" biases as much as a model name would. (Whoever cannot vote — a viewer —
+    has no vote to bias and sees them at once.)"""
+    if not c.board.blind or not allows(role, "vote"):
         return False
     from app.web.pages import _voted
 
@@ -40,7 +41,7 @@ async def _hidden(s: AsyncSession, c: Comparison, voter_id: str | None) -> bool:
 async def _fragment(request: Request, s: AsyncSession, c: Comparison, role: str, status_code: int = 200,
                     **ctx) -> HTMLResponse:
     voter = voter_from_cookie(request)
-    hidden = await _hidden(s, c, voter)
+    hidden = await _hidden(s, c, voter, role)
     rows = [r for r in await list_comments(s, c, voter) if not hidden or r.mine]
     view = comparison_view(c, request.app.state.catalog, voter, not hidden)
     labels = {t.take.id: t.label for t in view.tiles}
@@ -105,9 +106,9 @@ def comment_json(row) -> dict:
             summary="Comments on the comparison's takes (on a blind board: after you vote)")
 async def api_comments(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
                        actor: Actor = Depends(guard)) -> dict:
-    c, _ = await comparison_for(s, actor, comparison_id, "view")
+    c, role = await comparison_for(s, actor, comparison_id, "view")
     voter = voter_from_cookie(request)
-    hidden = await _hidden(s, c, voter)
+    hidden = await _hidden(s, c, voter, role)
     rows = [r for r in await list_comments(s, c, voter) if not hidden or r.mine]
     return {"comments": [comment_json(r) for r in rows],
             "hidden_until_you_vote": (await count_comments(s, c.id)) - len(rows) if hidden else 0}
