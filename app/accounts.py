@@ -172,6 +172,17 @@ async def change_password(s: AsyncSession, user: User, old: str, new: str, keep_
     await s.commit()
 
 
+async def reset_password(s: AsyncSession, email: str, new: str) -> User:
+    """An operator's reset (`takes set-password`): no old password, every session ends."""
+    user = await user_by_email(s, email)
+    if user is None:
+        raise NotFound(f"no account for {email.strip().lower()}")
+    await set_password(s, user, new)
+    await s.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await s.commit()
+    return user
+
+
 async def set_display_name(s: AsyncSession, user: User, name: str) -> None:
     user.display_name = clean_name(name, user.display_name)
     if user.voter_id:

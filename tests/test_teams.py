@@ -163,6 +163,23 @@ def test_cli_create_user(tmp_path, db_url):
     assert r.returncode == 0 and "created admin boss@example.com" in r.stdout, r.stderr
     r = run("create-user", "boss@example.com", "--password-stdin", stdin=PASSWORD + "\n")
     assert r.returncode == 2 and "exists already" in r.stderr
+    r = run("set-password", "boss@example.com", "--password-stdin", stdin="a new password\n")
+    assert r.returncode == 0 and "password set" in r.stdout, r.stderr
+    r = run("set-password", "nobody@example.com", "--password-stdin", stdin="a new password\n")
+    assert r.returncode == 2 and "no account" in r.stderr
+    import asyncio
+
+    from app.db import Database
+
+    async def check():
+        db = Database(s)
+        try:
+            async with db.session() as session:
+                return await accounts.authenticate(session, "boss@example.com", "a new password")
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(check()) is not None
 
 
 # ---- boards, share links, invites, members ----------------------------------------------------
@@ -327,6 +344,8 @@ async def test_comments_at_a_time_code(app):
     async with team.client("viewer") as viewer:
         r = await viewer.post(f"/api/comparisons/{c.id}/comments", json={"take": a, "time_s": 1, "body": "hi"})
         assert r.status_code == 403 and "viewer" in r.json()["detail"]
+        # a viewer has no vote to bias: comments show at once, even on a blind board
+        assert len((await viewer.get(f"/api/comparisons/{c.id}/comments")).json()["comments"]) == 1
     async with team.client("owner") as owner:
         assert (await owner.delete(f"/api/comparisons/{c.id}/comments/{cid}")).status_code == 204
     async with app.state.db.session() as s:

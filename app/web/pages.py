@@ -140,11 +140,13 @@ async def comparison_grid(comparison_id: str, request: Request, s: AsyncSession 
     return render(request, "partials/grid.html", {"c": c, "view": view})
 
 
-def vote_limit(request: Request, voter_id: str | None) -> None:
-    """Votes per minute per voter (or address): a reviewer never gets near it, a script does."""
+def vote_limit(request: Request, voter_id: str) -> None:
+    """Votes per minute per voter, and (five times as many) per address: a reviewer never gets
+    near either, a script does."""
     from app.web.auth import TooManyRequests, client_ip
 
-    wait = request.app.state.limits.votes.hit(voter_id or client_ip(request))
+    limits = request.app.state.limits
+    wait = limits.votes.hit(voter_id) or limits.votes_ip.hit(client_ip(request))
     if wait:
         raise TooManyRequests(f"too many votes in a minute; try again in {wait} s", wait)
 
