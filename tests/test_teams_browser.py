@@ -100,8 +100,9 @@ def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, sett
     revealed = rev.locator("#vote-recorded .reveal li").all_inner_texts()
     assert any("Aurora (demo)" in r for r in revealed) and any("Blocks (demo)" in r for r in revealed)
 
-    # … and comments on take A at 2.5 s (markup in it stays text).
-    rev.wait_for_selector("#comment-form")
+    # … and comments on take A at 2.5 s (markup in it stays text). The comments reload after the
+    # vote (they were hidden until it), so wait for that before typing.
+    rev.wait_for_selector("#comments[data-voted=true] #comment-form")
     rev.select_option("#comment-form select[name=take]", label="A")
     rev.fill("#comment-form input[name=time_s]", "2.5")
     rev.fill("#comment-form textarea[name=body]", 'The boat melts into the curb <img src=x onerror="alert(1)">')
@@ -131,7 +132,7 @@ def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, sett
     assert "1 comment from other reviewers will show after you vote" in owner.locator("#comments-hidden").inner_text()
     owner.click("#vote-panel button[data-vote=b]")
     owner.wait_for_selector("#vote-recorded")
-    owner.wait_for_selector("[data-comment-list] li[data-time]")
+    owner.wait_for_selector("#comments[data-voted=true] [data-comment-list] li[data-time]")
     seen = owner.locator("[data-comment-list] li[data-time]").inner_text()
     assert "00:02.5" in seen and "The boat melts into the curb" in seen and "Rui" in seen
 

@@ -40,13 +40,15 @@ async def _hidden(s: AsyncSession, c: Comparison, voter_id: str | None, role: st
 
 async def _fragment(request: Request, s: AsyncSession, c: Comparison, role: str, status_code: int = 200,
                     **ctx) -> HTMLResponse:
+    from app.web.pages import _voted
+
     voter = voter_from_cookie(request)
     hidden = await _hidden(s, c, voter, role)
     rows = [r for r in await list_comments(s, c, voter) if not hidden or r.mine]
     view = comparison_view(c, request.app.state.catalog, voter, not hidden)
     labels = {t.take.id: t.label for t in view.tiles}
     return request.app.state.templates.TemplateResponse(request, "partials/comments.html", {
-        "c": c, "rows": rows, "labels": labels, "hidden": (await count_comments(s, c.id)) - len(rows) if hidden else 0,
+        "c": c, "rows": rows, "voted": await _voted(s, c.id, voter), "labels": labels, "hidden": (await count_comments(s, c.id)) - len(rows) if hidden else 0,
         "ready": view.ready_tiles, "can_comment": allows(role, "comment") and c.board.archived_at is None,
         "can_moderate": allows(role, "manage"), "max_chars": MAX_CHARS, **ctx}, status_code=status_code)
 
