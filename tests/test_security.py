@@ -220,3 +220,12 @@ async def test_no_open_redirect_after_sign_in(app, path):
     async with client_for(app) as c:
         r = await c.post("/signin", data={"email": "admin@example.com", "password": PASSWORD, "next": path})
         assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+async def test_openapi_documents_bearer_tokens(client):
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["token"] == {**spec["components"]["securitySchemes"]["token"],
+                                                              "type": "http", "scheme": "bearer"}
+    for path in ("/api/boards", "/api/boards/{slug}/invites", "/api/comparisons/{comparison_id}/comments",
+                 "/api/tokens", "/api/me"):
+        assert path in spec["paths"]

@@ -242,6 +242,22 @@ def install(app) -> None:
 
     app.state.limits = Limits(app.state.settings)
     app.add_middleware(SecurityMiddleware)
+    plain_openapi = app.openapi
+
+    def openapi():
+        """/docs gets an Authorize button for personal API tokens."""
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = plain_openapi()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["token"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "A personal API token (make one on /account): `Authorization: Bearer takes_…`. "
+                           "Not needed in open mode, nor for public boards."}
+        schema["security"] = [{"token": []}, {}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
 
     @app.exception_handler(SignInRequired)
     async def _sign_in_first(request: Request, exc: SignInRequired):
