@@ -88,7 +88,8 @@ async def settings_form(slug: str, request: Request, s: AsyncSession = Depends(s
     try:
         await update_board(s, board, name=form.get("name"), description=form.get("description"),
                            blind=form.get("blind") == "on", criteria=form.getlist("criteria") or ["overall"],
-                           visibility=form.get("visibility") or None, budget_usd=form.get("budget_usd"))
+                           visibility=form.get("visibility") or None,
+                           budget_usd=form.get("budget_usd") if "budget_usd" in form else UNSET)
     except InputError as exc:
         await s.rollback()
         board, _ = await board_for(s, actor, slug, "manage")
