@@ -1,6 +1,7 @@
 """Boards: lookups, the default board that comparisons without a board go to (each user's own
-"My comparisons" once accounts exist), and creating and changing boards. Who may do what on a
-board is app.access's business."""
+"My comparisons" once accounts exist), and creating and changing boards and their settings
+(blind or open voting, the criteria asked, visibility, budget). Who may do what on a board —
+and so which boards' votes a leaderboard or an export may include — is app.access's business."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InputError, NotFound
 from app.ids import new_id
-from app.models import Board, Membership, utcnow
+from app.models import Board, Comparison, Membership, utcnow
 
 DEFAULT_SLUG = "default"
 CRITERIA = {
@@ -25,6 +26,10 @@ CRITERIA = {
     "consistency": "Temporal and character consistency",
     "image_fidelity": "Fidelity to the source image",
 }
+# Criteria that only make sense for some comparisons: image fidelity needs a source image.
+IMAGE_ONLY = {"image_fidelity"}
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+VISIBILITIES = ("private", "link", "public")
 
 
 async def default_board(session: AsyncSession, user_id: str | None = None) -> Board:
@@ -73,8 +78,6 @@ async def personal_board(session: AsyncSession, user_id: str) -> Board:
 
 # ---- creating and changing boards -------------------------------------------------------------
 
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
-VISIBILITIES = ("private", "link", "public")
 MAX_DESCRIPTION = 2000
 UNSET: Any = object()
 
@@ -88,6 +91,13 @@ def check_criteria(criteria: Any) -> list[str]:
         raise InputError(f"unknown criterion {unknown[0]!r}; known: {', '.join(CRITERIA)}")
     chosen = set(criteria) | {"overall"}
     return [k for k in CRITERIA if k in chosen]
+
+
+def criteria_for(comparison: Comparison) -> list[str]:
+    """What this comparison asks about: its board's criteria, overall first, and image fidelity
+    only when there is a source image to be faithful to."""
+    chosen = check_criteria(list(comparison.board.criteria or []))
+    return [k for k in chosen if k not in IMAGE_ONLY or comparison.source_image]
 
 
 def check_budget_value(value: Any) -> float | None:

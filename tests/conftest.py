@@ -112,21 +112,31 @@ async def app(settings):
         yield application
 
 
-def browser_like(c: httpx.AsyncClient) -> httpx.AsyncClient:
-    """Make a cookie-keeping client send the CSRF token on state-changing requests, as a page
-    does (htmx's hx-headers, the forms' hidden field): it remembers the X-CSRF-Token each
-    response carries. CSRF itself is tested with clients that do not do this."""
-    async def remember(response: httpx.Response) -> None:
+def browser_like(c: httpx.AsyncClient | httpx.Client):
+    """Make a cookie-keeping client (async or sync) send the CSRF token on state-changing
+    requests, as a page does (htmx's hx-headers, the forms' hidden field): it remembers the
+    X-CSRF-Token each response carries. CSRF itself is tested with clients that do not do this."""
+    def remember(response: httpx.Response) -> None:
         if response.headers.get("x-csrf-token"):
             c.csrf_token = response.headers["x-csrf-token"]
 
-    async def send(request: httpx.Request) -> None:
+    def send(request: httpx.Request) -> None:
         token = getattr(c, "csrf_token", None)
         if token and request.method in ("POST", "PUT", "PATCH", "DELETE") and "x-csrf-token" not in request.headers:
             request.headers["x-csrf-token"] = token
 
-    c.event_hooks["response"].append(remember)
-    c.event_hooks["request"].append(send)
+    if isinstance(c, httpx.AsyncClient):
+        async def remember_async(response: httpx.Response) -> None:
+            remember(response)
+
+        async def send_async(request: httpx.Request) -> None:
+            send(request)
+
+        c.event_hooks["response"].append(remember_async)
+        c.event_hooks["request"].append(send_async)
+    else:
+        c.event_hooks["response"].append(remember)
+        c.event_hooks["request"].append(send)
     return c
 
 
@@ -212,6 +222,18 @@ def live_app(settings, tmp_path):
         time.sleep(0.1)
     yield url
     proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module.
+
+    Not session-scoped: Playwright's sync API keeps an event loop marked as running on the main
+    thread while it is open, and every later asyncio test would then fail to start its own."""
+    from tests.browser import chromium
+
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

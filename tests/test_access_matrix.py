@@ -307,6 +307,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/estimate"): Rule("public", 200, fixed("/api/estimate", params={"models": "demo/aurora"})),
     ("GET", "/api/me"): Rule("public", 200, fixed("/api/me")),
     ("GET", "/api/boards"): Rule("public", 200, fixed("/api/boards")),
+    # every visible board's votes: anyone may ask, each gets only the boards they can see
+    # (tests/test_teams.py checks which boards' rows each visitor gets)
+    ("GET", "/api/votes.csv"): Rule("public", 200, fixed("/api/votes.csv")),
     # accounts
     ("GET", "/signin"): Rule("public", 200, fixed("/signin")),
     ("POST", "/signin"): Rule("public", 303, b_signin),
@@ -335,6 +338,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/b/{slug}"): Rule("view", 200, fixed("/b/{slug}")),
     ("GET", "/api/boards/{slug}"): Rule("view", 200, fixed("/api/boards/{slug}")),
     ("GET", "/api/boards/{board}/votes.csv"): Rule("view", 200, fixed("/api/boards/{slug}/votes.csv")),
+    # the review flow: GETs run before any vote of the matrix, so there is an unvoted comparison
+    ("GET", "/b/{slug}/next"): Rule("view", 303, fixed("/b/{slug}/next")),
+    ("GET", "/api/boards/{slug}/next"): Rule("view", 200, fixed("/api/boards/{slug}/next")),
     ("GET", "/b/{slug}/settings"): Rule("manage", 200, fixed("/b/{slug}/settings")),
     ("POST", "/b/{slug}/settings"): Rule("manage", 303, b_settings),
     ("POST", "/b/{slug}/archive"): Rule("manage", 303, b_archive),
@@ -362,6 +368,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", C + "/comments/{comment_id}/delete"): Rule("comment", 200, b_delete_comment_form),
     ("POST", C + "/takes/{take_id}/cancel"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/cancel")),
     ("POST", C + "/reroll"): Rule("edit", 303, b_reroll),
+    ("POST", C + "/takes/{take_id}/accept"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/accept")),
+    ("POST", C + "/takes/{take_id}/unaccept"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/unaccept")),
+    ("POST", "/api/comparisons/{comparison_id}/reroll"): Rule("edit", 202, fixed("/api/comparisons/{cid}/reroll",
+                                                                                json={"model": "demo/aurora"})),
+    ("POST", "/api/comparisons/{comparison_id}/takes/{take_id}/accept"): Rule(
+        "edit", 200, fixed("/api/comparisons/{cid}/takes/{tid}/accept")),
+    ("POST", "/api/comparisons/{comparison_id}/takes/{take_id}/unaccept"): Rule(
+        "edit", 200, fixed("/api/comparisons/{cid}/takes/{tid}/unaccept")),
     ("GET", "/api/comparisons/{comparison_id}"): Rule("view", 200, fixed("/api/comparisons/{cid}")),
     ("POST", "/api/comparisons/{comparison_id}/votes"): Rule("vote", 201, b_vote_api),
     ("GET", "/api/comparisons/{comparison_id}/comments"): Rule("view", 200, fixed("/api/comparisons/{cid}/comments")),

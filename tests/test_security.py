@@ -164,7 +164,7 @@ async def test_outsiders_cannot_tell_private_from_missing(app):
     team = await make_team(app)
     c = await ready_comparison(app, team.board)
     take = c.takes[0].id
-    urls = [f"/b/{{slug}}", "/api/boards/{slug}", "/api/boards/{slug}/votes.csv", "/c/{cid}", "/api/comparisons/{cid}",
+    urls = ["/b/{slug}", "/api/boards/{slug}", "/api/boards/{slug}/votes.csv", "/c/{cid}", "/api/comparisons/{cid}",
             "/api/comparisons/{cid}/comments", "/media/takes/{tid}/video.mp4", "/media/takes/{tid}/poster.jpg",
             "/media/comparisons/{cid}/source", "/b/{slug}/settings"]
     async with team.client("outsider") as outsider:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app import accounts
 from app.errors import Conflict, InputError
-from app.models import Board, Comment, Invite, Membership, UserSession, Vote
+from app.models import Board, Comment, Invite, Membership, UserSession
 from tests.conftest import ROOT, settings_env
 from tests.team import PASSWORD, client_for, make_team, make_user, ready_comparison, session_token
 
@@ -384,6 +384,8 @@ async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path):
         # a real request: a re-roll of the $0.80 take would exceed the budget
         r = await owner.post(f"/c/{c.id}/reroll", data={"model": c.takes[0].model_id})
         assert r.status_code == 402 and "$0.80" in r.json()["detail"]
+        r = await owner.post(f"/api/comparisons/{c.id}/reroll", json={"model": c.takes[0].model_id})
+        assert r.status_code == 402 and "$0.80" in r.json()["detail"]
         r = await owner.patch(f"/api/boards/{team.board.slug}", json={"budget_usd": 2})
         assert r.json()["budget_usd"] == 2 and r.json()["spent_usd"] == 0.8
         r = await owner.post(f"/c/{c.id}/reroll", data={"model": c.takes[0].model_id})
@@ -410,10 +412,110 @@ async def test_board_page_filters_progress_and_win_shares(app):
         name = {"demo/aurora": "Aurora (demo)", "demo/blocks": "Blocks (demo)"}[won]
         assert f"<span>{name}</span>" in page.text and "100 %" in page.text and "0 %" in page.text
         unvoted = await voter.get(f"/b/{team.board.slug}", params={"mine": "unvoted"})
-        assert "first kite" not in unvoted.text and "second kite" in unvoted.text
+        assert "first kite" not in unvoted.text and "second kite" in unvoted.text and f"/c/{c2.id}" in unvoted.text
         voted = await voter.get(f"/b/{team.board.slug}", params={"mine": "voted"})
         assert "first kite" in voted.text and "second kite" not in voted.text
         ember = await voter.get(f"/b/{team.board.slug}", params={"model": "demo/ember"})
         assert "second kite" in ember.text and "first kite" not in ember.text
         ready = await voter.get(f"/b/{team.board.slug}", params={"status": "generating"})
         assert "No comparison matches" in ready.text
+
+
+# ---- the review flow, accepting, re-rolling and exports under roles ---------------------------
+
+def _csv_rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+async def test_review_accept_reroll_and_exports_follow_roles(app):
+    async def no_jobs(ids):  # re-rolls are queued, not generated: this test is about who may ask
+        return None
+
+    app.state.queue.enqueue = no_jobs
+    team = await make_team(app)
+    c1 = await ready_comparison(app, team.board, prompt="first kite")
+    c2 = await ready_comparison(app, team.board, prompt="second kite")
+    slug = team.board.slug
+    async with app.state.db.session() as s:
+        from app.boards import create_board
+
+        theirs = await create_board(s, name="Outsider's own", owner_id=team.users["outsider"].id, random_slug=True)
+    c3 = await ready_comparison(app, theirs, prompt="secret kite")
+
+    async with team.client("voter") as voter:
+        assert (await voter.get(f"/api/boards/{slug}/next")).json() == {"comparison": c1.id}
+        a, b = (t.id for t in c1.takes)
+        assert (await voter.post(f"/api/comparisons/{c1.id}/votes",
+                                 json={"take_a": a, "take_b": b, "outcome": "a"})).status_code == 201
+        assert (await voter.get(f"/api/boards/{slug}/next")).json() == {"comparison": c2.id}
+        r = await voter.get(f"/b/{slug}/next")
+        assert r.status_code == 303 and r.headers["location"] == f"/c/{c2.id}"
+        # voters vote; accepting and re-rolling are the editor's
+        for url, body in ((f"/api/comparisons/{c1.id}/takes/{a}/accept", None),
+                          (f"/api/comparisons/{c1.id}/reroll", {"model": "demo/aurora"})):
+            r = await voter.post(url, json=body)
+            assert r.status_code == 403 and "needs editor" in r.json()["detail"], r.text
+        assert (await voter.post(f"/c/{c1.id}/takes/{a}/accept")).status_code == 403
+        page = (await voter.get(f"/c/{c1.id}")).text
+        # revealed after the vote, but without the editor's buttons
+        assert "Aurora (demo)" in page and f"/takes/{a}/accept" not in page and f"/c/{c1.id}/reroll" not in page
+    async with team.client("viewer") as viewer:
+        # a viewer may walk through the board, not vote
+        assert (await viewer.get(f"/api/boards/{slug}/next")).json() == {"comparison": c1.id}
+        page = (await viewer.get(f"/c/{c1.id}")).text
+        assert 'id="vote-not-allowed"' in page and "data-vote-form" not in page
+        assert 'id="review-board"' not in (await viewer.get(f"/b/{slug}")).text
+    async with team.client("editor") as editor:
+        r = await editor.post(f"/api/comparisons/{c1.id}/takes/{a}/accept")
+        assert r.status_code == 200 and r.json()["accepted"] is True
+        r = await editor.post(f"/api/comparisons/{c1.id}/reroll", json={"model": "demo/aurora"})
+        assert r.status_code == 202 and r.json()["attempt"] == 2
+        r = await editor.post(f"/c/{c1.id}/takes/{a}/unaccept")
+        assert r.status_code == 303
+        # a take of another comparison is not reachable through this one
+        assert (await editor.post(f"/api/comparisons/{c1.id}/takes/{c2.takes[0].id}/accept")).status_code == 404
+    async with team.client("outsider") as outsider:
+        # an outsider gets the 404 of a missing comparison, for reads and writes alike
+        for url in (f"/api/boards/{slug}/next", f"/b/{slug}/next"):
+            assert (await outsider.get(url)).status_code == 404, url
+        r = await outsider.post(f"/api/comparisons/{c1.id}/takes/{a}/accept")
+        assert r.status_code == 404 and r.json()["detail"] == f"no comparison {c1.id!r}"
+        x, y = (t.id for t in c3.takes)
+        assert (await outsider.post(f"/api/comparisons/{c3.id}/votes",
+                                    json={"take_a": x, "take_b": y, "outcome": "b"})).status_code == 201
+        # every board's votes = every board *you can see*
+        rows = _csv_rows((await outsider.get("/api/votes.csv")).text)
+        assert [r["prompt"] for r in rows] == ["secret kite"]
+    async with team.client("owner") as owner:
+        rows = _csv_rows((await owner.get("/api/votes.csv")).text)
+        assert [r["prompt"] for r in rows] == ["first kite"] and rows[0]["board"] == slug
+    async with team.client("admin") as admin:
+        rows = _csv_rows((await admin.get("/api/votes.csv")).text)
+        assert sorted(r["prompt"] for r in rows) == ["first kite", "secret kite"]
+    async with client_for(app) as anon:
+        r = await anon.get("/api/votes.csv")
+        assert r.status_code == 200 and _csv_rows(r.text) == [] and r.text.lstrip("\ufeff").startswith("vote_id,")
+
+
+async def test_one_settings_page_for_voting_visibility_and_budget(app):
+    team = await make_team(app)
+    slug = team.board.slug
+    async with team.client("owner") as owner:
+        board_page = (await owner.get(f"/b/{slug}")).text
+        # the board page links to the settings; it has no settings form of its own
+        assert f'href="/b/{slug}/settings"' in board_page and f'action="/b/{slug}/settings"' not in board_page
+        page = (await owner.get(f"/b/{slug}/settings")).text
+        for field in ('name="name"', 'name="description"', 'name="visibility"', 'name="budget_usd"', 'name="blind"',
+                      'name="criteria" value="motion"', 'name="criteria" value="image_fidelity"'):
+            assert field in page, field
+        r = await owner.post(f"/b/{slug}/settings", data={"name": "Launch shots v2", "description": "why",
+                                                          "visibility": "link", "budget_usd": "12.5",
+                                                          "criteria": ["motion", "image_fidelity"]})
+        assert r.status_code == 303
+        b = (await owner.get(f"/api/boards/{slug}")).json()
+        assert (b["name"], b["visibility"], b["budget_usd"], b["blind"], b["criteria"]) == (
+            "Launch shots v2", "link", 12.5, False, ["overall", "motion", "image_fidelity"])
+        assert "asks about overall, motion and physics realism" in (await owner.get(f"/b/{slug}")).text
+    async with team.client("editor") as editor:
+        r = await editor.post(f"/b/{slug}/settings", data={"name": "x", "blind": "on"})
+        assert r.status_code == 403

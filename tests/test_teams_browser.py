@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.browser import PageErrors, browser  # noqa: F401  (fixture)
+from tests.browser import PageErrors
 from tests.conftest import ROOT, settings_env
 from tests.team import PASSWORD
 
@@ -35,7 +35,7 @@ def _sign_in(page, base, email):
     page.wait_for_url(base + "/")
 
 
-def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, settings, tmp_path):  # noqa: F811
+def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, settings, tmp_path):
     made = subprocess.run([sys.executable, "-m", "app", "create-user", "owner@example.com", "--admin", "--name", "Olga",
                            "--password-stdin"], input=PASSWORD + "\n", cwd=ROOT, env=settings_env(settings),
                           capture_output=True, text=True, timeout=120)
@@ -93,8 +93,11 @@ def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, sett
     # … votes blind: no model names before the vote …
     rev.click(".poster-card a")
     rev.wait_for_selector("[data-sync-grid] video", timeout=60_000)
-    assert rev.locator(".take .who").all_inner_texts() == ["hidden until you vote"] * 2
-    assert "Aurora" not in rev.locator("#grid").inner_text()
+    assert "2 of 2 takes finished" in rev.locator("#blind-progress").inner_text()
+    assert rev.locator(".take-list").count() == 0  # no per-take names, timings or costs before the vote
+    for part in ("#takes", "#grid", "#vote-panel"):
+        text = rev.locator(part).inner_text()
+        assert "Aurora" not in text and "Blocks" not in text, part
     rev.click("#vote-panel button[data-vote=a]")
     rev.wait_for_selector("#vote-recorded")
     revealed = rev.locator("#vote-recorded .reveal li").all_inner_texts()

@@ -10,7 +10,7 @@ from jinja2 import pass_context
 from markupsafe import Markup
 
 from app.access import allows
-from app.boards import CRITERIA
+from app.boards import CRITERIA, criteria_for
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -79,6 +79,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["ago"] = ago
     env.globals["STATUS_LABELS"] = STATUS_LABELS
     env.globals["CRITERIA"] = CRITERIA
+    env.globals["criteria_for"] = criteria_for
     env.globals["settings"] = settings
     env.globals["can"] = allows  # can(role, "vote"): what a page offers its viewer
     env.globals["csrf_token"] = csrf_token
