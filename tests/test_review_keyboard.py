@@ -70,7 +70,7 @@ def _setup_board(base: str) -> list[str]:
                                                    "board": "kbd", "duration_s": 4, "resolution": "360p"})
             assert r.status_code == 202, r.text
             ids.append(r.json()["id"])
-        end = time.monotonic() + 180
+        end = time.monotonic() + 420  # 40 renders; generous for a loaded 2-core CI box
         for cid in ids:
             while True:
                 takes = api.get(f"/api/comparisons/{cid}").json()["takes"]
