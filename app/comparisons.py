@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from app.boards import board_by_slug, default_board
 from app.catalog import Catalog, ModelSpec, check_request, frame_size
-from app.errors import InputError, NotFound
+from app.errors import Conflict, InputError, NotFound
 from app.models import Comparison, Take
 from app.providers import Providers
 from app.providers.base import GenerationRequest
@@ -167,7 +167,7 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
 
 
 def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
-    prices = [s.price_for(params["duration_s"], params.get("audio", False)) for s in specs]
+    prices = [s.price_for(params["duration_s"], params.get("audio", False), params.get("resolution")) for s in specs]
     if any(p is None for p in prices):
         return None
     return round(sum(prices), 4)
@@ -189,7 +189,8 @@ async def create_comparison(session: AsyncSession, data: ComparisonInput, *, cat
         image_path = storage.write_bytes(comparison.source_image, image.data)
     for spec in specs:
         session.add(Take(comparison_id=comparison.id, model_id=spec.id, provider=spec.provider, attempt=1,
-                         cost_estimate_usd=spec.price_for(params["duration_s"], params.get("audio", False))))
+                         cost_estimate_usd=spec.price_for(params["duration_s"], params.get("audio", False),
+                                                          params["resolution"])))
     try:
         await session.commit()
     except Exception:
@@ -210,14 +211,36 @@ async def load_comparison(session: AsyncSession, comparison_id: str) -> Comparis
     return c
 
 
-async def reroll(session: AsyncSession, comparison: Comparison, model_id: str) -> Take:
-    """A new take of the same model for the same comparison (take 2, 3 …)."""
+async def reroll(session: AsyncSession, comparison: Comparison, model_id: str, *, catalog: Catalog | None = None,
+                 providers: Providers | None = None) -> Take:
+    """A new take of the same model for the same comparison (take 2, 3 …).
+
+    With the catalog and providers given, a model that is retired or has lost its key is
+    refused here rather than failing at submit."""
     attempts = [t.attempt for t in comparison.takes if t.model_id == model_id]
     if not attempts:
         raise InputError(f"model {model_id} is not part of this comparison")
+    if catalog is not None and providers is not None:
+        spec = catalog.get(model_id)
+        if spec is None or not spec.selectable:
+            raise InputError(f"{spec.name if spec else model_id} can no longer be generated"
+                             + (f" ({spec.status})" if spec else ""))
+        if not providers.available(spec.provider):
+            p = providers.get(spec.provider)
+            raise InputError(f"{spec.name} is not available: set {', '.join(p.missing_keys()) if p else 'its adapter'}")
     first = next(t for t in comparison.takes if t.model_id == model_id)
     take = Take(comparison_id=comparison.id, model_id=model_id, provider=first.provider,
                 attempt=max(attempts) + 1, cost_estimate_usd=first.cost_estimate_usd)
     session.add(take)
+    await session.commit()
+    return take
+
+
+async def set_accepted(session: AsyncSession, take: Take, accepted: bool) -> Take:
+    """Mark a take "good enough to use" (or take that back). Only a ready take can be accepted;
+    attempts-to-first-acceptable-result counts from these marks."""
+    if accepted and take.status != "ready":
+        raise Conflict(f"take {take.id} is {take.status}; only a ready take can be accepted")
+    take.accepted = bool(accepted)
     await session.commit()
     return take

@@ -14,13 +14,13 @@ import random
 from dataclasses import dataclass
 from itertools import combinations
 
-from sqlalchemy import update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.boards import CRITERIA
+from app.boards import CRITERIA, criteria_for
 from app.errors import Conflict, InputError
 from app.ids import new_id
-from app.models import Comparison, Take, Vote, utcnow
+from app.models import TERMINAL_STATES, Board, Comparison, Take, Vote, utcnow
 
 OUTCOMES = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
 KINDS = ("pair", "best", "ranking")
@@ -82,10 +82,12 @@ def _pairs(ballot: BallotInput, by_id: dict[str, Take]) -> list[tuple[str, str, 
 
 async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id: str, ballot: BallotInput) -> list[Vote]:
     board = comparison.board
-    allowed = board.criteria or ["overall"]
     if ballot.criterion not in CRITERIA:
         raise InputError(f"unknown criterion {ballot.criterion!r}; known: {', '.join(CRITERIA)}")
-    if ballot.criterion not in allowed and ballot.criterion != "overall":
+    if ballot.criterion not in criteria_for(comparison):
+        if ballot.criterion in (board.criteria or []) and not comparison.source_image:
+            raise InputError(f"{CRITERIA[ballot.criterion].lower()} is only asked when the comparison has a "
+                             "source image, and this one has none")
         raise InputError(f"this board does not ask about {CRITERIA[ballot.criterion].lower()}")
     by_id = {t.id: t for t in comparison.takes}
     triples = _pairs(ballot, {t.id: t for t in comparison.takes if t.status == "ready"})
@@ -120,3 +122,38 @@ async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id:
     session.add_all(rows)
     await session.commit()
     return rows
+
+
+async def next_comparison(session: AsyncSession, board: Board, voter_id: str | None,
+                          after: str | None = None) -> str | None:
+    """The board's next comparison this voter has not voted on, oldest first, starting after
+    `after` (the one on screen, so skipping works) and wrapping around; None when none is left.
+
+    Comparisons with nothing left to vote on (every take finished, fewer than two ready) are
+    passed over; ones still generating are offered (a blind one shows its takes when all are done)."""
+    voted = select(Vote.comparison_id).where(
+        Vote.board_id == board.id, Vote.voter_id == (voter_id or ""), Vote.superseded_at.is_(None))
+    dead = (
+        select(Take.comparison_id).join(Comparison, Comparison.id == Take.comparison_id)
+        .where(Comparison.board_id == board.id).group_by(Take.comparison_id)
+        .having(func.sum(case((Take.status.in_(TERMINAL_STATES), 0), else_=1)) == 0)
+        .having(func.sum(case((Take.status == "ready", 1), else_=0)) < 2)
+    )
+    ids = list((await session.execute(
+        select(Comparison.id).where(Comparison.board_id == board.id, Comparison.id.not_in(voted),
+                                    Comparison.id.not_in(dead))
+        .order_by(Comparison.created_at, Comparison.id)
+    )).scalars().all())
+    if after:
+        order = list((await session.execute(
+            select(Comparison.id).where(Comparison.board_id == board.id).order_by(Comparison.created_at, Comparison.id)
+        )).scalars().all())
+        if after in order:
+            rank = {cid: i for i, cid in enumerate(order)}
+            here = rank[after]
+            later = [cid for cid in ids if rank[cid] > here]
+            earlier = [cid for cid in ids if rank[cid] < here]
+            ids = later + earlier
+        else:
+            ids = [cid for cid in ids if cid != after]
+    return ids[0] if ids else None

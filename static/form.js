@@ -17,6 +17,7 @@ if (form) {
     const d = form.querySelector("input[name=duration_s]").value;
     if (d) q.set("duration_s", d);
     q.set("audio", form.querySelector("input[name=audio]").checked);
+    q.set("resolution", form.querySelector("select[name=resolution]").value);
     const mine = ++seq;
     try {
       const r = await fetch(`/api/estimate?${q}`);

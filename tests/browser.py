@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import pytest
-
 from tests.services import CHROMIUM_ARGS, chromium_path
 
 
@@ -28,9 +26,3 @@ class PageErrors(list):
         page.on("pageerror", lambda e: self.append(f"pageerror: {e}"))
         page.on("console", lambda m: self.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         return page
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b

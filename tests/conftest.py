@@ -195,6 +195,18 @@ def live_app(settings, tmp_path):
     proc.kill()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module.
+
+    Not session-scoped: Playwright's sync API keeps an event loop marked as running on the main
+    thread while it is open, and every later asyncio test would then fail to start its own."""
+    from tests.browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis

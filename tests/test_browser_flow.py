@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from tests.browser import PageErrors, browser  # noqa: F401  (fixture)
+from tests.browser import PageErrors
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ def db_url(request, tmp_path, sqlite_template):
     return f"sqlite+aiosqlite:///{path}"
 
 
-def test_form_to_vote_to_csv(browser, live_app, tmp_path):  # noqa: F811
+def test_form_to_vote_to_csv(browser, live_app, tmp_path):
     errors = PageErrors()
     context = browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})
     page = errors.attach(context.new_page())
@@ -37,7 +37,6 @@ def test_form_to_vote_to_csv(browser, live_app, tmp_path):  # noqa: F811
     page.wait_for_selector("[data-sync-grid] video", timeout=60_000)
     page.wait_for_function("document.querySelectorAll('[data-sync-grid] video').length == 2", timeout=60_000)
     assert sorted(page.locator(".take .who").all_inner_texts()) == ["Aurora (demo)", "Blocks (demo)"]
-    videos = page.locator("[data-sync-grid] video")
     page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] video')].every(v => v.readyState >= 3)")
 
     page.click("[data-sync-grid] [data-action=play]")
@@ -66,7 +65,7 @@ def test_form_to_vote_to_csv(browser, live_app, tmp_path):  # noqa: F811
     context.close()
 
 
-def test_form_errors_are_shown_and_nothing_is_created(browser, live_app):  # noqa: F811
+def test_form_errors_are_shown_and_nothing_is_created(browser, live_app):
     errors = PageErrors()
     page = errors.attach(browser.new_page())
     page.goto(live_app + "/")

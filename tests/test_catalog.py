@@ -1,3 +1,5 @@
+import pytest
+
 from app.catalog import check_request, frame_size, load_catalog
 
 
@@ -38,3 +40,20 @@ def test_user_catalog_dir_adds_entries(tmp_path):
                                         'durations = [4]\noptions = { look = "blocks", fps = 12 }\n')
     c = load_catalog(tmp_path)
     assert c.get("demo/mine").name == "Mine" and c.get("demo/aurora") is not None
+
+
+def test_durations_narrowed_at_some_resolutions_are_refused_with_what_works():
+    hailuo = load_catalog().get("minimax/hailuo-2.3")
+    errors = check_request(hailuo, duration_s=10, aspect_ratio="16:9", resolution="1080p", has_image=False)
+    assert errors == ["Hailuo 2.3 (MiniMax) renders 1080p only at 6 s (not 10 s); at 10 s it accepts 768p"]
+    assert check_request(hailuo, duration_s=6, aspect_ratio="16:9", resolution="1080p", has_image=False) == []
+
+
+def test_price_depends_on_resolution_and_audio_where_the_provider_says_so():
+    c = load_catalog()
+    ray = c.get("luma/ray-2")
+    assert ray.price_for(5, False, "720p") == pytest.approx(5 * 0.1416)
+    assert ray.price_for(5, False, "1080p") == pytest.approx(5 * 0.3185)
+    assert c.get("demo/aurora").price_for(4, True, "720p") == 0
+    kling = next(m for m in c if m.price_per_second_audio and m.price_per_second_audio != m.price_per_second)
+    assert kling.price_for(5, True) > kling.price_for(5, False)

@@ -114,7 +114,7 @@ async def test_happy_path_records_everything(ctx, provider):
 
 
 async def test_resumes_a_submitted_take_by_polling_never_submitting(ctx, provider):
-    tid = await make_take(ctx, status="running", remote_id=f"r-x-1", remote_meta={"k": "v"}, submitted_at=utcnow(),
+    tid = await make_take(ctx, status="running", remote_id="r-x-1", remote_meta={"k": "v"}, submitted_at=utcnow(),
                           lease_owner="dead-worker", lease_expires_at=utcnow() - timedelta(seconds=1))
     assert await generate_take(ctx, tid) == "ready"
     assert provider.submits == [] and provider.polls == 1
@@ -259,4 +259,11 @@ async def test_lease_is_held_through_slow_downloads(ctx, provider, settings):
     assert await generate_take(other, tid) is None
     await other.db.dispose()
     assert await first == "ready"
+    assert provider.submits == [tid]
+
+
+async def test_crash_during_submit_resubmits_where_the_provider_proves_it_never_saw_it(ctx, provider):
+    provider.resubmit_safe_when_not_found = True   # as ComfyUI: client-chosen ids, reconcile found nothing
+    tid = await make_take(ctx, status="submitting")
+    assert await generate_take(ctx, tid) == "ready"
     assert provider.submits == [tid]

@@ -140,7 +140,7 @@ async def test_veo_mapping_image_to_video(provider, state, png):
 async def test_veo_1080p_needs_8_seconds_refused_before_any_call(provider, state):
     with pytest.raises(ProviderError) as err:
         await provider.submit(model("google/veo-3.1"), request(duration_s=4, resolution="1080p"))
-    assert err.value.code == "invalid_request" and "accepts only 8 s at 1080p" in err.value.message
+    assert err.value.code == "invalid_request" and "renders 1080p only at 8 s (not 4 s)" in err.value.message
     assert state.creates == []
 
 

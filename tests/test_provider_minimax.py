@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import av
 import httpx
@@ -104,7 +103,7 @@ async def test_image_to_video_sends_the_image_as_a_data_url(mm, fake, tmp_path):
 async def test_1080p_at_10s_is_refused_before_anything_is_sent(mm, fake):
     _, state = fake
     problems = mm.validate(HAILUO_23, req(duration_s=10, resolution="1080p"))
-    assert len(problems) == 1 and "1080p only up to 6 s" in problems[0] and "768p" in problems[0]
+    assert len(problems) == 1 and "1080p only at 6 s" in problems[0] and "it accepts 768p" in problems[0]
     assert mm.validate(HAILUO_23, req(duration_s=6, resolution="1080p")) == []
     assert mm.validate(HAILUO_23, req(duration_s=10, resolution="768p")) == []
     with pytest.raises(ProviderError) as exc:
@@ -264,7 +263,7 @@ def test_catalog_entries_load_with_their_endpoints():
     assert FAST.modes == ("i2v",)
     for m in (HAILUO_02, HAILUO_23, FAST):
         assert m.provider == "minimax" and m.durations == (6, 10) and m.max_prompt_chars == 2000
-        assert m.options["max_duration_s"] == {"1080p": 6}
+        assert m.durations_by_resolution == {"1080p": (6,)}
 
 
 def test_check_request_names_what_the_model_accepts():

@@ -142,7 +142,7 @@ async def test_duration_refused_at_this_resolution_before_any_call(provider, sta
     with pytest.raises(ProviderError) as err:
         await provider.submit(model("replicate/hailuo-02"), request(duration_s=10, resolution="1080p"))
     assert err.value.code == "invalid_request"
-    assert err.value.message == "Hailuo 02 (Replicate) accepts only 6 s at 1080p, not 10 s"
+    assert err.value.message == "Hailuo 02 (Replicate) renders 1080p only at 6 s (not 10 s); at 10 s it accepts 768p"
     assert state.creates == []
 
 

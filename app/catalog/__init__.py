@@ -34,6 +34,8 @@ class ModelSpec:
     durations: tuple[float, ...] = ()           # allowed values (seconds) ...
     duration_range: tuple[float, float] | None = None  # ... or an inclusive range
     default_duration: float | None = None
+    # Narrower duration lists at some resolutions ("1080p only at 8 s"): { "1080p" = [8] }
+    durations_by_resolution: dict[str, tuple[float, ...]] = field(default_factory=dict)
     aspect_ratios: tuple[str, ...] = ("16:9",)
     resolutions: tuple[str, ...] = ("720p",)
     audio: str = "none"           # none | optional | always
@@ -42,6 +44,7 @@ class ModelSpec:
     max_prompt_chars: int | None = None
     price_per_second: float | None = None       # USD per output second (no audio / default)
     price_per_second_audio: float | None = None
+    price_per_second_by_resolution: dict[str, float] = field(default_factory=dict)  # where the rate differs
     price_source: str = ""
     price_date: str = ""
     status: str = "live"          # live | retired | unverified
@@ -79,8 +82,13 @@ class ModelSpec:
             return self.duration_range[0]
         return 5.0
 
-    def price_for(self, duration_s: float, audio: bool) -> float | None:
-        per_s = self.price_per_second_audio if (audio and self.price_per_second_audio) else self.price_per_second
+    def price_for(self, duration_s: float, audio: bool, resolution: str | None = None) -> float | None:
+        """Estimated USD for one take: the resolution's own rate where the provider prices by
+        resolution, else the audio or plain rate per output second."""
+        audio = audio or self.audio == "always"
+        per_s = self.price_per_second_by_resolution.get(resolution or "")
+        if per_s is None:
+            per_s = self.price_per_second_audio if (audio and self.price_per_second_audio) else self.price_per_second
         if per_s is None:
             return None
         return round(per_s * duration_s, 4)
@@ -125,6 +133,8 @@ def _spec(raw: dict[str, Any], source: Path) -> ModelSpec:
             data[key] = tuple(data[key])
     if "duration_range" in data:
         data["duration_range"] = tuple(data["duration_range"])
+    if "durations_by_resolution" in data:
+        data["durations_by_resolution"] = {k: tuple(v) for k, v in data["durations_by_resolution"].items()}
     known = set(ModelSpec.__dataclass_fields__)
     unknown = set(data) - known
     if unknown:
@@ -157,6 +167,25 @@ def default_catalog() -> Catalog:
     return load_catalog(get_settings().catalog_dir)
 
 
+def duration_allowed(spec: ModelSpec, duration_s: float) -> bool:
+    if spec.duration_range:
+        lo, hi = spec.duration_range
+        return lo - 1e-9 <= duration_s <= hi + 1e-9
+    return not spec.durations or any(abs(duration_s - d) < 1e-9 for d in spec.durations)
+
+
+def resolution_duration_problem(spec: ModelSpec, duration_s: float, resolution: str) -> str | None:
+    """A duration the model accepts in general but not at this resolution, named with what works."""
+    allowed = spec.durations_by_resolution.get(resolution)
+    if not allowed or any(abs(duration_s - d) < 1e-9 for d in allowed):
+        return None
+    others = [r for r in spec.resolutions if r != resolution and (
+        r not in spec.durations_by_resolution or any(abs(duration_s - d) < 1e-9 for d in spec.durations_by_resolution[r]))]
+    also = f"; at {duration_s:g} s it accepts {', '.join(others)}" if others else ""
+    return (f"{spec.name} renders {resolution} only at {', '.join(f'{d:g}' for d in allowed)} s "
+            f"(not {duration_s:g} s){also}")
+
+
 def check_request(spec: ModelSpec, *, duration_s: float, aspect_ratio: str, resolution: str,
                   has_image: bool, audio: bool | None = None, negative_prompt: str | None = None,
                   prompt: str = "") -> list[str]:
@@ -171,12 +200,12 @@ def check_request(spec: ModelSpec, *, duration_s: float, aspect_ratio: str, reso
         errors.append(f"{name} is text-to-video only and does not take a source image")
     if not has_image and not spec.text_to_video:
         errors.append(f"{name} is image-to-video only: add a source image")
-    if spec.duration_range:
-        lo, hi = spec.duration_range
-        if not (lo - 1e-9 <= duration_s <= hi + 1e-9):
-            errors.append(f"{name} does not support {duration_s:g} s; it accepts {spec.accepted_durations()}")
-    elif spec.durations and not any(abs(duration_s - d) < 1e-9 for d in spec.durations):
+    if not duration_allowed(spec, duration_s):
         errors.append(f"{name} does not support {duration_s:g} s; it accepts {spec.accepted_durations()}")
+    else:
+        problem = resolution_duration_problem(spec, duration_s, resolution)
+        if problem:
+            errors.append(problem)
     if aspect_ratio not in spec.aspect_ratios:
         errors.append(f"{name} does not support aspect ratio {aspect_ratio}; it accepts {', '.join(spec.aspect_ratios)}")
     if resolution not in spec.resolutions:

@@ -20,9 +20,7 @@ import asyncio
 import hashlib
 import logging
 import random
-import time
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 
 from sqlalchemy import func, or_, select, text, update
 
@@ -190,14 +188,21 @@ async def _drive(ctx: JobContext, take_id: str) -> str:
         take.remote_id, take.remote_meta = sub.remote_id, sub.meta
     elif take.status == "submitting":
         sub = await provider.reconcile(model, req)
-        if sub is None:
+        if sub is None and provider.resubmit_safe_when_not_found:
+            log.info("take %s: not found at %s after a crash; submitting it (safe for this provider)", take_id, provider.name)
+            sub = await _submit(ctx, take, model, provider, req)
+            if sub is None:
+                return "failed"
+            take.remote_id, take.remote_meta = sub.remote_id, sub.meta
+        elif sub is None:
             await _fail(ctx, take_id, "outcome_unknown",
                         "The worker stopped while submitting this take; the outcome is unknown and it may have "
                         "been billed. Check the provider's dashboard, then re-roll if needed.")
             return "failed"
-        await _set(ctx, take_id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
-                   submitted_at=take.submitted_at or utcnow())
-        take.remote_id, take.remote_meta = sub.remote_id, sub.meta
+        else:
+            await _set(ctx, take_id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
+                       submitted_at=take.submitted_at or utcnow())
+            take.remote_id, take.remote_meta = sub.remote_id, sub.meta
 
     # submitted / running / downloading / processing: resume by polling (idempotent).
     submitted_at = take.submitted_at or utcnow()
@@ -355,7 +360,7 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         ctx, take_id, status="ready", clip_key=original_key, proxy_key=proxy_key, poster_key=poster_key,
         media_info=info, duration_s=duration, fps=info["fps"], width=info["width"], height=info["height"],
         has_audio=info["has_audio"], finished_at=utcnow(), progress=1.0, error_code=None, error_message=None,
-        cost_usd=model.price_for(duration, bool(info["has_audio"])),
+        cost_usd=model.price_for(duration, bool(comparison.params.get("audio")), comparison.params.get("resolution")),
     )
     return "ready"
 

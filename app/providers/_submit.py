@@ -36,17 +36,12 @@ async def post_once(client: httpx.AsyncClient, url: str, body: dict[str, Any], h
 
 
 def check_durations_by_resolution(model: ModelSpec, req: GenerationRequest) -> None:
-    """Refuse, before any call, a duration the model only lacks at this resolution.
+    """Last guard before a paid call; the form already refused this (catalog.check_request)."""
+    from app.catalog import resolution_duration_problem
 
-    The catalog's check_request knows one duration list per model; some models narrow it per
-    resolution (Veo: 1080p and 4k are 8 s only; MiniMax: 1080p is 6 s only). Those entries carry
-    `options.durations_by_resolution = { "1080p" = [8] }`.
-    """
-    allowed = dict(model.options.get("durations_by_resolution", {})).get(req.resolution)
-    if allowed and not any(abs(req.duration_s - d) < 1e-9 for d in allowed):
-        accepted = ", ".join(f"{d:g}" for d in allowed)
-        raise ProviderError("invalid_request",
-                            f"{model.name} accepts only {accepted} s at {req.resolution}, not {req.duration_s:g} s")
+    problem = resolution_duration_problem(model, req.duration_s, req.resolution)
+    if problem:
+        raise ProviderError("invalid_request", problem)
 
 
 def image_bytes_and_mime(req: GenerationRequest) -> tuple[bytes, str]:

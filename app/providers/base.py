@@ -93,6 +93,9 @@ class Provider:
     label: ClassVar[str] = ""
     key_settings: ClassVar[tuple[str, ...]] = ()   # Settings fields that must all be set
     docs: ClassVar[str] = ""                       # doc version the adapter follows
+    # True where `reconcile` returning None proves the provider never saw the job (ComfyUI's
+    # client-chosen prompt_id), so re-submitting after a crash cannot pay twice.
+    resubmit_safe_when_not_found: ClassVar[bool] = False
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None):
         self.settings = settings

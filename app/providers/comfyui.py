@@ -53,7 +53,7 @@ import mimetypes
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -225,7 +225,7 @@ class ComfyUI(Provider):
     docs = "ComfyUI server routes (docs.comfy.org comms_routes; comfyanonymous/ComfyUI server.py), read 2026-11"
     # The client key is honoured: when reconcile() finds the prompt nowhere, submitting the same
     # take again (same prompt_id) cannot create a second job. A hint for the jobs layer.
-    resubmit_safe_when_not_found: ClassVar[bool] = True
+    resubmit_safe_when_not_found = True
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None):
         super().__init__(settings, http)

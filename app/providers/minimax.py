@@ -15,7 +15,8 @@ Why the code looks the way it does:
 - The result is a file_id; the download URL comes from a second call (files/retrieve), made in
   `poll` so the URL is fresh when the jobs layer downloads right after success.
 - "1080P only at 6 s" cannot be said in the catalog's per-field lists, so the catalog carries it
-  as data (`options.max_duration_s`) and `validate` enforces it; `submit` refuses it too.
+  as data (the catalog's `durations_by_resolution`), refused at the form by check_request;
+  `submit` refuses it too.
 - MiniMax documents no cancel call: `cancel` does nothing, the task runs out and is billed.
 
 Environment: MINIMAX_API_KEY (required), MINIMAX_BASE_URL (default https://api.minimax.io;
@@ -77,15 +78,11 @@ class MiniMax(Provider):
         return {"Authorization": f"Bearer {self.settings.minimax_api_key}"}
 
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
-        """Hailuo renders 1080P only at 6 s: the catalog says so in options.max_duration_s."""
-        limits: dict[str, float] = model.options.get("max_duration_s", {})
-        cap = limits.get(req.resolution)
-        if cap is not None and req.duration_s > cap + 1e-9:
-            shorter = ", ".join(f"{r} up to {_fmt(s)} s" for r, s in sorted(limits.items()))
-            longer = [r for r in model.resolutions if r not in limits]
-            also = f"; at {_fmt(req.duration_s)} s it accepts {', '.join(longer)}" if longer else ""
-            return [f"{model.name} renders {req.resolution} only up to {_fmt(cap)} s ({shorter}){also}"]
-        return []
+        """Hailuo renders 1080P only at 6 s: the catalog's durations_by_resolution says so."""
+        from app.catalog import resolution_duration_problem
+
+        problem = resolution_duration_problem(model, req.duration_s, req.resolution)
+        return [problem] if problem else []
 
     def request_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -178,7 +178,8 @@ async def cancel_take(comparison_id: str, take_id: str, request: Request, s: Asy
 async def reroll_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
     form = await request.form()
     c = await load_comparison(s, comparison_id)
-    take = await reroll(s, c, form.get("model", ""))
+    take = await reroll(s, c, form.get("model", ""), catalog=request.app.state.catalog,
+                        providers=request.app.state.providers)
     await request.app.state.queue.enqueue([take.id])
     return RedirectResponse(f"/c/{comparison_id}", status_code=303)
 
@@ -221,7 +222,7 @@ async def models_page(request: Request):
 
 @router.get("/api/estimate", include_in_schema=False)
 async def estimate(request: Request, models: list[str] | None = None, duration_s: float | None = None,
-                   audio: bool = False):
+                   audio: bool = False, resolution: str | None = None):
     """Cost of a comparison before it is sent (used by the form)."""
     catalog = request.app.state.catalog
     specs = [catalog.get(m) for m in (models or []) if catalog.get(m)]
@@ -229,4 +230,5 @@ async def estimate(request: Request, models: list[str] | None = None, duration_s
         return {"cost_usd": 0.0}
     from app.comparisons import pick_duration
     d = duration_s or pick_duration(specs)
-    return {"cost_usd": estimate_cost(specs, {"duration_s": d, "audio": audio}), "duration_s": d}
+    return {"cost_usd": estimate_cost(specs, {"duration_s": d, "audio": audio, "resolution": resolution}),
+            "duration_s": d}

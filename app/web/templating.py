@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from app.boards import CRITERIA
+from app.boards import CRITERIA, criteria_for
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -41,6 +41,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["ago"] = ago
     env.globals["STATUS_LABELS"] = STATUS_LABELS
     env.globals["CRITERIA"] = CRITERIA
+    env.globals["criteria_for"] = criteria_for
     env.globals["settings"] = settings
     env.globals["tiles_for"] = lambda view: [t.as_player_tile() for t in view.ready_tiles]
     return templates

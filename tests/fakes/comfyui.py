@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from tests.fakes.minimax import tiny_mp4
+from tests.fakes import tiny_mp4
 
 OUTPUT_NODES = {"SaveVideo", "SaveWEBM", "VHS_VideoCombine", "SaveImage", "PreviewImage", "SaveAnimatedWEBP"}
 KNOWN_NODES = OUTPUT_NODES | {

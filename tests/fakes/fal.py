@@ -23,10 +23,8 @@ start timeout we asked for ran out); `next_outcome` = "ok" | "moderation" | "err
 from __future__ import annotations
 
 import asyncio
-import io
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,26 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-
-@lru_cache
-def tiny_mp4() -> bytes:
-    """A real 0.5 s, 160x90 H.264 MP4 made once with PyAV, served as every fake's result."""
-    import av
-    import numpy as np
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i in range(12):
-            frame = np.zeros((90, 160, 3), np.uint8)
-            frame[:, :, 0] = i * 20
-            frame[:, 40 + i * 4: 60 + i * 4, 1] = 200
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buf.getvalue()
+from tests.fakes import tiny_mp4  # noqa: F401  (re-exported for tests)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.fal import tiny_mp4
+from tests.fakes import tiny_mp4
 
 LIVE_VEO = {"veo-3.1-generate-001", "veo-3.1-fast-generate-001"}
 RETIRED_VEO = {"veo-3.1-generate-preview", "veo-3.1-fast-generate-preview", "veo-3.1-lite-generate-preview"}

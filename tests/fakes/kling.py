@@ -13,10 +13,8 @@ once with PyAV.
 from __future__ import annotations
 
 import asyncio
-import io
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -27,25 +25,7 @@ ACCESS_KEY = "ak-test"
 SECRET_KEY = "sk-test-secret-0123456789abcdef0123456789"
 
 
-@lru_cache(maxsize=1)
-def tiny_mp4() -> bytes:
-    """A real, playable H.264 MP4: 12 frames at 24 fps, 160x90."""
-    import av
-    import numpy as np
-
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i in range(12):
-            img = np.zeros((90, 160, 3), dtype=np.uint8)
-            img[:, :, 0] = 20 * i
-            img[:, i * 12:(i * 12) + 20, 1] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
+from tests.fakes import tiny_mp4  # noqa: F401  (shared; re-exported for tests)
 
 
 @dataclass

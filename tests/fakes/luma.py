@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.fakes.kling import tiny_mp4
+from tests.fakes import tiny_mp4
 
 API_KEY = "luma-test-key"
 PREFIX = "/dream-machine/v1"

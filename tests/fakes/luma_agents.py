@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.fakes.kling import tiny_mp4
+from tests.fakes import tiny_mp4
 
 API_KEY = "luma-api-test-agents-key"
 PREFIX = "/v1"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,27 +30,7 @@ MESSAGES = {
 }
 
 
-@lru_cache
-def tiny_mp4() -> bytes:
-    """A real 0.5 s, 160x90 H.264 MP4, rendered once with PyAV."""
-    import io
-
-    import av
-    import numpy as np
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
-        for i in range(12):
-            img = np.zeros((90, 160, 3), dtype=np.uint8)
-            img[:, :, 0] = (i * 20) % 256
-            img[:, : 10 + i * 10, 1] = 200
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buf.getvalue()
+from tests.fakes import tiny_mp4  # noqa: F401  (shared; re-exported for tests)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.fal import tiny_mp4
+from tests.fakes import tiny_mp4
 
 # Replicate's safety refusals arrive only as the prediction's `error` string; this wording (with
 # its E005 code) is how such errors commonly read, not a documented contract.

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.fakes.kling import tiny_mp4
+from tests.fakes import tiny_mp4
 
 API_SECRET = "key_runway_test_secret"
 VERSION = "2024-11-06"

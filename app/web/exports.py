@@ -1,0 +1,33 @@
+"""CSV downloads across boards (the per-board vote CSV is in app.web.api). Every export
+streams: the session lives inside the response body, not the request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from app.boards import visible_boards
+from app.exports import vote_csv
+from app.web.deps import voter_from_cookie
+
+router = APIRouter(tags=["api"])
+
+
+def csv_response(request: Request, make: Callable[..., AsyncIterator[bytes]], filename: str) -> StreamingResponse:
+    async def body():
+        async with request.app.state.db.session() as s:
+            async for chunk in make(s):
+                yield chunk
+
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/api/votes.csv", summary="Votes of every board you can see, one row per pairwise outcome (streamed)",
+            response_class=StreamingResponse)
+async def all_votes_csv(request: Request):
+    async with request.app.state.db.session() as s:
+        ids = [b.id for b in await visible_boards(s, voter_from_cookie(request))]
+    return csv_response(request, lambda s: vote_csv(s, ids), "takes-votes.csv")

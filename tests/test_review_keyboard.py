@@ -1,0 +1,209 @@
+"""Issue 5's "done when": a blind board of ten comparisons of four demo models, voted through
+with the keyboard alone in real headless Chromium. Each vote must land (checked in the votes
+CSV, winner and all) and the next comparison must load in place (htmx) after N or Enter."""
+
+import csv
+import io
+import time
+
+import httpx
+import pytest
+
+from tests.browser import PageErrors, browser  # noqa: F401  (fixture)
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.browser
+
+MODELS = ["demo/aurora", "demo/ember", "demo/blocks", "demo/drift"]
+NAMES = ["Aurora (demo)", "Ember (demo)", "Blocks (demo)", "Drift (demo)"]
+# A fourth demo model, added the way users add models: a TOML file in CATALOG_DIR.
+DRIFT = """
+[[model]]
+id = "demo/drift"
+provider = "demo"
+name = "Drift (demo)"
+endpoint = "drift"
+family = "Demo"
+modes = ["t2v"]
+duration_range = [1, 12]
+default_duration = 4
+aspect_ratios = ["16:9"]
+resolutions = ["360p", "480p", "720p"]
+audio = "none"
+price_per_second = 0.0
+price_source = "test model: free"
+price_date = "2026-11-25"
+latency_s = 1
+options = { fps = 25, look = "ember" }
+"""
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request, tmp_path, sqlite_template):
+    import shutil
+
+    path = tmp_path / "takes.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def settings(db_url, tmp_path):
+    s = make_settings(db_url, tmp_path, demo_latency_s=0.2)
+    s.catalog_dir.mkdir(parents=True, exist_ok=True)
+    (s.catalog_dir / "drift.toml").write_text(DRIFT)
+    return s
+
+
+def _votes(base: str, board: str = "kbd") -> list[dict]:
+    text = httpx.get(f"{base}/api/boards/{board}/votes.csv", timeout=30).text
+    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def _setup_board(base: str) -> list[str]:
+    with httpx.Client(base_url=base, timeout=30) as api:
+        r = api.post("/api/boards", json={"name": "Keyboard review", "slug": "kbd"})
+        assert r.status_code == 201 and r.json()["blind"] is True
+        ids = []
+        for i in range(10):
+            r = api.post("/api/comparisons", json={"prompt": f"shot {i}: a lighthouse in fog", "models": MODELS,
+                                                   "board": "kbd", "duration_s": 4, "resolution": "360p"})
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        end = time.monotonic() + 180
+        for cid in ids:
+            while True:
+                takes = api.get(f"/api/comparisons/{cid}").json()["takes"]
+                if all(t["status"] == "ready" for t in takes):
+                    break
+                assert not any(t["status"] in ("failed", "cancelled") for t in takes), takes
+                assert time.monotonic() < end, takes
+                time.sleep(0.2)
+    return ids
+
+
+# Which key each comparison is voted with: plain letters, Shift+letter, and one full ranking.
+PLAN = ["a", "b", "c", "d", "Shift+A", "Shift+D", "rank", "b", "c", "a"]
+NEXT = ["n", "Enter"]
+
+
+def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app):  # noqa: F811
+    ids = _setup_board(live_app)
+    errors = PageErrors()
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = errors.attach(context.new_page())
+    page.goto(live_app + "/b/kbd/next")   # the only navigation; everything after is keys
+    page.evaluate("window.__sameDocument = true")  # survives only if no full page load happens
+    seen = []
+    for step, how in enumerate(PLAN):
+        page.wait_for_selector("[data-vote-form=overall] [data-key]")
+        cid = page.get_attribute("[data-vote-panel]", "data-comparison")
+        assert cid in ids and cid not in seen, (cid, seen)
+        assert page.url.endswith(f"/c/{cid}"), "the comparison's own URL is pushed"
+        seen.append(cid)
+        main = page.inner_text("main")
+        assert not any(n in main for n in NAMES), "blind: no model name before the vote"
+        if step == 0 and page.locator("[data-sync-grid] [data-help] table").count():
+            # the player's "?" panel lists the vote keys too
+            assert "Next comparison not yet voted on" in page.inner_html("[data-sync-grid] [data-help] table")
+        labels = page.eval_on_selector_all("[data-vote-form=overall] [data-key]", "els => els.map(e => e.dataset.key)")
+        assert labels == ["A", "B", "C", "D"]
+        take_of = {lab: page.get_attribute(f"[data-vote-form=overall] [data-key={lab}]", "value") for lab in labels}
+        before = len(_votes(live_app))
+
+        if how == "rank":
+            page.keyboard.press("r")
+            page.wait_for_selector("[data-rank-list] li:focus")
+            # A B C D → move A down twice (B C A D), then focus D and move it to the top (D B C A)
+            page.keyboard.press("Shift+ArrowDown")
+            page.keyboard.press("Shift+ArrowDown")
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Shift+ArrowUp")
+            page.keyboard.press("Shift+ArrowUp")
+            page.keyboard.press("Shift+ArrowUp")
+            order = page.eval_on_selector_all("[data-rank-list] li", "els => els.map(e => e.dataset.label)")
+            assert order == ["D", "B", "C", "A"]
+            page.keyboard.press("Enter")
+        else:
+            page.keyboard.press(how)
+        page.wait_for_selector("#vote-recorded")
+        revealed = page.inner_text("#vote-recorded .reveal")
+        assert all(n in revealed for n in NAMES), revealed
+        if page.locator("[data-sync-grid] [data-name]").count():  # the synced player names its tiles too
+            page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] [data-name]')]"
+                                   ".every(e => e.textContent.includes('(demo)'))")
+
+        rows = [r for r in _votes(live_app) if r["comparison_id"] == cid]
+        assert all(r["blind"] == "true" for r in rows)
+        winners = [r["take_a"] if r["winner"] == "model_a" else r["take_b"] for r in rows]
+        if how == "rank":
+            assert len(_votes(live_app)) == before + 6 and len(rows) == 6
+            assert {r["vote_kind"] for r in rows} == {"ranking"}
+            ranked = [take_of[x] for x in "DBCA"]
+            for r, w in zip(rows, winners):
+                loser = r["take_b"] if w == r["take_a"] else r["take_a"]
+                assert ranked.index(w) < ranked.index(loser)
+        else:
+            assert len(_votes(live_app)) == before + 3 and len(rows) == 3
+            assert {r["vote_kind"] for r in rows} == {"best"}
+            assert set(winners) == {take_of[how[-1].upper()]}
+
+        key = NEXT[step % 2]
+        page.keyboard.press(key)
+        if step < len(PLAN) - 1:
+            page.wait_for_function(f"document.querySelector('[data-vote-panel]') && "
+                                   f"document.querySelector('[data-vote-panel]').dataset.comparison !== '{cid}'")
+    page.wait_for_selector("#review-done")
+    assert page.evaluate("window.__sameDocument === true"), "each next comparison is swapped in by htmx"
+    assert "You have voted on every comparison of Keyboard review" in page.inner_text("main")
+    assert sorted(seen) == sorted(ids)
+    rows = _votes(live_app)
+    assert len(rows) == 9 * 3 + 6 and len({r["comparison_id"] for r in rows}) == 10
+    assert errors == []
+    context.close()
+
+
+def test_drag_ranking_optional_criterion_and_accept(browser, live_app):  # noqa: F811
+    with httpx.Client(base_url=live_app, timeout=30) as api:
+        assert api.post("/api/boards", json={"name": "Open board", "slug": "open", "blind": False,
+                                             "criteria": ["motion", "visual_quality"]}).status_code == 201
+        cid = api.post("/api/comparisons", json={"prompt": "a fox in snow", "models": MODELS[:3], "board": "open",
+                                                 "duration_s": 4, "resolution": "360p"}).json()["id"]
+        end = time.monotonic() + 60
+        while not all(t["status"] == "ready" for t in api.get(f"/api/comparisons/{cid}").json()["takes"]):
+            assert time.monotonic() < end
+            time.sleep(0.2)
+    errors = PageErrors()
+    page = errors.attach(browser.new_page(viewport={"width": 1300, "height": 1000}))
+    page.goto(f"{live_app}/c/{cid}")
+    # open board: names are shown before voting
+    assert "Aurora (demo)" in page.inner_text("#takes")
+    page.click("[data-rank] summary")
+    items = page.locator("[data-rank-list] li")
+    assert items.count() == 3
+    labels = [items.nth(i).get_attribute("data-label") for i in range(3)]
+    items.nth(2).drag_to(items.nth(0), target_position={"x": 20, "y": 2})
+    order = page.eval_on_selector_all("[data-rank-list] li", "els => els.map(e => e.dataset.label)")
+    assert order == [labels[2], labels[0], labels[1]]
+    ranked = page.eval_on_selector_all("[data-rank-list] li", "els => els.map(e => e.dataset.takeId)")
+    page.click("[data-vote=ranking]")
+    page.wait_for_selector("#vote-recorded")
+    rows = [r for r in _votes(live_app, "open") if r["comparison_id"] == cid]
+    assert len(rows) == 3 and {r["vote_kind"] for r in rows} == {"ranking"}
+    for r in rows:
+        w = r["take_a"] if r["winner"] == "model_a" else r["take_b"]
+        lose = r["take_b"] if w == r["take_a"] else r["take_a"]
+        assert ranked.index(w) < ranked.index(lose)
+
+    # an optional criterion: one click in its row
+    page.click("[data-vote-form=motion] button[name=best] >> nth=1")
+    page.wait_for_selector("#vote-recorded[data-criterion=motion]")
+    motion = [r for r in _votes(live_app, "open") if r["criterion"] == "motion"]
+    assert len(motion) == 2
+    assert len([r for r in _votes(live_app, "open") if r["criterion"] == "overall"]) == 3, "overall vote kept"
+
+    # accept a take: the page marks it
+    page.click(".take >> nth=0 >> [data-accept=on]")
+    page.wait_for_selector(".take.accepted [data-accept=off]")
+    assert errors == []
+    page.close()

@@ -1,0 +1,220 @@
+"""Boards and their voting settings, criteria, the next-comparison flow, accepting and re-rolling
+takes, and what a blind board hides — on SQLite and PostgreSQL."""
+
+import base64
+import io
+import re
+
+import httpx
+from sqlalchemy import select
+
+from app.models import Take, Vote
+from tests.conftest import wait_for_takes
+
+DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
+
+
+async def _board(client, **body):
+    r = await client.post("/api/boards", json={"name": "Launch shots", **body})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _comparison(client, board=None, models=DEMOS, **body):
+    payload = {"prompt": "a red kite over a beach", "models": models, "duration_s": 4, "resolution": "360p", **body}
+    if board:
+        payload["board"] = board
+    r = await client.post("/api/comparisons", json=payload)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def _png() -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (128, 96), (10, 120, 200)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+async def test_board_api_defaults_to_blind_and_validates(client):
+    b = await _board(client)
+    assert (b["slug"], b["blind"], b["criteria"]) == ("launch-shots", True, ["overall"])
+    b2 = await _board(client, name="Motion study", slug="motion", blind=False, criteria=["motion", "prompt_adherence"])
+    # overall is always asked, and criteria come back in the catalogue order
+    assert b2["criteria"] == ["overall", "prompt_adherence", "motion"] and b2["blind"] is False
+    assert (await client.post("/api/boards", json={"name": "x", "slug": "motion"})).status_code == 409
+    r = await client.post("/api/boards", json={"name": "x", "slug": "Bad Slug"})
+    assert r.status_code == 422 and "lowercase" in r.json()["detail"]
+    r = await client.post("/api/boards", json={"name": "x", "criteria": ["vibes"]})
+    assert r.status_code == 422 and "unknown criterion 'vibes'" in r.json()["detail"]
+    assert (await client.post("/api/boards", json={"name": "  "})).status_code == 422
+    r = await client.patch("/api/boards/motion", json={"blind": True, "criteria": ["visual_quality"]})
+    assert r.status_code == 200 and r.json()["blind"] is True and r.json()["criteria"] == ["overall", "visual_quality"]
+    assert {x["slug"] for x in (await client.get("/api/boards")).json()} >= {"launch-shots", "motion"}
+    assert (await client.get("/api/boards/nope")).status_code == 404
+
+
+async def test_board_forms(client):
+    r = await client.post("/boards", data={"name": "Form board", "criteria": ["motion"], "blind": "on"})
+    assert r.status_code == 303 and r.headers["location"] == "/b/form-board"
+    page = await client.get("/b/form-board")
+    assert "blind voting" in page.text and "motion and physics realism" in page.text
+    r = await client.post("/b/form-board/settings", data={"criteria": ["visual_quality"]})
+    assert r.status_code == 303
+    b = (await client.get("/api/boards/form-board")).json()
+    assert b["blind"] is False and b["criteria"] == ["overall", "visual_quality"]
+    assert "New board" in (await client.get("/boards")).text
+
+
+async def test_criteria_asked_follow_the_board_and_the_source_image(client):
+    await _board(client, slug="crit", criteria=["motion", "image_fidelity"])
+    t2v = await wait_for_takes(client, (await _comparison(client, "crit", models=["demo/aurora", "demo/blocks"]))["id"])
+    i2v = await wait_for_takes(client, (await _comparison(client, "crit", models=["demo/aurora"],
+                                                          image=_png()))["id"])
+    a, b = (t["id"] for t in t2v["takes"])
+    url = f"/api/comparisons/{t2v['id']}/votes"
+    assert (await client.post(url, json={"take_a": a, "take_b": b, "outcome": "a", "criterion": "motion"})).status_code == 201
+    r = await client.post(url, json={"take_a": a, "take_b": b, "outcome": "a", "criterion": "image_fidelity"})
+    assert r.status_code == 422 and "source image" in r.json()["detail"]
+    r = await client.post(url, json={"take_a": a, "take_b": b, "outcome": "a", "criterion": "visual_quality"})
+    assert r.status_code == 422 and "does not ask about visual quality" in r.json()["detail"]
+    # The page offers motion as an optional row, and image fidelity only with a source image.
+    page = (await client.get(f"/c/{t2v['id']}")).text
+    assert 'data-vote-form="motion"' in page and 'data-vote-form="image_fidelity"' not in page
+    assert i2v["source_image_url"]
+    # one demo model takes a source image: re-roll it for a second take to have a pair
+    r = await client.post(f"/api/comparisons/{i2v['id']}/reroll", json={"model": "demo/aurora"})
+    assert r.status_code == 202
+    i2v = await wait_for_takes(client, i2v["id"])
+    x, y = (t["id"] for t in i2v["takes"])
+    r = await client.post(f"/api/comparisons/{i2v['id']}/votes",
+                          json={"take_a": x, "take_b": y, "outcome": "b", "criterion": "image_fidelity"})
+    assert r.status_code == 201
+    assert 'data-vote-form="image_fidelity"' in (await client.get(f"/c/{i2v['id']}")).text
+
+
+async def test_next_comparison_skips_voted_and_unvotable(client, app):
+    await _board(client, slug="rev")
+    first = await wait_for_takes(client, (await _comparison(client, "rev", models=["demo/aurora", "demo/blocks"]))["id"])
+    single = await wait_for_takes(client, (await _comparison(client, "rev", models=["demo/blocks"]))["id"])
+    second = await wait_for_takes(client, (await _comparison(client, "rev", models=["demo/aurora", "demo/blocks"]))["id"])
+    third = await _comparison(client, "rev", models=["demo/aurora", "demo/blocks"])  # may still be generating
+
+    async def nxt(after=None):
+        r = await client.get("/api/boards/rev/next", params={"after": after} if after else {})
+        assert r.status_code == 200
+        return r.json()["comparison"]
+
+    assert await nxt() == first["id"]
+    assert await nxt(first["id"]) == second["id"], "a comparison with one take has nothing to vote on"
+    assert await nxt(second["id"]) == third["id"]
+    assert await nxt(third["id"]) == first["id"], "wraps around"
+    a, b = (t["id"] for t in first["takes"])
+    await client.post(f"/api/comparisons/{first['id']}/votes", json={"take_a": a, "take_b": b, "outcome": "a"})
+    assert await nxt() == second["id"]
+    assert await nxt(third["id"]) == second["id"]
+    # the page route redirects there (htmx follows it and pushes the comparison URL)
+    r = await client.get("/b/rev/next", params={"after": first["id"]})
+    assert r.status_code == 303 and r.headers["location"] == f"/c/{second['id']}"
+    third = await wait_for_takes(client, third["id"])
+    for c in (second, third):
+        x, y = (t["id"] for t in c["takes"])
+        await client.post(f"/api/comparisons/{c['id']}/votes", json={"take_a": x, "take_b": y, "outcome": "tie"})
+    assert await nxt() is None
+    done = await client.get("/b/rev/next")
+    assert done.status_code == 200 and "You have voted on every comparison" in done.text
+    # another voter (a fresh cookie jar) starts from the beginning
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as other:
+        assert (await other.get("/api/boards/rev/next")).json()["comparison"] == first["id"]
+    assert single["takes"][0]["status"] == "ready"
+
+
+async def test_accept_and_reroll(client, app):
+    c = await wait_for_takes(client, (await _comparison(client, models=["demo/aurora", "demo/blocks"]))["id"])
+    take = c["takes"][0]
+    base = f"/api/comparisons/{c['id']}/takes/{take['id']}"
+    r = await client.post(base + "/accept")
+    assert r.status_code == 200 and r.json()["accepted"] is True
+    assert (await client.get(f"/api/comparisons/{c['id']}")).json()["takes"][0]["accepted"] is True
+    r = await client.post(base + "/unaccept")
+    assert r.status_code == 200 and r.json()["accepted"] is False
+    assert (await client.post(f"/api/comparisons/{c['id']}/takes/nope/accept")).status_code == 404
+
+    r = await client.post(f"/api/comparisons/{c['id']}/reroll", json={"model": "demo/blocks"})
+    assert r.status_code == 202, r.text
+    rerolled = r.json()
+    assert (rerolled["model"], rerolled["attempt"]) == ("demo/blocks", 2)
+    done = await wait_for_takes(client, c["id"])
+    assert [(t["model"], t["attempt"], t["status"]) for t in done["takes"]][-1] == ("demo/blocks", 2, "ready")
+    r = await client.post(f"/api/comparisons/{c['id']}/reroll", json={"model": "demo/ember"})
+    assert r.status_code == 422 and "not part of this comparison" in r.json()["detail"]
+
+    # page routes
+    r = await client.post(f"/c/{c['id']}/takes/{rerolled['id']}/accept")
+    assert r.status_code == 303
+    async with app.state.db.session() as s:
+        assert (await s.get(Take, rerolled["id"])).accepted is True
+    page = (await client.get(f"/c/{c['id']}")).text
+    assert "accepted" in page and f"/c/{c['id']}/takes/{rerolled['id']}/unaccept" in page
+
+
+async def test_reroll_of_a_model_that_can_no_longer_run_is_refused(client, app):
+    c = await wait_for_takes(client, (await _comparison(client, models=["demo/aurora", "demo/blocks"]))["id"])
+    spec = app.state.catalog.get("demo/blocks")
+    import dataclasses
+
+    app.state.catalog.models["demo/blocks"] = dataclasses.replace(spec, status="retired")
+    try:
+        r = await client.post(f"/api/comparisons/{c['id']}/reroll", json={"model": "demo/blocks"})
+    finally:
+        app.state.catalog.models["demo/blocks"] = spec
+    assert r.status_code == 422 and "can no longer be generated" in r.json()["detail"]
+
+
+async def test_blind_board_hides_models_timings_and_costs_until_the_vote(client, app):
+    await _board(client, slug="blind")
+    c = await wait_for_takes(client, (await _comparison(client, "blind"))["id"])
+    page = (await client.get(f"/c/{c['id']}")).text
+    for name in ("Aurora (demo)", "Ember (demo)", "Blocks (demo)"):
+        assert name not in page
+    assert "generated in" not in page and "blind-progress" in page
+    assert "3 of 3 takes finished" in page
+    # the grid is there (every take finished), labelled A, B, C in this voter's order
+    assert page.count("<video") == 3
+    labels = re.findall(r'data-key="([A-Z])"', page)
+    assert labels == ["A", "B", "C"]
+    # one key press = one best-of-N vote
+    best = re.search(r'name="best" value="([a-z0-9]+)" data-vote="best-B"', page).group(1)
+    r = await client.post(f"/c/{c['id']}/vote", data={"kind": "best", "best": best, "criterion": "overall"})
+    assert r.status_code == 200 and "Vote recorded" in r.text and "Aurora (demo)" in r.text
+    assert 'id="next-comparison"' in r.text
+    after = (await client.get(f"/c/{c['id']}")).text
+    assert "Aurora (demo)" in after and "generated in" in after
+    async with app.state.db.session() as s:
+        rows = (await s.execute(select(Vote).where(Vote.comparison_id == c["id"]))).scalars().all()
+    assert len(rows) == 2 and all(v.blind and v.kind == "best" for v in rows)
+    # B was shown at position 1; the best take is recorded as the winner of each pair
+    for v in rows:
+        winner = v.take_a_id if v.winner == "model_a" else v.take_b_id
+        assert winner == best
+    assert {v.position_a if v.take_a_id == best else v.position_b for v in rows} == {1}
+
+
+async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url, tmp_path):
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    s = make_settings(db_url, tmp_path, demo_latency_s=1.5)
+    application = create_app(s)
+    async with application.router.lifespan_context(application):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as client:
+            await _board(client, slug="slow")
+            c = await _comparison(client, "slow", models=["demo/aurora", "demo/blocks"])
+            page = (await client.get(f"/c/{c['id']}")).text
+            assert "<video" not in page and "players appear when every take has finished" in page
+            assert 'data-vote-form' not in page
+            r = await client.post(f"/api/comparisons/{c['id']}/takes/{c['takes'][0]['id']}/accept")
+            assert r.status_code == 409 and "only a ready take can be accepted" in r.json()["detail"]
+            await wait_for_takes(client, c["id"])
+            assert (await client.get(f"/c/{c['id']}")).text.count("<video") == 2
