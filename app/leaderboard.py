@@ -287,12 +287,13 @@ def _scopes(boards: Sequence[Board], together: bool) -> list[tuple[str, list[str
 
 async def leaderboard_csv(s: AsyncSession, boards: Sequence[Board], *, together: bool = False,
                           criterion: str | None = None, blind_only: bool = False,
-                          names: dict[str, str] | None = None) -> AsyncIterator[bytes]:
+                          names: dict[str, str] | None = None, with_header: bool = True) -> AsyncIterator[bytes]:
     """One row per board (or all of them together), criterion with votes, and model; the
     board's position bias repeated on each of its rows, so one sheet filter gives a board."""
     names = names or {}
     lines = CsvLines()
-    yield header(LEADERBOARD_COLUMNS)
+    if with_header:
+        yield header(LEADERBOARD_COLUMNS)
     for scope, ids in _scopes(boards, together):
         for crit in ([criterion] if criterion else await criteria_with_votes(s, ids)):
             r = await leaderboard(s, ids, crit, blind_only=blind_only)
@@ -306,11 +307,12 @@ async def leaderboard_csv(s: AsyncSession, boards: Sequence[Board], *, together:
 
 
 async def comparison_table_csv(s: AsyncSession, boards: Sequence[Board], *, together: bool = False,
-                               blind_only: bool = False, names: dict[str, str] | None = None
-                               ) -> AsyncIterator[bytes]:
+                               blind_only: bool = False, names: dict[str, str] | None = None,
+                               with_header: bool = True) -> AsyncIterator[bytes]:
     names = names or {}
     lines = CsvLines()
-    yield header(TABLE_COLUMNS)
+    if with_header:
+        yield header(TABLE_COLUMNS)
     for scope, ids in _scopes(boards, together):
         rows = []
         for st in await comparison_table(s, ids, blind_only=blind_only):

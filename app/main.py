@@ -16,7 +16,7 @@ from app.errors import InputError
 from app.jobs.context import JobContext
 from app.jobs.runner import ArqQueue, InProcessRunner
 from app.settings import Settings, get_settings
-from app.web import api, boards, exports, media, pages, review
+from app.web import api, boards, exports, leaderboard, media, pages, review
 from app.web.templating import make_templates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(boards.router)
     app.include_router(review.router)
     app.include_router(exports.router)
+    app.include_router(leaderboard.router)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):
