@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.browser import PageErrors, browser  # noqa: F401  (fixture)
+from tests.browser import PageErrors
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.browser
