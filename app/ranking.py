@@ -57,7 +57,9 @@ ballots (or, rarely, removes drawn ones) until the round has exactly N ballots
 multinomial sample by uniform trials keeps it multinomial). Each round is
 then fitted by simplified Newton steps that reuse the point estimate's Hessian, vectorised
 across rounds and warm-started at the point estimate; the few rounds that fail to
-converge that way get a full Newton solve. CIs are percentile intervals.
+converge that way get a full Newton solve. CIs are percentile intervals, never narrower
+than the normal approximation from the fit's curvature (which only matters with a handful
+of ballots: one vote always resamples to itself).
 
 Rank, as the public arenas show it: 1 + the number of models whose CI lies entirely above
 this model's CI (within its connected part of the graph).
@@ -74,6 +76,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -596,6 +599,15 @@ def rank(outcomes: Outcomes, *, rounds: int = 1000, seed: int | None = 0, min_vo
     samples = _bootstrap(prob, outcomes, point, rounds, seed, chunk, workers) if rounds else point[None]
     boot_ratings = ratings(samples)
     lo, hi = np.quantile(boot_ratings, [alpha, 1 - alpha], axis=0)
+    # Floor: the normal approximation from the penalised fit's curvature. With a handful of
+    # ballots the bootstrap cannot vary (a single vote resamples to itself: a zero-width
+    # interval); the curvature, prior included, still says how little one vote tells. With
+    # real amounts of data the two agree and the bootstrap decides.
+    z = NormalDist().inv_cdf(1 - alpha)
+    cov = np.linalg.inv(prob.information(point[None], counts[None])[0])
+    jac = ratings(np.eye(prob.p)) - ratings(np.zeros((1, prob.p)))          # (p, m): d rating / d param
+    sd = np.sqrt(np.maximum(np.einsum("ki,kl,li->i", jac, cov, jac), 0.0))
+    lo, hi = np.minimum(lo, rating - z * sd), np.maximum(hi, rating + z * sd)
 
     # Tallies (self-pairs excluded) and the pairwise matrix.
     wins = np.zeros((m, m))
@@ -627,6 +639,8 @@ def rank(outcomes: Outcomes, *, rounds: int = 1000, seed: int | None = 0, min_vo
         b = ELO * samples[:, prob.ib]
         blo, bhi = np.quantile(b, [alpha, 1 - alpha])
         beta = float(point[prob.ib])
+        bsd = ELO * math.sqrt(cov[prob.ib, prob.ib])
+        blo, bhi = min(blo, ELO * beta - z * bsd), max(bhi, ELO * beta + z * bsd)
         bias = PositionBias(ELO * beta, float(blo), float(bhi), 1.0 / (1.0 + math.exp(-beta)),
                             int(counts.sum(1)[prob.side != 0].sum()))
     nu = nu_ci = None

@@ -315,3 +315,13 @@ def test_seeded_bootstrap_is_reproducible_and_workers_do_not_change_it():
     r1 = rank(out, rounds=300, seed=42, chunk=50)
     r2 = rank(out, rounds=300, seed=42, chunk=50, workers=2)
     assert [(x.ci_low, x.ci_high) for x in r1.models] == [(x.ci_low, x.ci_high) for x in r2.models]
+
+
+def test_a_single_vote_does_not_get_a_zero_width_interval():
+    """One ballot always resamples to itself; the interval falls back to the fit's curvature
+    (prior included), so one vote cannot rank one model above another."""
+    r = rank(Outcomes.from_ballots([(1, "a", "b", "model_a", 1)]), rounds=200)
+    a, b = r.by_model()["a"], r.by_model()["b"]
+    assert a.rating > b.rating and a.rank == b.rank == 1
+    assert a.ci_high - a.ci_low > 300 and a.ci_low < b.rating
+    assert r.position_bias.ci_low < 0 < r.position_bias.ci_high
