@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.boards import CRITERIA
@@ -40,6 +40,9 @@ _SIDE = case(
 )
 
 
+_UNIT, _RECORD = "\x1f", "\x1e"   # ASCII unit and record separators: never in a model id or winner
+
+
 def _active(board_ids: Sequence[str], criterion: str, blind_only: bool):
     cond = [Vote.board_id.in_(list(board_ids)), Vote.superseded_at.is_(None), Vote.criterion == criterion]
     if blind_only:
@@ -49,27 +52,26 @@ def _active(board_ids: Sequence[str], criterion: str, blind_only: bool):
 
 async def load_outcomes(s: AsyncSession, board_ids: Sequence[str], criterion: str = "overall", *,
                         blind_only: bool = False) -> Outcomes:
-    """The votes of these boards for one criterion, aggregated for app.ranking."""
+    """The votes of these boards for one criterion, aggregated for app.ranking.
+
+    Each ballot is folded into one text key (its rows, in whatever order the database
+    concatenates them) and the database counts ballots per key: a million votes come back as
+    a few hundred rows. Keys that differ only in row order are merged by Outcomes.from_patterns."""
     if not board_ids:
         return Outcomes.empty()
-    where = _active(board_ids, criterion, blind_only)
-    multi = select(Vote.ballot_id).where(where).group_by(Vote.ballot_id).having(func.count() > 1)
-    singles = (await s.execute(
-        select(Vote.model_a, Vote.model_b, Vote.winner, _SIDE.label("side"), func.count())
-        .where(where, Vote.ballot_id.not_in(multi))
-        .group_by(Vote.model_a, Vote.model_b, Vote.winner, _SIDE)
-    )).all()
+    dialect = (await s.connection()).dialect.name
+    row = (Vote.model_a + _UNIT + Vote.model_b + _UNIT + Vote.winner + _UNIT + cast(_SIDE, String))
+    agg = func.string_agg(row, _RECORD) if dialect == "postgresql" else func.group_concat(row, _RECORD)
+    per_ballot = (select(agg.label("pattern")).where(_active(board_ids, criterion, blind_only))
+                  .group_by(Vote.ballot_id).subquery())
+    rows = (await s.execute(select(per_ballot.c.pattern, func.count()).group_by(per_ballot.c.pattern))).all()
     patterns: dict[tuple, int] = defaultdict(int)
-    for model_a, model_b, winner, side, n in singles:
-        patterns[((model_a, model_b, winner, int(side)),)] += int(n)
-    ballots: dict[str, list[tuple]] = defaultdict(list)
-    result = await s.stream(
-        select(Vote.ballot_id, Vote.model_a, Vote.model_b, Vote.winner, _SIDE)
-        .where(where, Vote.ballot_id.in_(multi)).execution_options(yield_per=5000))
-    async for ballot_id, model_a, model_b, winner, side in result:
-        ballots[ballot_id].append((model_a, model_b, winner, int(side)))
-    for rows in ballots.values():
-        patterns[tuple(sorted(rows))] += 1
+    for key, n in rows:
+        pattern = []
+        for part in key.split(_RECORD):
+            model_a, model_b, winner, side = part.split(_UNIT)
+            pattern.append((model_a, model_b, winner, int(side)))
+        patterns[tuple(sorted(pattern))] += int(n)
     return Outcomes.from_patterns(patterns)
 
 
@@ -189,52 +191,63 @@ async def win_rates(s: AsyncSession, board_ids: Sequence[str], *, blind_only: bo
 
 async def comparison_table(s: AsyncSession, board_ids: Sequence[str], *, blind_only: bool = False
                            ) -> list[ModelStats]:
-    """Per model, for these boards: the seed article's table, measured. Best overall win rate first."""
+    """Per model, for these boards: the seed article's table, measured. Best overall win rate first.
+
+    Counted in the database (a big board has hundreds of thousands of takes); only the median
+    generation time comes through Python on SQLite, which has no percentile function."""
     if not board_ids:
         return []
-    rows = (await s.execute(
-        select(Take.model_id, Take.comparison_id, Take.attempt, Take.status, Take.accepted, Take.submitted_at,
-               Take.finished_at, Take.duration_s, Take.cost_usd, Take.cost_estimate_usd)
-        .join(Comparison, Comparison.id == Take.comparison_id)
-        .where(Comparison.board_id.in_(list(board_ids)))
-    )).all()
+    ids = list(board_ids)
+    on_board = Take.comparison_id.in_(select(Comparison.id).where(Comparison.board_id.in_(ids)))
+    spent = func.coalesce(Take.cost_usd, Take.cost_estimate_usd)
+    ready = Take.status == "ready"
     stats: dict[str, ModelStats] = {}
-    gen: dict[str, list[float]] = defaultdict(list)
-    per_pair: dict[tuple[str, str], list[tuple[int, bool]]] = defaultdict(list)
-    for model, cid, attempt, status, accepted, sub, fin, dur, cost, estimate in rows:
-        st = stats.setdefault(model, ModelStats(model))
-        st.takes += 1
-        per_pair[(model, cid)].append((attempt or 1, bool(accepted)))
-        if status == "ready":
-            st.ready += 1
-            if sub and fin:
-                gen[model].append((fin - sub).total_seconds())
-            if accepted and dur:
-                st.accepted_seconds += float(dur)
-        elif status == "failed":
-            st.failed += 1
-        spent = cost if cost is not None else estimate
-        if spent is not None:
-            st.cost_usd = (st.cost_usd or 0.0) + float(spent)
-    attempts: dict[str, list[int]] = defaultdict(list)
-    for (model, _), takes in per_pair.items():
+    for model, takes, n_ready, n_failed, cost, n_cost, seconds, comparisons in (await s.execute(
+        select(Take.model_id, func.count(), func.sum(case((ready, 1), else_=0)),
+               func.sum(case((Take.status == "failed", 1), else_=0)), func.sum(spent), func.count(spent),
+               func.sum(case((ready & Take.accepted.is_(True), func.coalesce(Take.duration_s, 0.0)), else_=0.0)),
+               func.count(func.distinct(Take.comparison_id)))
+        .where(on_board).group_by(Take.model_id)
+    )).all():
+        stats[model] = ModelStats(model, takes=int(takes), ready=int(n_ready or 0), failed=int(n_failed or 0),
+                                  comparisons=int(comparisons), cost_usd=float(cost) if n_cost else None,
+                                  accepted_seconds=float(seconds or 0.0))
+
+    # Attempts to the first accepted take, per (comparison, model) that has one.
+    first = (select(Take.comparison_id, Take.model_id, func.min(Take.attempt).label("first"))
+             .where(on_board, Take.accepted.is_(True)).group_by(Take.comparison_id, Take.model_id).subquery())
+    for model, pairs, attempts in (await s.execute(
+        select(first.c.model_id, func.count(func.distinct(first.c.comparison_id)), func.count())
+        .join(Take, (Take.comparison_id == first.c.comparison_id) & (Take.model_id == first.c.model_id)
+              & (Take.attempt <= first.c.first))
+        .group_by(first.c.model_id)
+    )).all():
         st = stats[model]
-        st.comparisons += 1
-        firsts = [a for a, acc in takes if acc]
-        if firsts:
-            first = min(firsts)
-            st.accepted_comparisons += 1
-            attempts[model].append(sum(1 for a, _ in takes if a <= first))
-    for model, st in stats.items():
-        if gen[model]:
-            st.median_generation_s = statistics.median(gen[model])
-        if attempts[model]:
-            st.attempts_to_accept = sum(attempts[model]) / len(attempts[model])
-    for model, by_criterion in (await win_rates(s, board_ids, blind_only=blind_only)).items():
+        st.accepted_comparisons = int(pairs)
+        st.attempts_to_accept = int(attempts) / int(pairs)
+
+    timed = (ready, Take.submitted_at.is_not(None), Take.finished_at.is_not(None), on_board)
+    if (await s.connection()).dialect.name == "postgresql":
+        seconds = func.extract("epoch", Take.finished_at - Take.submitted_at)
+        for model, median in (await s.execute(
+                select(Take.model_id, func.percentile_cont(0.5).within_group(seconds))
+                .where(*timed).group_by(Take.model_id))).all():
+            stats[model].median_generation_s = float(median)
+    else:
+        gen: dict[str, list[float]] = defaultdict(list)
+        result = await s.stream(select(Take.model_id, Take.submitted_at, Take.finished_at).where(*timed)
+                                .execution_options(yield_per=10_000))
+        async for model, sub, fin in result:
+            gen[model].append((fin - sub).total_seconds())
+        for model, values in gen.items():
+            stats[model].median_generation_s = statistics.median(values)
+
+    for model, by_criterion in (await win_rates(s, ids, blind_only=blind_only)).items():
         st = stats.setdefault(model, ModelStats(model))
         for criterion, (rate, n) in by_criterion.items():
             st.win_rate[criterion] = rate
             st.votes[criterion] = n
+
     def order(st: ModelStats):
         rate = st.win_rate.get("overall")
         return (rate is None, -(rate or 0.0), st.model)

@@ -452,6 +452,8 @@ class _PatternSampler:
     search of the CDF. Up to float rounding (float32 u, float64 CDF) this is exact inversion.
     """
 
+    LARGE = 512
+
     def __init__(self, counts: np.ndarray, kappa: float = 2.0):
         self.n = len(counts)
         self.total = int(counts.sum())
@@ -461,9 +463,14 @@ class _PatternSampler:
         # Poisson means are scaled down by κ standard deviations of the total so that a
         # round almost always falls short of N ballots: topping up is cheap, thinning is not.
         self.scale = max(0.5, 1.0 - kappa / math.sqrt(max(self.total, 1)))
-        values, value_of = np.unique(counts, return_inverse=True)
-        cdfs, kvals, tables, offsets, nbins = [], [], [], [], []
-        f_off = t_off = 0
+        # Patterns seen many times get numpy's own Poisson sampler: their guide tables would
+        # be large and there are few of them. Tables pay off for the many small counts.
+        self.small = np.flatnonzero(counts <= self.LARGE)
+        self.large = np.flatnonzero(counts > self.LARGE)
+        self.lam_large = counts[self.large] * self.scale
+        values, value_of = np.unique(counts[self.small], return_inverse=True)
+        cdfs, kvals, tables, offsets, nbins = [np.zeros(1)], [np.zeros(1)], [np.zeros(1)], [], []
+        f_off = t_off = 1   # entry 0 of each array is padding, so the arrays are never empty
         for v in values.tolist():
             v = v * self.scale
             spread = 12.0 * math.sqrt(v) + 20.0
@@ -491,8 +498,17 @@ class _PatternSampler:
         self.offset = np.asarray(offsets, dtype=self.table.dtype)[value_of]
 
     def poisson(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
-        """(patterns, rounds) independent Poisson(count) draws."""
-        u = rng.random((self.n, rounds), dtype=np.float32)
+        """(patterns, rounds) independent Poisson(scale · count) draws."""
+        if not len(self.large):
+            return self._from_tables(rng, rounds)
+        x = np.empty((self.n, rounds), dtype=self.table.dtype)
+        if len(self.small):
+            x[self.small] = self._from_tables(rng, rounds)
+        x[self.large] = rng.poisson(self.lam_large[:, None], (len(self.large), rounds))
+        return x
+
+    def _from_tables(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        u = rng.random((len(self.small), rounds), dtype=np.float32)
         np.multiply(u, self.bins[:, None], out=u)
         j = u.astype(np.int32 if self.table.dtype == np.int32 else np.int64)
         j += self.offset[:, None]

@@ -325,3 +325,16 @@ def test_a_single_vote_does_not_get_a_zero_width_interval():
     assert a.rating > b.rating and a.rank == b.rank == 1
     assert a.ci_high - a.ci_low > 300 and a.ci_low < b.rating
     assert r.position_bias.ci_low < 0 < r.position_bias.ci_high
+
+
+def test_pattern_sampler_mixes_tables_and_numpy_poisson():
+    counts = np.array([3, 70_000, 1, 900, 25_000])     # two regimes: guide tables and numpy's sampler
+    sampler = _PatternSampler(counts)
+    assert len(sampler.small) == 2 and len(sampler.large) == 3
+    x = sampler.multinomial(np.random.default_rng(1), 5000)
+    n, p = counts.sum(), counts / counts.sum()
+    assert np.all(x.sum(0) == n)
+    assert np.allclose(x.mean(1), counts, rtol=0.01, atol=0.1)
+    assert np.allclose(x.var(1), n * p * (1 - p), rtol=0.1)
+    only_large = _PatternSampler(np.array([1000, 2000])).multinomial(np.random.default_rng(2), 100)
+    assert np.all(only_large.sum(0) == 3000)
