@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.boards import board_by_slug, default_board
-from app.catalog import Catalog, ModelSpec, check_request, frame_size
+from app.catalog import Catalog, ModelSpec, check_request, duration_allowed, frame_size
 from app.errors import Conflict, InputError, NotFound
 from app.models import Comparison, Take
 from app.providers import Providers
@@ -44,6 +44,9 @@ class ComparisonInput:
     audio: bool = False
     image: bytes | None = None
     extra: dict = field(default_factory=dict)
+    # Per-model durations, for models that share no duration (Veo 4/6/8 s against Kling 5/10 s):
+    # {model id: seconds}; the others get `duration_s`.
+    durations: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +95,8 @@ def decode_data_url(value: str) -> bytes:
 
 
 def pick_duration(specs: list[ModelSpec]) -> float:
-    """A duration every chosen model accepts, if there is one (else the first model's default)."""
+    """A duration every chosen model accepts, if there is one (else the first model's default;
+    `auto_durations` then gives each other model its nearest)."""
     first = specs[0].pick_default_duration()
     candidates = [first] + [s.pick_default_duration() for s in specs[1:]] + [4, 5, 6, 8, 10]
     for d in candidates:
@@ -100,6 +104,13 @@ def pick_duration(specs: list[ModelSpec]) -> float:
                                  has_image=not s.text_to_video) for s in specs):
             return float(d)
     return float(first)
+
+
+def auto_durations(specs: list[ModelSpec], duration: float) -> dict[str, float]:
+    """With no duration asked for and none shared by all models, each model that cannot do
+    `duration` gets its nearest accepted one, rather than refusing the comparison: the grid
+    handles clips of different lengths (shorter ones hold their last frame)."""
+    return {s.id: float(s.nearest_duration(duration)) for s in specs if not duration_allowed(s, duration)}
 
 
 def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, settings: Settings) -> tuple[list[ModelSpec], dict, CheckedImage | None]:
@@ -133,6 +144,11 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
     image = check_image(data.image, settings) if data.image else None
     if data.duration_s is not None and not (0 < data.duration_s <= 60):
         errors.append("duration must be between 0 and 60 seconds")
+    for mid, seconds in (data.durations or {}).items():
+        if mid not in seen:
+            errors.append(f"durations names {mid!r}, which is not one of the chosen models")
+        elif not isinstance(seconds, (int, float)) or not (0 < seconds <= 60):
+            errors.append(f"the duration for {mid} must be between 0 and 60 seconds")
     if data.negative_prompt and len(data.negative_prompt) > settings.max_prompt_chars:
         errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")
     if errors or not specs:
@@ -140,8 +156,12 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
     duration = float(data.duration_s) if data.duration_s is not None else pick_duration(specs)
     aspect = data.aspect_ratio or DEFAULT_ASPECT
     resolution = data.resolution or DEFAULT_RESOLUTION
+    overrides = auto_durations(specs, duration) if data.duration_s is None else {}
+    overrides.update({mid: float(d) for mid, d in (data.durations or {}).items()})
+    overrides = {mid: d for mid, d in overrides.items() if d != duration}
     for spec in specs:
-        problems = check_request(spec, duration_s=duration, aspect_ratio=aspect, resolution=resolution,
+        own = overrides.get(spec.id, duration)
+        problems = check_request(spec, duration_s=own, aspect_ratio=aspect, resolution=resolution,
                                  has_image=image is not None, audio=data.audio,
                                  negative_prompt=data.negative_prompt, prompt=prompt)
         adapter = providers.get(spec.provider)
@@ -149,13 +169,15 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
             # Combinations the catalog cannot express ("1080p only at 6 s") are the adapter's call.
             width, height = frame_size(resolution, aspect)
             problems = adapter.validate(spec, GenerationRequest(
-                take_id="", prompt=prompt, duration_s=duration, aspect_ratio=aspect, resolution=resolution,
+                take_id="", prompt=prompt, duration_s=own, aspect_ratio=aspect, resolution=resolution,
                 width=width, height=height, seed=data.seed, negative_prompt=data.negative_prompt,
                 audio=bool(data.audio), image=None, image_mime=image.mime if image else None))
         errors += problems
     if errors:
         raise InputError(errors[0], errors)
     params = {"duration_s": duration, "aspect_ratio": aspect, "resolution": resolution, "audio": bool(data.audio)}
+    if overrides:
+        params["durations"] = overrides
     if data.seed is not None:
         params["seed"] = int(data.seed)
     if data.negative_prompt:
@@ -166,8 +188,14 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
     return specs, params, image
 
 
+def duration_for(params: dict, model_id: str) -> float:
+    """The duration asked of one model: its own when the comparison set one, else the shared one."""
+    return float((params.get("durations") or {}).get(model_id, params["duration_s"]))
+
+
 def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
-    prices = [s.price_for(params["duration_s"], params.get("audio", False), params.get("resolution")) for s in specs]
+    prices = [s.price_for(duration_for(params, s.id), params.get("audio", False), params.get("resolution"))
+              for s in specs]
     if any(p is None for p in prices):
         return None
     return round(sum(prices), 4)
@@ -189,7 +217,7 @@ async def create_comparison(session: AsyncSession, data: ComparisonInput, *, cat
         image_path = storage.write_bytes(comparison.source_image, image.data)
     for spec in specs:
         session.add(Take(comparison_id=comparison.id, model_id=spec.id, provider=spec.provider, attempt=1,
-                         cost_estimate_usd=spec.price_for(params["duration_s"], params.get("audio", False),
+                         cost_estimate_usd=spec.price_for(duration_for(params, spec.id), params.get("audio", False),
                                                           params["resolution"])))
     try:
         await session.commit()

@@ -31,7 +31,6 @@ import asyncio
 import json
 import math
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -258,7 +257,7 @@ async def run(args):
                                   for i, o in enumerate(offsets)},
            "presented_lateness_ms": {meta["labels"][i]: {"n": len(x), "p5": pct(x, 0.05), "median": pct(x, 0.5),
                                                          "p95": pct(x, 0.95)} for i, x in enumerate(late)}}
-    print(f"clips: " + ", ".join(f"{c['label']} {c['fps']:g} fps {c['duration']:.2f} s" for c in out["clips"]))
+    print("clips: " + ", ".join(f"{c['label']} {c['fps']:g} fps {c['duration']:.2f} s" for c in out["clips"]))
     print(f"session: {seconds:.0f} s, {len(data['samples'])} rAF samples, events: {log}")
     print(f"player stats: {final['stats']}; stall clip {out['stall_clip']}; route: {route_log[:4]}")
     print(f"inter-player drift, unfiltered: median {u['median']:.1f} ms, p95 {u['p95']:.1f} ms, max {u['max']:.1f} ms (n={u['n']})")

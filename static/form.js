@@ -24,7 +24,9 @@ if (form) {
       const body = await r.json();
       if (mine !== seq) return;
       estimate.textContent = body.cost_usd === null ? "unknown (a model has no price)"
-        : (body.cost_usd === 0 ? "free" : `$${body.cost_usd.toFixed(2)}`) + ` for ${body.duration_s} s clips`;
+        : (body.cost_usd === 0 ? "free" : `$${body.cost_usd.toFixed(2)}`) + ` for ${body.duration_s} s clips`
+          + (body.durations && Object.keys(body.durations).length
+             ? ` (${Object.entries(body.durations).map(([m, s]) => `${m} ${s} s`).join(", ")})` : "");
     } catch (e) { estimate.textContent = "—"; }
   };
   form.addEventListener("input", update);

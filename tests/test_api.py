@@ -86,6 +86,9 @@ async def test_image_to_video(client, app):
      422, "at least 64"),
     ({"board": "no-such-board"}, 404, "no board"),
     ({"models": ["demo/aurora", "demo/aurora"]}, 422, "listed twice"),
+    ({"models": ["demo/aurora"], "durations": {"demo/ember": 4}}, 422, "not one of the chosen models"),
+    ({"models": ["demo/aurora", "demo/ember"], "durations": {"demo/ember": 3}}, 422, "accepts 2, 4, 5, 6, 8, 10 s"),
+    ({"models": ["demo/aurora"], "durations": {"demo/aurora": 0}}, 422, "between 0 and 60"),
 ])
 async def test_bad_input_is_refused_and_writes_nothing(client, app, body, status, needle):
     before = await _counts(app)
@@ -199,3 +202,42 @@ async def test_failed_take_shows_the_provider_reason(db_url, tmp_path):
     assert failed["status"] == "failed" and failed["video_url"] is None
     assert failed["error"]["code"] in ("moderation", "provider_error")
     assert failed["error"]["message"].startswith("demo: ")
+
+
+async def test_mixed_codecs_fps_and_lengths_in_one_comparison(client, app):
+    """VP9 next to H.264, 24/30/16 fps, each model at its own duration: every take is ready,
+    keeps its own length and codec, and is served to the player as is (VP9 needs no proxy)."""
+    created = await _create(client, models=DEMOS + ["demo/tape"], duration_s=4,
+                            durations={"demo/tape": 7, "demo/ember": 6, "demo/blocks": 3})
+    done = await wait_for_takes(client, created["id"], timeout=120)
+    takes = {t["model"]: t for t in done["takes"]}
+    assert {m: t["status"] for m, t in takes.items()} == dict.fromkeys(DEMOS + ["demo/tape"], "ready")
+    lengths = {m: round(t["duration_s"], 1) for m, t in takes.items()}
+    assert lengths == {"demo/aurora": 4.0, "demo/ember": 6.0, "demo/blocks": 3.0, "demo/tape": 7.0}
+    assert takes["demo/tape"]["fps"] == 30
+    async with app.state.db.session() as s:
+        rows = {t.model_id: t for t in (await s.execute(select(Take).where(Take.comparison_id == created["id"]))).scalars()}
+        assert rows["demo/tape"].media_info["codec"] == "vp9" and rows["demo/tape"].proxy_key is None
+        assert rows["demo/aurora"].media_info["codec"] == "h264"
+        comparison = await s.get(Comparison, created["id"])
+        assert comparison.params["durations"] == {"demo/tape": 7.0, "demo/ember": 6.0, "demo/blocks": 3.0}
+
+
+async def test_estimate_names_per_model_durations(client):
+    est = (await client.get("/api/estimate", params={"models": ["demo/ember", "demo/tape"], "resolution": "360p"})).json()
+    assert est["cost_usd"] == 0 and est["durations"] == {}
+
+
+async def test_estimate_prices_the_chosen_models(client, app):
+    """The form's estimate is the catalog's price for each chosen model at the duration each gets."""
+    catalog = app.state.catalog
+    priced = [m for m in catalog if m.price_per_second and m.selectable and m.durations][:2]
+    assert len(priced) == 2
+    ids = [m.id for m in priced]
+    est = (await client.get("/api/estimate", params={"models": ids, "resolution": "720p"})).json()
+    from app.comparisons import auto_durations, duration_for, pick_duration
+
+    d = pick_duration(priced)
+    params = {"duration_s": d, "durations": auto_durations(priced, d)}
+    expected = sum(m.price_for(duration_for(params, m.id), False, "720p") for m in priced)
+    assert est["cost_usd"] == pytest.approx(expected) and expected > 0

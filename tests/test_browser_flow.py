@@ -81,3 +81,42 @@ def test_form_errors_are_shown_and_nothing_is_created(browser, live_app):
     page.goto(live_app + "/")
     assert page.locator(".recent li").count() == 0
     assert [e for e in errors if "422" not in e] == []
+
+
+def test_mixed_codecs_fps_and_lengths_play_in_lockstep(browser, live_app):
+    """A real comparison page whose takes differ in codec (H.264 and VP9), frame rate (24, 30, 16)
+    and length (4–7 s): the grid plays them together, and after pause or seek every player shows
+    the frame the shared clock asks of it (shorter clips hold their last frame)."""
+    import httpx
+
+    r = httpx.post(live_app + "/api/comparisons", json={
+        "prompt": "a lighthouse beam over a stormy sea", "models": ["demo/aurora", "demo/ember", "demo/tape", "demo/blocks"],
+        "duration_s": 4, "durations": {"demo/ember": 6, "demo/tape": 7, "demo/blocks": 3}, "resolution": "360p"}, timeout=10)
+    assert r.status_code == 202, r.text
+    errors = PageErrors()
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = errors.attach(context.new_page())
+    page.goto(f"{live_app}/c/{r.json()['id']}")
+    page.wait_for_function("document.querySelectorAll('[data-sync-grid] video').length == 4", timeout=90_000)
+    page.wait_for_function("(() => { const g = document.querySelector('[data-sync-grid]');"
+                           " return g.takesPlayer && g.takesPlayer.phase === 'paused'; })()", timeout=30_000)
+    grid = "document.querySelector('[data-sync-grid]').takesPlayer"
+    s = page.evaluate(f"{grid}.state()")
+    assert sorted((t["fps"], t["duration"]) for t in s["tiles"]) == [(16, 3), (24, 4), (30, 6), (30, 7)]
+    assert s["duration"] == 7
+
+    page.evaluate(f"{grid}.play()")
+    page.wait_for_function(f"{grid}.state().t > 2.2", timeout=20_000)
+    page.evaluate(f"{grid}.pause()")
+    s = page.evaluate(f"{grid}.settled()")
+    assert all(t["paused"] for t in s["tiles"])
+    assert [t["frame"] for t in s["tiles"]] == [t["expectedFrame"] for t in s["tiles"]], s
+
+    page.evaluate(f"{grid}.seek(5.5)")
+    s = page.evaluate(f"{grid}.settled()")
+    by_fps_len = {(t["fps"], t["duration"]): t for t in s["tiles"]}
+    assert by_fps_len[(16, 3)]["held"] and by_fps_len[(24, 4)]["held"]
+    assert by_fps_len[(16, 3)]["frame"] == 47 and by_fps_len[(24, 4)]["frame"] == 95
+    assert by_fps_len[(30, 6)]["frame"] == 165 and by_fps_len[(30, 7)]["frame"] == 165
+    assert errors == []
+    context.close()

@@ -57,3 +57,19 @@ def test_price_depends_on_resolution_and_audio_where_the_provider_says_so():
     assert c.get("demo/aurora").price_for(4, True, "720p") == 0
     kling = next(m for m in c if m.price_per_second_audio and m.price_per_second_audio != m.price_per_second)
     assert kling.price_for(5, True) > kling.price_for(5, False)
+
+
+def test_nearest_duration_and_auto_durations_for_models_without_a_shared_one():
+    from app.comparisons import auto_durations, pick_duration
+    from app.catalog import ModelSpec
+
+    veo = ModelSpec(id="x/veo", provider="x", name="Veo", durations=(4, 6, 8), default_duration=8)
+    kling = ModelSpec(id="x/kling", provider="x", name="Kling", durations=(5, 10))
+    free = ModelSpec(id="x/free", provider="x", name="Free", duration_range=(2, 6))
+    assert kling.nearest_duration(8) == 10 and kling.nearest_duration(7.5) == 10 and kling.nearest_duration(7) == 5
+    assert veo.nearest_duration(5) == 6          # a tie goes to the longer one
+    assert free.nearest_duration(9) == 6 and free.nearest_duration(3.5) == 3.5
+    d = pick_duration([veo, kling])
+    assert d == 8
+    assert auto_durations([veo, kling, free], d) == {"x/kling": 10.0, "x/free": 6.0}
+    assert auto_durations([veo, free], 6) == {}

@@ -41,10 +41,10 @@ def _mean_frame(path: Path, index: int = 10) -> np.ndarray:
 def test_looks_are_clearly_different(tmp_path):
     frames = {look: _mean_frame(render_clip(tmp_path / f"{look}.mp4", look=look, width=320, height=180, fps=24,
                                             duration_s=1, prompt="same prompt"))
-              for look in ("aurora", "ember", "blocks")}
+              for look in ("aurora", "ember", "blocks", "tape")}
     looks = list(frames)
-    for i in range(3):
-        for j in range(i + 1, 3):
+    for i in range(4):
+        for j in range(i + 1, 4):
             assert np.abs(frames[looks[i]] - frames[looks[j]]).mean() > 20
 
 
@@ -65,3 +65,22 @@ def test_image_to_video_starts_on_the_source_image(tmp_path):
     first = _mean_frame(out, 0)
     assert first[100:, 20:140].mean(axis=(0, 1))[0] > 200   # yellow left half
     assert first[100:, 180:300].mean() < 60                  # black right half
+
+
+def test_vp9_is_browser_ready_and_hevc_needs_a_proxy(tmp_path):
+    """The codec option: VP9 plays as delivered; HEVC (long GOP, index at the end) is what ingest
+    must turn into an H.264 proxy — both keep duration and frame rate."""
+    from app.media import proxy_reasons
+
+    vp9 = probe(render_clip(tmp_path / "v.mp4", look="tape", width=320, height=180, fps=30, duration_s=2,
+                            prompt="p", codec="vp9"))
+    assert vp9["codec"] == "vp9" and vp9["fps"] == 30 and abs(vp9["duration_s"] - 2) <= 0.1
+    assert proxy_reasons(vp9) == []
+    hevc = probe(render_clip(tmp_path / "h.mp4", look="tape", width=320, height=180, fps=25, duration_s=5,
+                             prompt="p", codec="hevc"))
+    assert hevc["codec"] == "hevc" and abs(hevc["duration_s"] - 5) <= 0.1
+    reasons = proxy_reasons(hevc)
+    assert any("not browser-safe" in r for r in reasons) and "no faststart" in reasons
+    with pytest.raises(ValueError, match="codec 'prores'"):
+        render_clip(tmp_path / "x.mp4", look="tape", width=64, height=64, fps=24, duration_s=1, prompt="p",
+                    codec="prores")

@@ -82,6 +82,16 @@ class ModelSpec:
             return self.duration_range[0]
         return 5.0
 
+    def nearest_duration(self, target: float) -> float:
+        """The accepted duration closest to `target` (the longer one on a tie: a creator asking
+        for 7 s between 6 and 8 would rather cut than be short)."""
+        if self.duration_range:
+            lo, hi = self.duration_range
+            return min(max(target, lo), hi)
+        if not self.durations:
+            return target
+        return min(self.durations, key=lambda d: (abs(d - target), -d))
+
     def price_for(self, duration_s: float, audio: bool, resolution: str | None = None) -> float | None:
         """Estimated USD for one take: the resolution's own rate where the provider prices by
         resolution, else the audio or plain rate per output second."""

@@ -26,6 +26,7 @@ from sqlalchemy import func, or_, select, text, update
 
 from app import media
 from app.catalog import frame_size
+from app.comparisons import duration_for
 from app.jobs.context import JobContext
 from app.models import TERMINAL_STATES, Comparison, Take, utcnow
 from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
@@ -103,7 +104,7 @@ def build_request(ctx: JobContext, take: Take, comparison: Comparison) -> Genera
     width, height = frame_size(p["resolution"], p["aspect_ratio"])
     image = ctx.storage.path(comparison.source_image) if comparison.source_image else None
     return GenerationRequest(
-        take_id=take.id, prompt=comparison.prompt, duration_s=float(p["duration_s"]),
+        take_id=take.id, prompt=comparison.prompt, duration_s=duration_for(p, take.model_id),
         aspect_ratio=p["aspect_ratio"], resolution=p["resolution"], width=width, height=height,
         seed=p.get("seed"), negative_prompt=p.get("negative_prompt"), audio=bool(p.get("audio")),
         image=image, image_mime=p.get("image_mime"),
@@ -355,7 +356,7 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         await asyncio.to_thread(media.make_proxy, dest, storage.path(proxy_key), info)
         info["proxy_reasons"] = reasons
     take, comparison = await _load(ctx, take_id)
-    duration = info["duration_s"] or float(comparison.params.get("duration_s") or 0)
+    duration = info["duration_s"] or duration_for(comparison.params, take.model_id)
     await _set(
         ctx, take_id, status="ready", clip_key=original_key, proxy_key=proxy_key, poster_key=poster_key,
         media_info=info, duration_s=duration, fps=info["fps"], width=info["width"], height=info["height"],

@@ -66,7 +66,7 @@ class DemoProvider(Provider):
             "duration_s": req.duration_s, "prompt": req.prompt, "seed": req.seed, "audio": req.audio,
             "image": str(req.image) if req.image else None, "submitted_at": time.time(),
             "latency_s": self._latency(model), "fail": self._fails(remote_id, model.id),
-            "take_id": req.take_id,
+            "take_id": req.take_id, "codec": model.options.get("codec", "h264"),
         }
         path = self._job_path(remote_id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +102,7 @@ class DemoProvider(Provider):
                 render_clip, out, look=job["look"], width=job["width"], height=job["height"],
                 fps=job["fps"], duration_s=job["duration_s"], prompt=job["prompt"], seed=job["seed"],
                 audio=job["audio"], image=Path(job["image"]) if job["image"] else None,
+                codec=job.get("codec", "h264"),
             )
         return JobStatus("succeeded", progress=1.0, result_url=out.resolve().as_uri())
 

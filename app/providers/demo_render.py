@@ -118,7 +118,28 @@ class _Blocks:
         return img
 
 
-LOOKS = {"aurora": _Aurora, "ember": _Ember, "blocks": _Blocks}
+class _Tape:
+    """Vertical colour bars panning sideways under rolling scan lines, like a worn tape."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int):
+        self.w, self.h = w, h
+        n = int(rng.integers(6, 10))
+        self.bars = rng.integers(30, 230, (n, 3)).astype(np.uint8)
+        self.speed = rng.uniform(0.05, 0.2) * w
+        self.roll = rng.uniform(0.2, 0.6) * h
+
+    def frame(self, t: float) -> np.ndarray:
+        n = len(self.bars)
+        x = ((np.arange(self.w) + self.speed * t) % self.w) * n // self.w
+        row = self.bars[x.astype(int)]
+        img = np.repeat(row[None, :, :], self.h, axis=0)
+        line = int(self.roll * t) % self.h
+        img[line: line + max(2, self.h // 40)] //= 3
+        img[::4] = (img[::4] * 0.8).astype(np.uint8)
+        return img
+
+
+LOOKS = {"aurora": _Aurora, "ember": _Ember, "blocks": _Blocks, "tape": _Tape}
 
 
 def _load_image(path: Path, w: int, h: int) -> np.ndarray:
@@ -129,22 +150,39 @@ def _load_image(path: Path, w: int, h: int) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8)
 
 
+CODECS = {"h264": "libx264", "vp9": "libvpx-vp9", "hevc": "libx265"}
+
+
 def render_clip(dest: Path, *, look: str, width: int, height: int, fps: int, duration_s: float,
                 prompt: str, seed: int | None = None, audio: bool = False, image: Path | None = None,
-                gop_s: float = 0.5) -> Path:
-    """Render an H.264/yuv420p MP4 (faststart, short GOP) of exactly round(duration*fps) frames."""
+                gop_s: float = 0.5, codec: str = "h264") -> Path:
+    """Render an MP4 of exactly round(duration*fps) frames.
+
+    codec "h264" (default) and "vp9" give browser-ready files (faststart, short GOP); "hevc" gives
+    what cameras and some self-hosted pipelines deliver — HEVC, a 4 s GOP, the index at the end —
+    which Chromium on Debian cannot play, so ingest has to make its H.264 proxy."""
+    if codec not in CODECS:
+        raise ValueError(f"codec {codec!r}: expected one of {', '.join(CODECS)}")
     rng = _rng(prompt, seed, look)
     scene = LOOKS[look](rng, width, height)
     first = _load_image(image, width, height) if image else None
     n_frames = max(1, round(duration_s * fps))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.stem}.{os.getpid()}-{threading.get_ident()}.tmp.mp4")
-    with av.open(str(tmp), "w", options={"movflags": "faststart"}) as out:
-        vs = out.add_stream("libx264", rate=fps)
+    if codec == "hevc":
+        gop_s = 4.0
+    gop = max(1, round(fps * gop_s))
+    with av.open(str(tmp), "w", options={} if codec == "hevc" else {"movflags": "faststart"}) as out:
+        vs = out.add_stream(CODECS[codec], rate=fps)
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        vs.codec_context.gop_size = max(1, round(fps * gop_s))
-        vs.options = {"preset": "veryfast", "crf": "23", "sc_threshold": "0",
-                      "keyint_min": str(max(1, round(fps * gop_s)))}
+        vs.codec_context.gop_size = gop
+        if codec == "h264":
+            vs.options = {"preset": "veryfast", "crf": "23", "sc_threshold": "0", "keyint_min": str(gop)}
+        elif codec == "hevc":
+            vs.options = {"preset": "ultrafast", "crf": "28", "x265-params": f"keyint={gop}:min-keyint={gop}:log-level=error"}
+        else:
+            vs.options = {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "crf": "34", "b": "0",
+                          "g": str(gop)}
         astream = None
         if audio:
             astream = out.add_stream("aac", rate=48000)

@@ -23,6 +23,9 @@ class ComparisonIn(BaseModel):
     prompt: str = Field(description="What to generate (1–4000 characters).")
     models: list[str] = Field(description="Catalog model ids, e.g. demo/aurora (GET /api/models).")
     duration_s: float | None = Field(None, description="Seconds; default: one every chosen model accepts.")
+    durations: dict[str, float] = Field(default_factory=dict, description=(
+        "Per-model seconds, for models that share no duration, e.g. {\"google/veo-3.1\": 8}; "
+        "the other models get duration_s."))
     aspect_ratio: str | None = Field(None, examples=["16:9"])
     resolution: str | None = Field(None, examples=["720p"])
     board: str | None = Field(None, description="Board slug; default: the default board.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -221,14 +221,15 @@ async def models_page(request: Request):
 
 
 @router.get("/api/estimate", include_in_schema=False)
-async def estimate(request: Request, models: list[str] | None = None, duration_s: float | None = None,
+async def estimate(request: Request, models: list[str] | None = Query(None), duration_s: float | None = None,
                    audio: bool = False, resolution: str | None = None):
     """Cost of a comparison before it is sent (used by the form)."""
     catalog = request.app.state.catalog
     specs = [catalog.get(m) for m in (models or []) if catalog.get(m)]
     if not specs:
         return {"cost_usd": 0.0}
-    from app.comparisons import pick_duration
+    from app.comparisons import auto_durations, pick_duration
     d = duration_s or pick_duration(specs)
-    return {"cost_usd": estimate_cost(specs, {"duration_s": d, "audio": audio, "resolution": resolution}),
-            "duration_s": d}
+    durations = {} if duration_s else auto_durations(specs, d)
+    params = {"duration_s": d, "durations": durations, "audio": audio, "resolution": resolution}
+    return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations}
