@@ -48,8 +48,8 @@ Bootstrap. A ballot (a pair vote, a best-of-N pick, a ranking of N takes) is one
 judgement; its pairs are not independent. Ballots are resampled whole: identical ballots
 are grouped into *patterns* (their set of cell/outcome rows), and each round draws
 multinomial counts over patterns — exactly the distribution of resampling ballots with
-replacement, without touching individual ballots. The draw is exact (up to the 2⁻²⁴
-resolution of float32 uniforms) and fast: Poisson counts per pattern, with means scaled by
+replacement, without touching individual ballots. The draw is exact (up to the 2⁻³²
+resolution of its uniforms) and fast: Poisson counts per pattern, with means scaled by
 1 − 2/√N so a round nearly always comes out a little short, from precomputed guide tables
 (one table per distinct pattern count), then a correction that adds uniformly chosen
 ballots (or, rarely, removes drawn ones) until the round has exactly N ballots
@@ -449,7 +449,8 @@ class _PatternSampler:
     Poisson(v) is drawn by inversion of a uniform u through a guide table per distinct
     count v: the table splits [0, 1) into 2^q bins; a bin that holds no CDF step maps
     straight to its count (one lookup), the few bins that hold a step send u to a short
-    search of the CDF. Up to float rounding (float32 u, float64 CDF) this is exact inversion.
+    search of the CDF. Up to the 2⁻³² resolution of u and float64 rounding of the CDF this is
+    exact inversion.
     """
 
     LARGE = 512
@@ -494,8 +495,8 @@ class _PatternSampler:
         self.cdf = np.concatenate(cdfs)
         self.kval = np.concatenate(kvals).astype(np.int32)
         self.table = np.concatenate(tables).astype(np.int32 if f_off + t_off < 2**31 - 1 else np.int64)
-        self.bins = np.asarray(nbins, dtype=np.float32)[value_of]
-        self.offset = np.asarray(offsets, dtype=self.table.dtype)[value_of]
+        self.shift = (32 - np.log2(np.asarray(nbins, dtype=float)).astype(np.uint32))[value_of].astype(np.uint32)
+        self.offset = np.asarray(offsets, dtype=np.uint32)[value_of]
 
     def poisson(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
         """(patterns, rounds) independent Poisson(scale · count) draws."""
@@ -508,15 +509,17 @@ class _PatternSampler:
         return x
 
     def _from_tables(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
-        u = rng.random((len(self.small), rounds), dtype=np.float32)
-        np.multiply(u, self.bins[:, None], out=u)
-        j = u.astype(np.int32 if self.table.dtype == np.int32 else np.int64)
+        # Raw 32-bit words straight from the bit generator: the top q bits pick the bin, and
+        # the whole word (a multiple of 2⁻³²) is the uniform compared with the CDF.
+        size = len(self.small) * rounds
+        raw = rng.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size].reshape(len(self.small), rounds)
+        j = np.right_shift(raw, self.shift[:, None])
         j += self.offset[:, None]
         x = self.table.take(j)
         flat = x.reshape(-1)
         mixed = np.flatnonzero(flat < 0)
         if len(mixed):
-            um = u.reshape(-1)[mixed].astype(float) / self.bins[mixed // rounds]   # exact: bins are powers of 2
+            um = raw.reshape(-1)[mixed] * 2.0**-32
             pos = -1 - flat[mixed].astype(np.int64)
             step = np.flatnonzero(self.cdf[pos] <= um)
             while len(step):
