@@ -6,6 +6,7 @@ COPY app ./app
 COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
-RUN pip install --no-cache-dir .
+# Editable: the app finds templates/, static/ and migrations/ next to its package, so it must run from here.
+RUN pip install --no-cache-dir -e .
 EXPOSE 8000
 CMD ["sh", "-c", "takes migrate && takes serve --host 0.0.0.0 --port 8000"]

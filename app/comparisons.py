@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.boards import board_by_slug, default_board
+from app.budget import check_budget
 from app.catalog import Catalog, ModelSpec, check_request, duration_allowed, frame_size
 from app.errors import Conflict, InputError, NotFound
-from app.models import Comparison, Take
+from app.models import Board, Comparison, Take
 from app.providers import Providers
 from app.providers.base import GenerationRequest
 from app.settings import Settings
@@ -203,11 +204,17 @@ def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
 
 async def create_comparison(session: AsyncSession, data: ComparisonInput, *, catalog: Catalog,
                             providers: Providers, settings: Settings, storage: LocalStorage,
-                            voter_id: str | None) -> Comparison:
+                            voter_id: str | None, board: Board | None = None) -> Comparison:
+    """`board`, when given, is the board the caller already resolved (and checked access to);
+    otherwise `data.board` or the default board."""
     specs, params, image = validate(data, catalog, providers, settings)
-    board = await board_by_slug(session, data.board) if data.board else await default_board(session)
+    if board is None:
+        board = await board_by_slug(session, data.board) if data.board else await default_board(session)
     if board.archived_at is not None:
         raise InputError(f"board {board.name!r} is archived")
+    costs = [spec.price_for(duration_for(params, spec.id), params.get("audio", False), params["resolution"])
+             for spec in specs]
+    await check_budget(session, board, costs, unpriced=[spec.name for spec, c in zip(specs, costs) if c is None])
     comparison = Comparison(board_id=board.id, prompt=data.prompt.strip(), params=params, created_by=voter_id)
     session.add(comparison)
     await session.flush()
@@ -215,10 +222,9 @@ async def create_comparison(session: AsyncSession, data: ComparisonInput, *, cat
     if image:
         comparison.source_image = f"comparisons/{comparison.id}/source.{image.ext}"
         image_path = storage.write_bytes(comparison.source_image, image.data)
-    for spec in specs:
+    for spec, cost in zip(specs, costs):
         session.add(Take(comparison_id=comparison.id, model_id=spec.id, provider=spec.provider, attempt=1,
-                         cost_estimate_usd=spec.price_for(duration_for(params, spec.id), params.get("audio", False),
-                                                          params["resolution"])))
+                         cost_estimate_usd=cost))
     try:
         await session.commit()
     except Exception:
@@ -257,6 +263,8 @@ async def reroll(session: AsyncSession, comparison: Comparison, model_id: str, *
             p = providers.get(spec.provider)
             raise InputError(f"{spec.name} is not available: set {', '.join(p.missing_keys()) if p else 'its adapter'}")
     first = next(t for t in comparison.takes if t.model_id == model_id)
+    await check_budget(session, comparison.board, [first.cost_estimate_usd], f"another take of {model_id}",
+                       unpriced=[model_id])
     take = Take(comparison_id=comparison.id, model_id=model_id, provider=first.provider,
                 attempt=max(attempts) + 1, cost_estimate_usd=first.cost_estimate_usd)
     session.add(take)

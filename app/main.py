@@ -6,7 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,7 +16,7 @@ from app.errors import InputError
 from app.jobs.context import JobContext
 from app.jobs.runner import ArqQueue, InProcessRunner
 from app.settings import Settings, get_settings
-from app.web import api, boards, exports, leaderboard, media, pages, review
+from app.web import api, auth, boards, comments, exports, leaderboard, media, pages, review, security
 from app.web.templating import make_templates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="One prompt → several video models → synced side-by-side review → votes → leaderboard.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route: who is asking (session, API token or anonymous) and the CSRF check.
+        dependencies=[Depends(security.guard)],
     )
     app.state.settings = settings
     app.state.templates = make_templates(settings)
@@ -55,10 +57,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(media.router)
+    app.include_router(auth.router)
     app.include_router(boards.router)
+    app.include_router(comments.router)
     app.include_router(review.router)
     app.include_router(exports.router)
     app.include_router(leaderboard.router)
+    security.install(app)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):

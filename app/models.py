@@ -76,6 +76,11 @@ class Board(Base):
     budget_usd: Mapped[float | None] = mapped_column(Float)
     archived_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The secret part of the share URL (/s/<token>) of a link-visibility board; rotating it
+    # cuts off everyone who came in by the old link.
+    link_token: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
+    # Set on a user's own "My comparisons" board (comparisons sent without a board go there).
+    personal_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True, index=True)
 
     comparisons: Mapped[list[Comparison]] = relationship(back_populates="board")
 
@@ -182,3 +187,88 @@ class Vote(Base):
     blind: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column()
+
+
+class User(Base):
+    """An account. Votes and comments are cast through the user's Voter row, so anonymous
+    reviewers and signed-in members share one path (and one CSV column)."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(80))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    voter_id: Mapped[str | None] = mapped_column(ForeignKey("voters.id", ondelete="SET NULL"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserSession(Base):
+    """A signed-in browser. The id is the SHA-256 of the cookie value: a database leak does
+    not hand out live sessions."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ApiToken(Base):
+    """A personal API token for scripts (`Authorization: Bearer …`), stored as its SHA-256."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists so a token can be recognised
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+BOARD_ROLES = ("viewer", "voter", "editor", "owner")  # each can do what the ones before it can
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("board_id", "user_id"),)
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invite(Base):
+    """An invite link (/invite/<token>) that makes whoever opens it (signed in) a member with
+    `role`. Stored as the token's SHA-256: the link is shown once, when it is made."""
+
+    __tablename__ = "invites"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Comment(Base):
+    """A reviewer's note on one take at one time code ("the hand melts at 2.5 s")."""
+
+    __tablename__ = "comments"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"), index=True)
+    comparison_id: Mapped[str] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"), index=True)
+    take_id: Mapped[str] = mapped_column(ForeignKey("takes.id", ondelete="CASCADE"))
+    voter_id: Mapped[str] = mapped_column(ForeignKey("voters.id", ondelete="CASCADE"))
+    time_s: Mapped[float] = mapped_column(Float)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

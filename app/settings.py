@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     # Extra catalog entries (TOML files) that users add without code: a ComfyUI workflow, a new endpoint.
     catalog_dir: Path = VAR_DIR / "catalog.d"
 
+    # Accounts and access (docs/teams.md).
+    allow_signup: bool = True             # False: accounts only by invite link or `takes create-user`
+    cookie_secure: bool | None = None     # None: Secure cookies when the request came over https
+    signin_max_failures: int = 5          # wrong passwords per email and address per window …
+    signin_max_per_ip: int = 30           # … sign-in attempts per address per window
+    signin_window_s: float = 15 * 60
+    signup_per_ip_per_hour: int = 20
+    votes_per_minute: int = 120           # per voter (keyboard reviewers vote fast, bots faster)
+    comments_per_minute: int = 30
+
     # Limits on user input.
     max_prompt_chars: int = 4000
     max_upload_bytes: int = 10 * 1024 * 1024

@@ -23,7 +23,8 @@ from tests.fakes import free_port
 from tests.services import PG_URL, REDIS_URL, missing
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ["votes", "takes", "comparisons", "boards", "voters"]
+TABLES = ["comments", "invites", "memberships", "api_tokens", "sessions", "votes", "takes", "comparisons", "boards",
+          "users", "voters"]
 
 
 def _migrate(url: str) -> None:
@@ -111,11 +112,39 @@ async def app(settings):
         yield application
 
 
+def browser_like(c: httpx.AsyncClient | httpx.Client):
+    """Make a cookie-keeping client (async or sync) send the CSRF token on state-changing
+    requests, as a page does (htmx's hx-headers, the forms' hidden field): it remembers the
+    X-CSRF-Token each response carries. CSRF itself is tested with clients that do not do this."""
+    def remember(response: httpx.Response) -> None:
+        if response.headers.get("x-csrf-token"):
+            c.csrf_token = response.headers["x-csrf-token"]
+
+    def send(request: httpx.Request) -> None:
+        token = getattr(c, "csrf_token", None)
+        if token and request.method in ("POST", "PUT", "PATCH", "DELETE") and "x-csrf-token" not in request.headers:
+            request.headers["x-csrf-token"] = token
+
+    if isinstance(c, httpx.AsyncClient):
+        async def remember_async(response: httpx.Response) -> None:
+            remember(response)
+
+        async def send_async(request: httpx.Request) -> None:
+            send(request)
+
+        c.event_hooks["response"].append(remember_async)
+        c.event_hooks["request"].append(send_async)
+    else:
+        c.event_hooks["response"].append(remember)
+        c.event_hooks["request"].append(send)
+    return c
+
+
 @pytest.fixture
 async def client(app):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
                                  timeout=30) as c:
-        yield c
+        yield browser_like(c)
 
 
 async def wait_for_takes(client: httpx.AsyncClient, comparison_id: str, timeout: float = 60) -> dict:

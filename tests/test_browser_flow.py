@@ -89,9 +89,13 @@ def test_mixed_codecs_fps_and_lengths_play_in_lockstep(browser, live_app):
     the frame the shared clock asks of it (shorter clips hold their last frame)."""
     import httpx
 
-    r = httpx.post(live_app + "/api/comparisons", json={
+    from tests.conftest import browser_like
+
+    api = browser_like(httpx.Client(base_url=live_app, timeout=10))
+    api.get("/")
+    r = api.post("/api/comparisons", json={
         "prompt": "a lighthouse beam over a stormy sea", "models": ["demo/aurora", "demo/ember", "demo/tape", "demo/blocks"],
-        "duration_s": 4, "durations": {"demo/ember": 6, "demo/tape": 7, "demo/blocks": 3}, "resolution": "360p"}, timeout=10)
+        "duration_s": 4, "durations": {"demo/ember": 6, "demo/tape": 7, "demo/blocks": 3}, "resolution": "360p"})
     assert r.status_code == 202, r.text
     errors = PageErrors()
     context = browser.new_context(viewport={"width": 1300, "height": 900})

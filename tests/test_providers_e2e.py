@@ -10,7 +10,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.conftest import Proc, make_settings, settings_env
+from tests.conftest import Proc, browser_like, make_settings, settings_env
 from tests.fakes import free_port, serve
 
 # (providers' fakes → settings) and one model of each provider
@@ -106,9 +106,11 @@ def test_every_provider_from_the_form_in_process(db_url, tmp_path, provider_env)
         for _, ids in COMPARISONS:
             for mid in ids:
                 assert models[mid]["available"], (mid, models[mid]["missing_settings"])
-        with httpx.Client(base_url=url) as browser_like:
+        # a cookie-keeping client that has loaded the form, so it sends the CSRF token as the page does
+        with browser_like(httpx.Client(base_url=url)) as client:
+            assert client.get("/").status_code == 200
             for params, ids in COMPARISONS:
-                r = browser_like.post("/comparisons", data={"prompt": "a glass whale over a city", "models": ids, **params})
+                r = client.post("/comparisons", data={"prompt": "a glass whale over a city", "models": ids, **params})
                 assert r.status_code == 303, r.text[:2000]
                 cid = re.search(r"/c/(\w+)", r.headers["location"]).group(1)
                 body = _wait(url, cid)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.browser import PageErrors
-from tests.conftest import make_settings
+from tests.conftest import browser_like, make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ def _votes(base: str, board: str = "kbd") -> list[dict]:
 
 
 def _setup_board(base: str) -> list[str]:
-    with httpx.Client(base_url=base, timeout=30) as api:
+    with browser_like(httpx.Client(base_url=base, timeout=30)) as api:
         r = api.post("/api/boards", json={"name": "Keyboard review", "slug": "kbd"})
         assert r.status_code == 201 and r.json()["blind"] is True
         ids = []
@@ -164,7 +164,7 @@ def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app): 
 
 
 def test_drag_ranking_optional_criterion_and_accept(browser, live_app):  # noqa: F811
-    with httpx.Client(base_url=live_app, timeout=30) as api:
+    with browser_like(httpx.Client(base_url=live_app, timeout=30)) as api:
         assert api.post("/api/boards", json={"name": "Open board", "slug": "open", "blind": False,
                                              "criteria": ["motion", "visual_quality"]}).status_code == 201
         cid = api.post("/api/comparisons", json={"prompt": "a fox in snow", "models": MODELS[:3], "board": "open",

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from app.models import Take, Vote
-from tests.conftest import wait_for_takes
+from tests.conftest import browser_like, wait_for_takes
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
@@ -209,6 +209,7 @@ async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url,
     application = create_app(s)
     async with application.router.lifespan_context(application):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as client:
+            browser_like(client)  # keeps the CSRF cookie, so it sends the token like a page does
             await _board(client, slug="slow")
             c = await _comparison(client, "slow", models=["demo/aurora", "demo/blocks"])
             page = (await client.get(f"/c/{c['id']}")).text

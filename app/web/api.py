@@ -9,11 +9,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.boards import board_by_slug
-from app.comparisons import ComparisonInput, create_comparison, decode_data_url, load_comparison
+from app.access import Actor, board_for, comparison_for, target_board
+from app.comparisons import ComparisonInput, create_comparison, decode_data_url
 from app.exports import vote_csv
 from app.votes import BallotInput, record_ballot
 from app.web.deps import ensure_voter, session
+from app.web.pages import vote_limit
+from app.web.security import guard
 from app.web.views import comparison_json
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -68,27 +70,31 @@ async def models(request: Request) -> list[dict]:
 
 @router.post("/comparisons", status_code=202, summary="Fan a prompt out to models")
 async def post_comparison(body: ComparisonIn, request: Request, response: Response,
-                          s: AsyncSession = Depends(session)) -> dict:
+                          s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
     state = request.app.state
+    board = await target_board(s, actor, body.board)
     data = ComparisonInput(**body.model_dump(exclude={"image"}),
                            image=decode_data_url(body.image) if body.image else None)
     voter = await ensure_voter(request, response, s)
     c = await create_comparison(s, data, catalog=state.catalog, providers=state.providers, settings=state.settings,
-                                storage=state.storage, voter_id=voter)
+                                storage=state.storage, voter_id=voter, board=board)
     await state.queue.enqueue([t.id for t in c.takes])
     return comparison_json(c, state.catalog)
 
 
 @router.get("/comparisons/{comparison_id}", summary="A comparison and each take's status")
-async def get_comparison(comparison_id: str, request: Request, s: AsyncSession = Depends(session)) -> dict:
-    return comparison_json(await load_comparison(s, comparison_id), request.app.state.catalog)
+async def get_comparison(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
+                         actor: Actor = Depends(guard)) -> dict:
+    c, _ = await comparison_for(s, actor, comparison_id, "view")
+    return comparison_json(c, request.app.state.catalog)
 
 
 @router.post("/comparisons/{comparison_id}/votes", status_code=201, summary="Record a vote")
 async def post_vote(comparison_id: str, body: VoteIn, request: Request, response: Response,
-                    s: AsyncSession = Depends(session)) -> dict:
-    c = await load_comparison(s, comparison_id)
+                    s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
+    c, _ = await comparison_for(s, actor, comparison_id, "vote")
     voter = await ensure_voter(request, response, s)
+    vote_limit(request, voter)
     rows = await record_ballot(s, c, voter, BallotInput(**body.model_dump()))
     return {"ballot_id": rows[0].ballot_id, "pairs": [
         {"vote_id": v.id, "take_a": v.take_a_id, "take_b": v.take_b_id, "model_a": v.model_a, "model_b": v.model_b,
@@ -97,9 +103,9 @@ async def post_vote(comparison_id: str, body: VoteIn, request: Request, response
 
 @router.get("/boards/{board}/votes.csv", summary="The board's votes, one row per pairwise outcome (streamed)",
             response_class=StreamingResponse)
-async def votes_csv(board: str, request: Request):
+async def votes_csv(board: str, request: Request, actor: Actor = Depends(guard)):
     async with request.app.state.db.session() as s:
-        b = await board_by_slug(s, board)
+        b, _ = await board_for(s, actor, board, "view")
 
     async def body():
         async with request.app.state.db.session() as s2:

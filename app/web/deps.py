@@ -1,17 +1,20 @@
-"""Request-scoped helpers shared by the routers: the database session and the voter cookie."""
+"""Request-scoped helpers shared by the routers: the database session and the voter identity.
+
+A signed-in user (session or API token) votes and comments through their own Voter row; an
+anonymous browser through the voter in its signed cookie, created on its first write."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, Request, Response
-from itsdangerous import BadSignature, Signer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ids import new_id
-from app.models import Voter
+from app.models import User, Voter
+from app.web.security import VOTER_COOKIE, cookie_voter, set_cookie, voter_signer
 
-VOTER_COOKIE = "takes_voter"
+__all__ = ["VOTER_COOKIE", "ensure_voter", "session", "voter_from_cookie", "SessionDep"]
 
 
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -19,30 +22,35 @@ async def session(request: Request) -> AsyncIterator[AsyncSession]:
         yield s
 
 
-def _signer(request: Request) -> Signer:
-    return Signer(request.app.state.settings.resolved_secret(), salt="takes.voter")
-
-
 def voter_from_cookie(request: Request) -> str | None:
-    raw = request.cookies.get(VOTER_COOKIE)
-    if not raw:
-        return None
-    try:
-        return _signer(request).unsign(raw).decode()
-    except BadSignature:
-        return None
+    """This request's voter: the signed-in user's, else the anonymous cookie's (None if neither)."""
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and actor.signed_in:
+        return actor.voter_id
+    return cookie_voter(request)
 
 
 async def ensure_voter(request: Request, response: Response, s: AsyncSession) -> str:
-    """The anonymous voter behind this browser, created (row + signed cookie) on first write."""
-    voter_id = voter_from_cookie(request)
+    """The voter behind this request, created on first write (row, and for an anonymous
+    browser a signed cookie)."""
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and actor.signed_in:
+        if actor.voter_id and await s.get(Voter, actor.voter_id):
+            return actor.voter_id
+        user = await s.get(User, actor.user_id)
+        voter = Voter(display_name=user.display_name)
+        s.add(voter)
+        await s.flush()
+        user.voter_id = voter.id
+        await s.commit()
+        return voter.id
+    voter_id = cookie_voter(request)
     if voter_id and await s.get(Voter, voter_id):
         return voter_id
     voter_id = voter_id or new_id()
     s.add(Voter(id=voter_id))
     await s.commit()
-    response.set_cookie(VOTER_COOKIE, _signer(request).sign(voter_id).decode(), max_age=5 * 365 * 86400,
-                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    set_cookie(request, response, VOTER_COOKIE, voter_signer(request).sign(voter_id).decode(), max_age=5 * 365 * 86400)
     return voter_id
 
 

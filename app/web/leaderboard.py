@@ -1,5 +1,7 @@
 """Leaderboard routes: pages (per board and across every board you can see), JSON and CSV.
-The numbers come from app.leaderboard; the charts from app.charts."""
+The numbers come from app.leaderboard; the charts from app.charts. Access is app.access's
+call: a board's leaderboard needs the view role on it (no role: the same 404 as a board that
+does not exist), and the across-boards views only pool the boards the actor may see."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import leaderboard as lb
-from app.boards import CRITERIA, board_by_slug, visible_boards
+from app.access import Actor, board_for, visible_boards
+from app.boards import CRITERIA
 from app.charts import RatingPoint, rating_plot, win_rate_heatmap
 from app.errors import InputError
 from app.models import Board
 from app.ranking import Ranking
-from app.web.deps import session, voter_from_cookie
+from app.web.deps import session
 from app.web.exports import csv_response
+from app.web.security import guard
 from app.web.views import model_name
 
 router = APIRouter()
@@ -35,12 +39,15 @@ def _names(request: Request, models: Sequence[str]) -> dict[str, str]:
     return {m: model_name(request.app.state.catalog, m) for m in models}
 
 
-async def _board(request: Request, s: AsyncSession, slug: str) -> Board:
-    return await board_by_slug(s, slug)
+async def _board(s: AsyncSession, actor: Actor, slug: str) -> Board:
+    """The board if the actor may view it; otherwise the same 404 as a board that does not exist."""
+    board, _ = await board_for(s, actor, slug, "view")
+    return board
 
 
-async def _visible(request: Request, s: AsyncSession) -> list[Board]:
-    return await visible_boards(s, voter_from_cookie(request))
+async def _visible(s: AsyncSession, actor: Actor) -> list[Board]:
+    """Every board the actor may see (archived ones included: their votes still count)."""
+    return await visible_boards(s, actor)
 
 
 def charts(r: Ranking, names: dict[str, str]) -> dict:
@@ -78,14 +85,14 @@ async def _page(request: Request, s: AsyncSession, boards: list[Board], board: B
 
 @router.get("/leaderboard", response_class=HTMLResponse, include_in_schema=False)
 async def leaderboard_page(request: Request, criterion: str = "overall", blind: bool = False,
-                           s: AsyncSession = Depends(session)):
-    return await _page(request, s, await _visible(request, s), None, _criterion(criterion), blind)
+                           s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    return await _page(request, s, await _visible(s, actor), None, _criterion(criterion), blind)
 
 
 @router.get("/b/{slug}/leaderboard", response_class=HTMLResponse, include_in_schema=False)
 async def board_leaderboard_page(slug: str, request: Request, criterion: str = "overall", blind: bool = False,
-                                 s: AsyncSession = Depends(session)):
-    board = await _board(request, s, slug)
+                                 s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    board = await _board(s, actor, slug)
     return await _page(request, s, [board], board, _criterion(criterion), blind)
 
 
@@ -101,22 +108,22 @@ async def _json(request: Request, s: AsyncSession, boards: list[Board], criterio
 @router.get("/api/boards/{slug}/leaderboard", tags=["api"],
             summary="A board's leaderboard: ratings, 95 % intervals, ranks, position bias, pairwise win rates")
 async def api_board_leaderboard(slug: str, request: Request, criterion: str = CriterionQ, blind: bool = BlindQ,
-                                s: AsyncSession = Depends(session)) -> dict:
-    return await _json(request, s, [await _board(request, s, slug)], criterion, blind)
+                                s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
+    return await _json(request, s, [await _board(s, actor, slug)], criterion, blind)
 
 
 @router.get("/api/leaderboard", tags=["api"], summary="The leaderboard over every board you can see")
 async def api_leaderboard(request: Request, criterion: str = CriterionQ, blind: bool = BlindQ,
-                          s: AsyncSession = Depends(session)) -> dict:
-    return await _json(request, s, await _visible(request, s), criterion, blind)
+                          s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
+    return await _json(request, s, await _visible(s, actor), criterion, blind)
 
 
 @router.get("/api/boards/{slug}/comparison-table", tags=["api"],
             summary="Per model: win rate per criterion, median generation time, attempts to first accepted "
                     "take, cost per accepted second, failure rate")
 async def api_comparison_table(slug: str, request: Request, blind: bool = BlindQ,
-                               s: AsyncSession = Depends(session)) -> dict:
-    board = await _board(request, s, slug)
+                               s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
+    board = await _board(s, actor, slug)
     table = await lb.comparison_table(s, [board.id], blind_only=blind)
     names = _names(request, [st.model for st in table])
     return {"board": board.slug, "blind_only": blind, "models": [lb.stats_json(st, names) for st in table]}
@@ -131,8 +138,8 @@ def _all_names(request: Request) -> dict[str, str]:
 @router.get("/api/boards/{slug}/leaderboard.csv", tags=["api"], response_class=StreamingResponse,
             summary="A board's leaderboard as CSV, every criterion with votes (streamed)")
 async def board_leaderboard_csv(slug: str, request: Request, blind: bool = BlindQ,
-                                s: AsyncSession = Depends(session)):
-    board = await _board(request, s, slug)
+                                s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    board = await _board(s, actor, slug)
     names = _all_names(request)
     return csv_response(request, lambda s2: lb.leaderboard_csv(s2, [board], blind_only=blind, names=names),
                         f"takes-{board.slug}-leaderboard.csv")
@@ -140,8 +147,9 @@ async def board_leaderboard_csv(slug: str, request: Request, blind: bool = Blind
 
 @router.get("/api/boards/{slug}/comparison-table.csv", tags=["api"], response_class=StreamingResponse,
             summary="A board's comparison table as CSV (streamed)")
-async def board_table_csv(slug: str, request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session)):
-    board = await _board(request, s, slug)
+async def board_table_csv(slug: str, request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session),
+                          actor: Actor = Depends(guard)):
+    board = await _board(s, actor, slug)
     names = _all_names(request)
     return csv_response(request, lambda s2: lb.comparison_table_csv(s2, [board], blind_only=blind, names=names),
                         f"takes-{board.slug}-comparison-table.csv")
@@ -155,8 +163,9 @@ async def _chain(*parts):
 
 @router.get("/api/leaderboard.csv", tags=["api"], response_class=StreamingResponse,
             summary="Leaderboards of every board you can see, then all of them together (board = *), as CSV")
-async def all_leaderboard_csv(request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session)):
-    boards = await _visible(request, s)
+async def all_leaderboard_csv(request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session),
+                              actor: Actor = Depends(guard)):
+    boards = await _visible(s, actor)
     names = _all_names(request)
     return csv_response(request, lambda s2: _chain(
         lb.leaderboard_csv(s2, boards, blind_only=blind, names=names),
@@ -166,8 +175,9 @@ async def all_leaderboard_csv(request: Request, blind: bool = BlindQ, s: AsyncSe
 
 @router.get("/api/comparison-table.csv", tags=["api"], response_class=StreamingResponse,
             summary="The comparison table of every board you can see, then all of them together (board = *)")
-async def all_table_csv(request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session)):
-    boards = await _visible(request, s)
+async def all_table_csv(request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session),
+                        actor: Actor = Depends(guard)):
+    boards = await _visible(s, actor)
     names = _all_names(request)
     return csv_response(request, lambda s2: _chain(
         lb.comparison_table_csv(s2, boards, blind_only=blind, names=names),

@@ -10,13 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.boards import board_by_slug, default_board
-from app.comparisons import ComparisonInput, create_comparison, estimate_cost, load_comparison, reroll
+from app.access import (Actor, allows, board_for, boards_where, can_create, comparison_for, require_signed_in,
+                        roles_by_board, target_board, visible_boards)
+from app.boards import default_board
+from app.comparisons import ComparisonInput, create_comparison, estimate_cost, reroll
 from app.errors import InputError
-from app.models import Board, Comparison, Take, Vote, utcnow
+from app.models import Comparison, Take, Vote, Voter, utcnow
 from app.votes import BallotInput, record_ballot
 from app.web.deps import ensure_voter, session, voter_from_cookie
-from app.web.views import comparison_view, model_name
+from app.web.security import guard
+from app.web.views import board_overview, comparison_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,22 +38,26 @@ def catalog_rows(request: Request) -> list[dict]:
     return rows
 
 
-async def _home(request: Request, s: AsyncSession, form: dict | None = None, errors: list[str] | None = None,
-                status_code: int = 200) -> HTMLResponse:
+async def _home(request: Request, s: AsyncSession, actor: Actor, form: dict | None = None,
+                errors: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
+    """The new-comparison form (for whoever may start comparisons) and recent comparisons of
+    the boards this visitor can see."""
+    visible = [b.id for b in await visible_boards(s, actor)]
     recent = (await s.execute(
-        select(Comparison).options(selectinload(Comparison.takes), selectinload(Comparison.board))
+        select(Comparison).where(Comparison.board_id.in_(visible))
+        .options(selectinload(Comparison.takes), selectinload(Comparison.board))
         .order_by(Comparison.created_at.desc()).limit(12)
-    )).scalars().all()
-    boards = (await s.execute(select(Board).where(Board.archived_at.is_(None)).order_by(Board.name))).scalars().all()
+    )).scalars().all() if visible else []
+    boards = await boards_where(s, actor, "edit") if can_create(actor) else []
     return render(request, "home.html", {
         "models": catalog_rows(request), "recent": recent, "boards": boards, "form": form or {},
-        "errors": errors or [],
+        "errors": errors or [], "can_create": can_create(actor),
     }, status_code=status_code)
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, s: AsyncSession = Depends(session)):
-    return await _home(request, s)
+async def home(request: Request, s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    return await _home(request, s, actor)
 
 
 def _float(v: str | None) -> float | None:
@@ -63,7 +70,8 @@ def _float(v: str | None) -> float | None:
 
 
 @router.post("/comparisons")
-async def create_from_form(request: Request, s: AsyncSession = Depends(session)):
+async def create_from_form(request: Request, s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    require_signed_in(actor, "start comparisons")
     form = await request.form()
     raw = {k: form.get(k) for k in ("prompt", "duration_s", "aspect_ratio", "resolution", "board", "seed",
                                     "negative_prompt")}
@@ -78,14 +86,15 @@ async def create_from_form(request: Request, s: AsyncSession = Depends(session))
             aspect_ratio=raw["aspect_ratio"] or None, resolution=raw["resolution"] or None,
             board=raw["board"] or None, seed=int(seed) if seed is not None else None,
             negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image)
+        board = await target_board(s, actor, data.board)
         response = RedirectResponse("/", status_code=303)
         voter = await ensure_voter(request, response, s)
         c = await create_comparison(s, data, catalog=request.app.state.catalog, providers=request.app.state.providers,
                                     settings=request.app.state.settings, storage=request.app.state.storage,
-                                    voter_id=voter)
+                                    voter_id=voter, board=board)
     except InputError as exc:
         await s.rollback()
-        return await _home(request, s, form=raw, errors=exc.errors, status_code=exc.status_code)
+        return await _home(request, s, actor, form=raw, errors=exc.errors, status_code=exc.status_code)
     await request.app.state.queue.enqueue([t.id for t in c.takes])
     response.headers["location"] = f"/c/{c.id}"
     return response
@@ -99,40 +108,57 @@ async def _voted(s: AsyncSession, comparison_id: str, voter_id: str | None) -> b
     return n > 0
 
 
-async def _view(request: Request, s: AsyncSession, comparison_id: str):
-    c = await load_comparison(s, comparison_id)
+async def _view(request: Request, s: AsyncSession, comparison_id: str, actor: Actor, action: str = "view"):
+    c, role = await comparison_for(s, actor, comparison_id, action)
     voter = voter_from_cookie(request)
     view = comparison_view(c, request.app.state.catalog, voter, await _voted(s, c.id, voter))
+    view.role = role
     return c, view
 
 
 @router.get("/c/{comparison_id}", response_class=HTMLResponse)
-async def comparison_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
-    c, view = await _view(request, s, comparison_id)
+async def comparison_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
+                          actor: Actor = Depends(guard)):
+    c, view = await _view(request, s, comparison_id, actor)
     cost = sum(t.cost_estimate_usd or 0 for t in c.takes)
     return render(request, "comparison.html", {"c": c, "view": view, "cost": cost})
 
 
 @router.get("/c/{comparison_id}/status", response_class=HTMLResponse)
-async def comparison_status(comparison_id: str, request: Request, ready: str = "", s: AsyncSession = Depends(session)):
+async def comparison_status(comparison_id: str, request: Request, ready: str = "", s: AsyncSession = Depends(session),
+                            actor: Actor = Depends(guard)):
     """Polled by the page; tells the grid to reload (HX-Trigger) when the playable set changed."""
-    c, view = await _view(request, s, comparison_id)
+    c, view = await _view(request, s, comparison_id, actor)
     headers = {"HX-Trigger": "takes-grid-changed"} if view.ready_key != ready else None
     return render(request, "partials/takes.html", {"c": c, "view": view}, headers=headers)
 
 
 @router.get("/c/{comparison_id}/grid", response_class=HTMLResponse)
-async def comparison_grid(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
-    c, view = await _view(request, s, comparison_id)
+async def comparison_grid(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
+                          actor: Actor = Depends(guard)):
+    c, view = await _view(request, s, comparison_id, actor)
     return render(request, "partials/grid.html", {"c": c, "view": view})
 
 
+def vote_limit(request: Request, voter_id: str) -> None:
+    """Votes per minute per voter, and (five times as many) per address: a reviewer never gets
+    near either, a script does."""
+    from app.web.auth import TooManyRequests, client_ip
+
+    limits = request.app.state.limits
+    wait = limits.votes.hit(voter_id) or limits.votes_ip.hit(client_ip(request))
+    if wait:
+        raise TooManyRequests(f"too many votes in a minute; try again in {wait} s", wait)
+
+
 @router.post("/c/{comparison_id}/vote", response_class=HTMLResponse)
-async def vote_from_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
+async def vote_from_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
+                         actor: Actor = Depends(guard)):
     form = await request.form()
-    c = await load_comparison(s, comparison_id)
+    c, _ = await comparison_for(s, actor, comparison_id, "vote")
     response = HTMLResponse("")
     voter = await ensure_voter(request, response, s)
+    vote_limit(request, voter)
     kind = form.get("kind", "pair")
     ballot = BallotInput(kind=kind, criterion=form.get("criterion", "overall"), take_a=form.get("take_a"),
                          take_b=form.get("take_b"), outcome=form.get("outcome"), best=form.get("best"),
@@ -141,11 +167,12 @@ async def vote_from_page(comparison_id: str, request: Request, s: AsyncSession =
         rows = await record_ballot(s, c, voter, ballot)
     except InputError as exc:
         await s.rollback()
-        c, view = await _view(request, s, comparison_id)
+        c, view = await _view(request, s, comparison_id, actor)
         return render(request, "partials/vote.html", {"c": c, "view": view, "error": exc.message},
                       status_code=exc.status_code)
-    c = await load_comparison(s, comparison_id)
+    c, role = await comparison_for(s, actor, comparison_id, "vote")
     view = comparison_view(c, request.app.state.catalog, voter, True)
+    view.role = role
     names = {t.take.id: t.name for t in view.tiles}
     out = render(request, "partials/vote.html", {"c": c, "view": view, "recorded": rows},
                  headers={"HX-Trigger": json.dumps({"takes-reveal": {"names": names}})})
@@ -156,7 +183,9 @@ async def vote_from_page(comparison_id: str, request: Request, s: AsyncSession =
 
 
 @router.post("/c/{comparison_id}/takes/{take_id}/cancel")
-async def cancel_take(comparison_id: str, take_id: str, request: Request, s: AsyncSession = Depends(session)):
+async def cancel_take(comparison_id: str, take_id: str, request: Request, s: AsyncSession = Depends(session),
+                      actor: Actor = Depends(guard)):
+    await comparison_for(s, actor, comparison_id, "edit")
     take = await s.get(Take, take_id)
     if take is None or take.comparison_id != comparison_id:
         raise InputError("no such take", status_code=404)
@@ -175,9 +204,10 @@ async def cancel_take(comparison_id: str, take_id: str, request: Request, s: Asy
 
 
 @router.post("/c/{comparison_id}/reroll")
-async def reroll_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session)):
+async def reroll_page(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
+                      actor: Actor = Depends(guard)):
     form = await request.form()
-    c = await load_comparison(s, comparison_id)
+    c, _ = await comparison_for(s, actor, comparison_id, "edit")
     take = await reroll(s, c, form.get("model", ""), catalog=request.app.state.catalog,
                         providers=request.app.state.providers)
     await request.app.state.queue.enqueue([take.id])
@@ -185,30 +215,36 @@ async def reroll_page(comparison_id: str, request: Request, s: AsyncSession = De
 
 
 @router.get("/boards", response_class=HTMLResponse)
-async def boards_page(request: Request, s: AsyncSession = Depends(session)):
-    await default_board(s)
-    await s.commit()
-    rows = (await s.execute(
-        select(Board, func.count(Comparison.id)).outerjoin(Comparison).group_by(Board.id).order_by(Board.name)
-    )).all()
-    return render(request, "boards.html", {"rows": rows})
+async def boards_page(request: Request, s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    """Boards this visitor can see: theirs, public ones and link boards whose link they opened."""
+    if actor.open_mode:
+        await default_board(s)
+        await s.commit()
+    boards = await visible_boards(s, actor)
+    counts = dict((await s.execute(
+        select(Comparison.board_id, func.count(Comparison.id)).where(Comparison.board_id.in_([b.id for b in boards]))
+        .group_by(Comparison.board_id))).all()) if boards else {}
+    roles = await roles_by_board(s, actor, boards)
+    rows = [(b, counts.get(b.id, 0)) for b in boards]
+    return render(request, "boards.html", {"rows": rows, "roles": roles, "can_create": can_create(actor)})
 
 
 @router.get("/b/{slug}", response_class=HTMLResponse)
-async def board_page(slug: str, request: Request, s: AsyncSession = Depends(session)):
-    if slug == "default":
+async def board_page(slug: str, request: Request, model: str = "", status: str = "", mine: str = "",
+                     s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+    """The board: posters of every comparison with status, vote counts and each model's win
+    share, filters (model, status, voted or not by me) and how far my review has got."""
+    if slug == "default" and actor.open_mode:
         await default_board(s)
         await s.commit()
-    board = await board_by_slug(s, slug)
-    comparisons = (await s.execute(
-        select(Comparison).where(Comparison.board_id == board.id).options(selectinload(Comparison.takes))
-        .order_by(Comparison.created_at.desc())
-    )).scalars().all()
-    votes = dict((await s.execute(
-        select(Vote.comparison_id, func.count(func.distinct(Vote.ballot_id))).where(
-            Vote.board_id == board.id, Vote.superseded_at.is_(None)).group_by(Vote.comparison_id))).all())
-    return render(request, "board.html", {"board": board, "comparisons": comparisons, "votes": votes,
-                                          "name_of": lambda mid: model_name(request.app.state.catalog, mid)})
+    board, role = await board_for(s, actor, slug, "view")
+    voter = voter_from_cookie(request)
+    overview = await board_overview(s, board, request.app.state.catalog, voter, model=model, status=status, mine=mine)
+    reviewer = await s.get(Voter, voter) if voter and not actor.signed_in else None
+    return render(request, "board.html", {"board": board, "role": role, "o": overview,
+                                          "reviewer_name": reviewer.display_name if reviewer else None,
+                                          "can_vote": allows(role, "vote"), "can_edit": allows(role, "edit"),
+                                          "can_manage": allows(role, "manage")})
 
 
 @router.get("/models", response_class=HTMLResponse)

@@ -6,7 +6,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup
 
+from app.access import allows
 from app.boards import CRITERIA, criteria_for
 from app.settings import Settings
 
@@ -34,6 +37,41 @@ def ago(dt: datetime | None) -> str:
     return "just now"
 
 
+def _request(ctx):
+    return ctx.get("request")
+
+
+@pass_context
+def csrf_token(ctx) -> str:
+    request = _request(ctx)
+    return getattr(request.state, "csrf_token", "") if request is not None else ""
+
+
+@pass_context
+def csrf_input(ctx) -> Markup:
+    """The hidden field every plain POST form carries (htmx sends the header instead)."""
+    return Markup('<input type="hidden" name="csrf_token" value="%s">') % csrf_token(ctx)
+
+
+@pass_context
+def current_user(ctx):
+    request = _request(ctx)
+    return getattr(request.state, "user", None) if request is not None else None
+
+
+@pass_context
+def current_actor(ctx):
+    request = _request(ctx)
+    return getattr(request.state, "actor", None) if request is not None else None
+
+
+def timecode(t: float | None) -> str:
+    """00:02.5 — minutes, seconds and tenths, as shown beside a comment."""
+    t = round(max(0.0, float(t or 0)), 1)
+    m, sec = divmod(t, 60)
+    return f"{int(m):02d}:{sec:04.1f}"
+
+
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=ROOT / "templates")
     env = templates.env
@@ -43,5 +81,11 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.globals["CRITERIA"] = CRITERIA
     env.globals["criteria_for"] = criteria_for
     env.globals["settings"] = settings
+    env.globals["can"] = allows  # can(role, "vote"): what a page offers its viewer
+    env.globals["csrf_token"] = csrf_token
+    env.globals["csrf_input"] = csrf_input
+    env.globals["current_user"] = current_user
+    env.globals["current_actor"] = current_actor
+    env.filters["timecode"] = timecode
     env.globals["tiles_for"] = lambda view: [t.as_player_tile() for t in view.ready_tiles]
     return templates

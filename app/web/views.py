@@ -79,6 +79,7 @@ class ComparisonView:
     blind: bool
     revealed: bool
     all_done: bool
+    role: str | None = None      # the viewer's role on the board (what the page offers them)
 
     @property
     def ready_tiles(self) -> list[Tile]:
@@ -108,3 +109,101 @@ def comparison_view(c: Comparison, catalog: Catalog, voter_id: str | None, voted
             name += f" · take {take.attempt}"
         tiles.append(Tile(take, label, name if revealed else None, next(slots) if take.status == "ready" else -1))
     return ComparisonView(c, tiles, blind, revealed, all(t.terminal for t in c.takes))
+
+
+# ---- the board page ---------------------------------------------------------------------------
+
+COMPARISON_STATUSES = {"generating": "Generating", "ready": "Ready", "failed": "Nothing playable"}
+
+
+@dataclass
+class BoardCard:
+    comparison: Comparison
+    status: str                  # generating | ready | failed
+    ready: int
+    total: int
+    ballots: int
+    comments: int
+    voted: bool
+    posters: list[Take]
+    shares: list[tuple[str, float, int]] | None  # (model name, win share, pairs); None while blind and unvoted
+    names: list[str] | None = None  # the models, where names may be shown
+
+
+@dataclass
+class BoardOverview:
+    cards: list[BoardCard]
+    total: int                   # comparisons on the board, before filters
+    votable: int                 # with at least two ready takes
+    voted: int                   # … of which I have voted on
+    models: list[tuple[str, str]]  # (id, name) of every model on the board, for the filter
+    filters: dict
+
+
+def comparison_status(c: Comparison) -> str:
+    if any(not t.terminal for t in c.takes):
+        return "generating"
+    return "ready" if any(t.status == "ready" for t in c.takes) else "failed"
+
+
+def win_shares(rows, catalog: Catalog) -> list[tuple[str, float, int]]:
+    """Each model's share of its pairwise outcomes in one comparison (a tie counts half)."""
+    score: dict[str, float] = {}
+    pairs: dict[str, int] = {}
+    for model_a, model_b, winner in rows:
+        for m in (model_a, model_b):
+            pairs[m] = pairs.get(m, 0) + 1
+            score.setdefault(m, 0.0)
+        if winner == "model_a":
+            score[model_a] += 1
+        elif winner == "model_b":
+            score[model_b] += 1
+        else:
+            score[model_a] += 0.5
+            score[model_b] += 0.5
+    out = [(model_name(catalog, m), score[m] / pairs[m], pairs[m]) for m in pairs]
+    return sorted(out, key=lambda x: (-x[1], x[0]))
+
+
+async def board_overview(s, board, catalog: Catalog, voter_id: str | None, *, model: str = "", status: str = "",
+                         mine: str = "") -> BoardOverview:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import selectinload
+
+    from app.models import Comment, Vote
+
+    comparisons = (await s.execute(
+        select(Comparison).where(Comparison.board_id == board.id).options(selectinload(Comparison.takes))
+        .order_by(Comparison.created_at.desc(), Comparison.id))).scalars().all()
+    active = (Vote.board_id == board.id) & Vote.superseded_at.is_(None)
+    ballots = dict((await s.execute(select(Vote.comparison_id, func.count(func.distinct(Vote.ballot_id)))
+                                    .where(active).group_by(Vote.comparison_id))).all())
+    comments = dict((await s.execute(select(Comment.comparison_id, func.count()).where(Comment.board_id == board.id)
+                                     .group_by(Comment.comparison_id))).all())
+    mine_ids = set((await s.execute(select(Vote.comparison_id).where(active, Vote.voter_id == voter_id)
+                                    .distinct())).scalars().all()) if voter_id else set()
+    outcomes: dict[str, list] = {}
+    for cid, a, b, w in (await s.execute(select(Vote.comparison_id, Vote.model_a, Vote.model_b, Vote.winner)
+                                         .where(active))).all():
+        outcomes.setdefault(cid, []).append((a, b, w))
+    model_ids = sorted({t.model_id for c in comparisons for t in c.takes})
+    cards, votable, voted = [], 0, 0
+    for c in comparisons:
+        ready = sum(t.status == "ready" for t in c.takes)
+        did = c.id in mine_ids
+        if ready >= 2:
+            votable += 1
+            voted += did
+        st = comparison_status(c)
+        if (model and all(t.model_id != model for t in c.takes)) or (status and st != status) \
+                or (mine == "voted" and not did) or (mine == "unvoted" and did):
+            continue
+        # On a blind board the poster order must not follow the order models were picked in.
+        posters = sorted(c.takes, key=lambda t: t.id) if board.blind else list(c.takes)
+        shown = (not board.blind) or did
+        cards.append(BoardCard(c, st, ready, len(c.takes), ballots.get(c.id, 0), comments.get(c.id, 0), did,
+                               posters[:4], win_shares(outcomes.get(c.id, []), catalog) if shown else None,
+                               [model_name(catalog, t.model_id) for t in c.takes] if not board.blind else None))
+    return BoardOverview(cards, len(comparisons), votable, voted,
+                         [(m, model_name(catalog, m)) for m in model_ids],
+                         {"model": model, "status": status, "mine": mine})

@@ -1,0 +1,51 @@
+"""Rate limits (sign-in, sign-up, votes, comments): a sliding-window log per key, in memory.
+
+In memory means per web process: with N processes an attacker gets N times the allowance,
+which still turns a brute-force sign-in from millions of guesses an hour into a few hundred.
+A limiter answers "how long until this key may try again" so the response can carry an
+honest Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+
+class RateLimiter:
+    def __init__(self, limit: int, window_s: float, *, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 100_000):
+        self.limit, self.window_s, self.clock, self.max_keys = limit, window_s, clock, max_keys
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _log(self, key: str, now: float) -> deque[float]:
+        log = self._hits.get(key)
+        if log is None:
+            log = self._hits[key] = deque()
+            while len(self._hits) > self.max_keys:  # forget the least recently used keys
+                self._hits.popitem(last=False)
+        else:
+            self._hits.move_to_end(key)
+        while log and log[0] <= now - self.window_s:
+            log.popleft()
+        return log
+
+    def retry_after(self, key: str) -> int | None:
+        """Seconds until `key` may act again, or None if it may act now (nothing recorded)."""
+        now = self.clock()
+        log = self._log(key, now)
+        if len(log) < self.limit:
+            return None
+        return max(1, math.ceil(log[0] + self.window_s - now))
+
+    def hit(self, key: str) -> int | None:
+        """Record an action by `key` if allowed; otherwise return the seconds to wait."""
+        wait = self.retry_after(key)
+        if wait is None:
+            self._hits[key].append(self.clock())
+        return wait
+
+    def reset(self, key: str) -> None:
+        self._hits.pop(key, None)
