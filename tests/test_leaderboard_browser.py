@@ -8,6 +8,8 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import browser_like
+
 pytestmark = pytest.mark.browser
 
 MODELS = ["demo/aurora", "demo/ember", "demo/blocks"]
@@ -23,7 +25,7 @@ def db_url(request, tmp_path, sqlite_template):
 
 
 def _setup(base: str) -> list[dict]:
-    with httpx.Client(base_url=base, timeout=30) as api:
+    with browser_like(httpx.Client(base_url=base, timeout=30)) as api:
         assert api.post("/api/boards", json={"name": "Browser board", "slug": "lbb"}).status_code == 201
         ids = []
         for i in range(3):
