@@ -395,7 +395,7 @@ class _Problem:
         ihh = 0.25 * n * (swl - diff * diff)     # w.r.t. θa − θb + βs, hence the ¼
         iht = -0.5 * n * diff * pt
         itt = n * pt * (1.0 - pt)
-        r, m, p = params.shape[0], self.m, self.p
+        r, p = params.shape[0], self.p
         base = (np.arange(r) * p * p)[:, None]
         ca, cb = self.ca, self.cb
         idx = [ca * p + ca, cb * p + cb, ca * p + cb, cb * p + ca]
