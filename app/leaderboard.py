@@ -1,10 +1,10 @@
 """Leaderboards and the seed's comparison table, from the votes and takes in the database.
 
 The statistics live in app.ranking (pure numpy); this module only asks the database for
-counts. Single-pair ballots — nearly all of them — are counted with GROUP BY in SQL, so a
-board with a million votes sends a few thousand rows to Python; only ballots with several
-pairs (best-of-N, rankings) come row by row, because the bootstrap resamples each as one
-judgement.
+counts. A ballot (a pair vote, a best-of-N pick, a ranking) must stay whole, because the
+bootstrap resamples it as one judgement; so the database folds each ballot into a text key
+and counts ballots per key, and a board with a million votes sends a few hundred rows to
+Python (bench/leaderboard.py).
 
 Which votes count: the active ones (a replaced vote stays in the history but not in the
 ratings), of the given boards and criterion; optionally only those cast blind, since a vote
