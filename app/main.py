@@ -16,7 +16,7 @@ from app.errors import InputError
 from app.jobs.context import JobContext
 from app.jobs.runner import ArqQueue, InProcessRunner
 from app.settings import Settings, get_settings
-from app.web import api, auth, boards, comments, exports, media, pages, review, security
+from app.web import api, auth, boards, comments, exports, leaderboard, media, pages, review, security
 from app.web.templating import make_templates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(comments.router)
     app.include_router(review.router)
     app.include_router(exports.router)
+    app.include_router(leaderboard.router)
     security.install(app)
 
     @app.exception_handler(InputError)

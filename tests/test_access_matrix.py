@@ -310,6 +310,12 @@ RULES: dict[tuple[str, str], Rule] = {
     # every visible board's votes: anyone may ask, each gets only the boards they can see
     # (tests/test_teams.py checks which boards' rows each visitor gets)
     ("GET", "/api/votes.csv"): Rule("public", 200, fixed("/api/votes.csv")),
+    # leaderboards over every visible board: the same rule (tests/test_leaderboard_access.py checks
+    # that a private board's votes stay out of an outsider's)
+    ("GET", "/leaderboard"): Rule("public", 200, fixed("/leaderboard")),
+    ("GET", "/api/leaderboard"): Rule("public", 200, fixed("/api/leaderboard")),
+    ("GET", "/api/leaderboard.csv"): Rule("public", 200, fixed("/api/leaderboard.csv")),
+    ("GET", "/api/comparison-table.csv"): Rule("public", 200, fixed("/api/comparison-table.csv")),
     # accounts
     ("GET", "/signin"): Rule("public", 200, fixed("/signin")),
     ("POST", "/signin"): Rule("public", 303, b_signin),
@@ -338,6 +344,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/b/{slug}"): Rule("view", 200, fixed("/b/{slug}")),
     ("GET", "/api/boards/{slug}"): Rule("view", 200, fixed("/api/boards/{slug}")),
     ("GET", "/api/boards/{board}/votes.csv"): Rule("view", 200, fixed("/api/boards/{slug}/votes.csv")),
+    ("GET", "/b/{slug}/leaderboard"): Rule("view", 200, fixed("/b/{slug}/leaderboard")),
+    ("GET", "/api/boards/{slug}/leaderboard"): Rule("view", 200, fixed("/api/boards/{slug}/leaderboard")),
+    ("GET", "/api/boards/{slug}/comparison-table"): Rule("view", 200, fixed("/api/boards/{slug}/comparison-table")),
+    ("GET", "/api/boards/{slug}/leaderboard.csv"): Rule("view", 200, fixed("/api/boards/{slug}/leaderboard.csv")),
+    ("GET", "/api/boards/{slug}/comparison-table.csv"):
+        Rule("view", 200, fixed("/api/boards/{slug}/comparison-table.csv")),
     # the review flow: GETs run before any vote of the matrix, so there is an unvoted comparison
     ("GET", "/b/{slug}/next"): Rule("view", 303, fixed("/b/{slug}/next")),
     ("GET", "/api/boards/{slug}/next"): Rule("view", 200, fixed("/api/boards/{slug}/next")),

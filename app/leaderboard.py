@@ -1,0 +1,338 @@
+"""Leaderboards and the seed's comparison table, from the votes and takes in the database.
+
+The statistics live in app.ranking (pure numpy); this module only asks the database for
+counts. A ballot (a pair vote, a best-of-N pick, a ranking) must stay whole, because the
+bootstrap resamples it as one judgement; so the database folds each ballot into a text key
+and counts ballots per key, and a board with a million votes sends a few hundred rows to
+Python (bench/leaderboard.py).
+
+Which votes count: the active ones (a replaced vote stays in the history but not in the
+ratings), of the given boards and criterion; optionally only those cast blind, since a vote
+cast with the model names showing measures reputation as much as the clip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import String, and_, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.boards import CRITERIA
+from app.errors import InputError
+from app.exports import CsvLines, header
+from app.models import Board, Comparison, Take, Vote
+from app.ranking import Outcomes, Ranking, rank
+
+MIN_VOTES = 20          # fewer pairwise votes than this: the rating is shown as provisional
+ROUNDS = 1000           # bootstrap rounds behind every interval shown
+SEED = 0                # fixed, so reloading a page does not wobble the intervals
+
+# +1: take a was shown first (further left), −1: take b was, 0: unknown — as app.ranking.side_of
+_SIDE = case(
+    (Vote.position_a.is_(None) | Vote.position_b.is_(None) | (Vote.position_a == Vote.position_b), 0),
+    (Vote.position_a < Vote.position_b, 1),
+    else_=-1,
+)
+
+
+_UNIT, _RECORD = "\x1f", "\x1e"   # ASCII unit and record separators: never in a model id or winner
+
+
+def _active(board_ids: Sequence[str], criterion: str, blind_only: bool):
+    cond = [Vote.board_id.in_(list(board_ids)), Vote.superseded_at.is_(None), Vote.criterion == criterion]
+    if blind_only:
+        cond.append(Vote.blind.is_(True))
+    return and_(*cond)
+
+
+async def load_outcomes(s: AsyncSession, board_ids: Sequence[str], criterion: str = "overall", *,
+                        blind_only: bool = False) -> Outcomes:
+    """The votes of these boards for one criterion, aggregated for app.ranking.
+
+    Each ballot is folded into one text key (its rows, in whatever order the database
+    concatenates them) and the database counts ballots per key: a million votes come back as
+    a few hundred rows. Keys that differ only in row order are merged by Outcomes.from_patterns."""
+    if not board_ids:
+        return Outcomes.empty()
+    dialect = (await s.connection()).dialect.name
+    row = (Vote.model_a + _UNIT + Vote.model_b + _UNIT + Vote.winner + _UNIT + cast(_SIDE, String))
+    agg = func.string_agg(row, _RECORD) if dialect == "postgresql" else func.group_concat(row, _RECORD)
+    per_ballot = (select(agg.label("pattern")).where(_active(board_ids, criterion, blind_only))
+                  .group_by(Vote.ballot_id).subquery())
+    rows = (await s.execute(select(per_ballot.c.pattern, func.count()).group_by(per_ballot.c.pattern))).all()
+    patterns: dict[tuple, int] = defaultdict(int)
+    for key, n in rows:
+        pattern = []
+        for part in key.split(_RECORD):
+            model_a, model_b, winner, side = part.split(_UNIT)
+            pattern.append((model_a, model_b, winner, int(side)))
+        patterns[tuple(sorted(pattern))] += int(n)
+    return Outcomes.from_patterns(patterns)
+
+
+async def criteria_with_votes(s: AsyncSession, board_ids: Sequence[str]) -> list[str]:
+    """Criteria that have active votes on these boards, in CRITERIA order (overall always)."""
+    found = set()
+    if board_ids:
+        found = set((await s.execute(select(Vote.criterion).where(
+            Vote.board_id.in_(list(board_ids)), Vote.superseded_at.is_(None)).distinct())).scalars())
+    found.add("overall")
+    return [k for k in CRITERIA if k in found] + sorted(found - set(CRITERIA))
+
+
+async def leaderboard(s: AsyncSession, board_ids: Sequence[str], criterion: str = "overall", *,
+                      blind_only: bool = False, rounds: int = ROUNDS, min_votes: int = MIN_VOTES) -> Ranking:
+    """Ratings with 95 % intervals, arena ranks and position bias for these boards' votes.
+
+    The fit runs in a worker thread: it is numpy work (a second or so at a million votes)
+    that would otherwise hold up every other request on the event loop."""
+    if criterion not in CRITERIA:
+        raise InputError(f"unknown criterion {criterion!r}; known: {', '.join(CRITERIA)}")
+    outcomes = await load_outcomes(s, board_ids, criterion, blind_only=blind_only)
+    return await asyncio.to_thread(rank, outcomes, rounds=rounds, seed=SEED, min_votes=min_votes)
+
+
+def ranking_json(r: Ranking, names: dict[str, str] | None = None) -> dict:
+    names = names or {}
+    pb = r.position_bias
+    return {
+        "models": [
+            {"rank": m.rank, "model": m.model, "name": names.get(m.model, m.model), "rating": round(m.rating, 1),
+             "ci_low": round(m.ci_low, 1), "ci_high": round(m.ci_high, 1), "votes": m.votes, "wins": m.wins,
+             "losses": m.losses, "ties": m.ties, "win_rate": None if m.win_rate is None else round(m.win_rate, 4),
+             "provisional": m.provisional}
+            for m in r.models
+        ],
+        "position_bias": None if pb is None else {
+            "rating": round(pb.rating, 1), "ci_low": round(pb.ci_low, 1), "ci_high": round(pb.ci_high, 1),
+            "first_shown_wins": round(pb.first_wins, 4), "votes": pb.votes},
+        "tie_param": None if r.tie_param is None else round(r.tie_param, 4),
+        "votes": r.votes, "ballots": r.ballots, "bootstrap_rounds": r.rounds, "level": r.level,
+        "connected": r.connected,
+        "win_rate": {
+            a: {b: round(float(r.win_rate_matrix[i, j]), 4)
+                for j, b in enumerate(r.matrix_models) if r.games_matrix[i, j] > 0}
+            for i, a in enumerate(r.matrix_models)
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The seed's comparison table
+
+
+@dataclass
+class ModelStats:
+    """One row of the comparison table. Definitions (also in docs/leaderboard.md):
+
+    win_rate[c]         (wins + ties/2) / pairwise votes on criterion c (votes between two takes
+                        of the same model left out)
+    failure_rate        failed takes / (ready + failed takes); cancelled and unfinished ones left out
+    median_generation_s median of submitted → finished over ready takes
+    attempts_to_accept  over the comparisons where one of the model's takes was accepted: the mean
+                        number of the model's takes there up to and including the first accepted one
+    cost_per_accepted_s everything the model's takes cost (actual cost, else the estimate) / seconds
+                        of video in accepted takes — the price of a usable second, re-rolls included
+    """
+
+    model: str
+    win_rate: dict[str, float | None] = field(default_factory=dict)
+    votes: dict[str, int] = field(default_factory=dict)
+    takes: int = 0
+    ready: int = 0
+    failed: int = 0
+    comparisons: int = 0
+    accepted_comparisons: int = 0
+    attempts_to_accept: float | None = None
+    median_generation_s: float | None = None
+    cost_usd: float | None = None
+    accepted_seconds: float = 0.0
+
+    @property
+    def failure_rate(self) -> float | None:
+        done = self.ready + self.failed
+        return self.failed / done if done else None
+
+    @property
+    def cost_per_accepted_s(self) -> float | None:
+        if self.cost_usd is None or self.accepted_seconds <= 0:
+            return None
+        return self.cost_usd / self.accepted_seconds
+
+
+async def win_rates(s: AsyncSession, board_ids: Sequence[str], *, blind_only: bool = False
+                    ) -> dict[str, dict[str, tuple[float, int]]]:
+    """{model: {criterion: (win rate, votes)}} from the active votes, counted in SQL."""
+    if not board_ids:
+        return {}
+    cond = [Vote.board_id.in_(list(board_ids)), Vote.superseded_at.is_(None), Vote.model_a != Vote.model_b]
+    if blind_only:
+        cond.append(Vote.blind.is_(True))
+    rows = (await s.execute(
+        select(Vote.criterion, Vote.model_a, Vote.model_b, Vote.winner, func.count())
+        .where(*cond).group_by(Vote.criterion, Vote.model_a, Vote.model_b, Vote.winner))).all()
+    score: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    for criterion, a, b, winner, n in rows:
+        pa = 1.0 if winner == "model_a" else 0.0 if winner == "model_b" else 0.5
+        for model, points in ((a, pa), (b, 1.0 - pa)):
+            cell = score[(model, criterion)]
+            cell[0] += points * n
+            cell[1] += n
+    out: dict[str, dict[str, tuple[float, int]]] = defaultdict(dict)
+    for (model, criterion), (points, n) in score.items():
+        out[model][criterion] = (points / n, int(n))
+    return dict(out)
+
+
+async def comparison_table(s: AsyncSession, board_ids: Sequence[str], *, blind_only: bool = False
+                           ) -> list[ModelStats]:
+    """Per model, for these boards: the seed article's table, measured. Best overall win rate first.
+
+    Counted in the database (a big board has hundreds of thousands of takes); only the median
+    generation time comes through Python on SQLite, which has no percentile function."""
+    if not board_ids:
+        return []
+    ids = list(board_ids)
+    on_board = Take.comparison_id.in_(select(Comparison.id).where(Comparison.board_id.in_(ids)))
+    spent = func.coalesce(Take.cost_usd, Take.cost_estimate_usd)
+    ready = Take.status == "ready"
+    stats: dict[str, ModelStats] = {}
+    for model, takes, n_ready, n_failed, cost, n_cost, seconds, comparisons in (await s.execute(
+        select(Take.model_id, func.count(), func.sum(case((ready, 1), else_=0)),
+               func.sum(case((Take.status == "failed", 1), else_=0)), func.sum(spent), func.count(spent),
+               func.sum(case((ready & Take.accepted.is_(True), func.coalesce(Take.duration_s, 0.0)), else_=0.0)),
+               func.count(func.distinct(Take.comparison_id)))
+        .where(on_board).group_by(Take.model_id)
+    )).all():
+        stats[model] = ModelStats(model, takes=int(takes), ready=int(n_ready or 0), failed=int(n_failed or 0),
+                                  comparisons=int(comparisons), cost_usd=float(cost) if n_cost else None,
+                                  accepted_seconds=float(seconds or 0.0))
+
+    # Attempts to the first accepted take, per (comparison, model) that has one.
+    first = (select(Take.comparison_id, Take.model_id, func.min(Take.attempt).label("first"))
+             .where(on_board, Take.accepted.is_(True)).group_by(Take.comparison_id, Take.model_id).subquery())
+    for model, pairs, attempts in (await s.execute(
+        select(first.c.model_id, func.count(func.distinct(first.c.comparison_id)), func.count())
+        .join(Take, (Take.comparison_id == first.c.comparison_id) & (Take.model_id == first.c.model_id)
+              & (Take.attempt <= first.c.first))
+        .group_by(first.c.model_id)
+    )).all():
+        st = stats[model]
+        st.accepted_comparisons = int(pairs)
+        st.attempts_to_accept = int(attempts) / int(pairs)
+
+    timed = (ready, Take.submitted_at.is_not(None), Take.finished_at.is_not(None), on_board)
+    if (await s.connection()).dialect.name == "postgresql":
+        seconds = func.extract("epoch", Take.finished_at - Take.submitted_at)
+        for model, median in (await s.execute(
+                select(Take.model_id, func.percentile_cont(0.5).within_group(seconds))
+                .where(*timed).group_by(Take.model_id))).all():
+            stats[model].median_generation_s = float(median)
+    else:
+        gen: dict[str, list[float]] = defaultdict(list)
+        result = await s.stream(select(Take.model_id, Take.submitted_at, Take.finished_at).where(*timed)
+                                .execution_options(yield_per=10_000))
+        async for model, sub, fin in result:
+            gen[model].append((fin - sub).total_seconds())
+        for model, values in gen.items():
+            stats[model].median_generation_s = statistics.median(values)
+
+    for model, by_criterion in (await win_rates(s, ids, blind_only=blind_only)).items():
+        st = stats.setdefault(model, ModelStats(model))
+        for criterion, (rate, n) in by_criterion.items():
+            st.win_rate[criterion] = rate
+            st.votes[criterion] = n
+
+    def order(st: ModelStats):
+        rate = st.win_rate.get("overall")
+        return (rate is None, -(rate or 0.0), st.model)
+
+    return sorted(stats.values(), key=order)
+
+
+def stats_json(st: ModelStats, names: dict[str, str] | None = None) -> dict:
+    return {
+        "model": st.model, "name": (names or {}).get(st.model, st.model),
+        "win_rate": {k: round(v, 4) for k, v in st.win_rate.items() if v is not None}, "votes": st.votes,
+        "takes": st.takes, "ready": st.ready, "failed": st.failed,
+        "failure_rate": None if st.failure_rate is None else round(st.failure_rate, 4),
+        "median_generation_s": None if st.median_generation_s is None else round(st.median_generation_s, 2),
+        "comparisons": st.comparisons, "accepted_comparisons": st.accepted_comparisons,
+        "attempts_to_first_accept": None if st.attempts_to_accept is None else round(st.attempts_to_accept, 3),
+        "cost_usd": None if st.cost_usd is None else round(st.cost_usd, 4),
+        "accepted_seconds": round(st.accepted_seconds, 3),
+        "cost_per_accepted_second": None if st.cost_per_accepted_s is None else round(st.cost_per_accepted_s, 4),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# CSV exports (streamed: one board and criterion at a time)
+
+LEADERBOARD_COLUMNS = [
+    "board", "criterion", "rank", "model", "model_name", "rating", "ci_low", "ci_high", "votes", "wins",
+    "losses", "ties", "win_rate", "provisional", "position_bias", "position_bias_ci_low",
+    "position_bias_ci_high",
+]
+TABLE_COLUMNS = (
+    ["board", "model", "model_name"]
+    + [f"win_rate_{k}" for k in CRITERIA] + [f"votes_{k}" for k in CRITERIA]
+    + ["takes", "ready", "failed", "failure_rate", "median_generation_s", "comparisons",
+       "accepted_comparisons", "attempts_to_first_accept", "cost_usd", "accepted_seconds",
+       "cost_per_accepted_second"]
+)
+ALL_BOARDS = "*"   # the `board` column of rows computed over every visible board together
+
+
+def _num(v, digits: int = 4) -> str:
+    return "" if v is None else str(round(v, digits)) if isinstance(v, float) else str(v)
+
+
+def _scopes(boards: Sequence[Board], together: bool) -> list[tuple[str, list[str]]]:
+    if together:
+        return [(ALL_BOARDS, [b.id for b in boards])]
+    return [(b.slug, [b.id]) for b in boards]
+
+
+async def leaderboard_csv(s: AsyncSession, boards: Sequence[Board], *, together: bool = False,
+                          criterion: str | None = None, blind_only: bool = False,
+                          names: dict[str, str] | None = None, with_header: bool = True) -> AsyncIterator[bytes]:
+    """One row per board (or all of them together), criterion with votes, and model; the
+    board's position bias repeated on each of its rows, so one sheet filter gives a board."""
+    names = names or {}
+    lines = CsvLines()
+    if with_header:
+        yield header(LEADERBOARD_COLUMNS)
+    for scope, ids in _scopes(boards, together):
+        for crit in ([criterion] if criterion else await criteria_with_votes(s, ids)):
+            r = await leaderboard(s, ids, crit, blind_only=blind_only)
+            pb = r.position_bias
+            bias = ["", "", ""] if pb is None else [_num(pb.rating, 1), _num(pb.ci_low, 1), _num(pb.ci_high, 1)]
+            rows = [[scope, crit, m.rank, m.model, names.get(m.model, m.model), _num(m.rating, 1), _num(m.ci_low, 1),
+                     _num(m.ci_high, 1), m.votes, m.wins, m.losses, m.ties, _num(m.win_rate),
+                     "true" if m.provisional else "false", *bias] for m in r.models]
+            if rows:
+                yield lines.rows(rows).encode()
+
+
+async def comparison_table_csv(s: AsyncSession, boards: Sequence[Board], *, together: bool = False,
+                               blind_only: bool = False, names: dict[str, str] | None = None,
+                               with_header: bool = True) -> AsyncIterator[bytes]:
+    names = names or {}
+    lines = CsvLines()
+    if with_header:
+        yield header(TABLE_COLUMNS)
+    for scope, ids in _scopes(boards, together):
+        rows = []
+        for st in await comparison_table(s, ids, blind_only=blind_only):
+            rows.append([scope, st.model, names.get(st.model, st.model)]
+                        + [_num(st.win_rate.get(k)) for k in CRITERIA] + [st.votes.get(k, 0) for k in CRITERIA]
+                        + [st.takes, st.ready, st.failed, _num(st.failure_rate), _num(st.median_generation_s, 2),
+                           st.comparisons, st.accepted_comparisons, _num(st.attempts_to_accept, 3),
+                           _num(st.cost_usd), _num(st.accepted_seconds, 3), _num(st.cost_per_accepted_s)])
+        if rows:
+            yield lines.rows(rows).encode()
