@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import httpx
-import pytest
 from itsdangerous import Signer
 
 from app import accounts
@@ -33,17 +32,9 @@ from app.invites import create_invite
 from app.models import ApiToken, Board, Comment, Voter
 from app.web.security import csrf_for
 from tests.team import PASSWORD, add_member, make_team, make_user, ready_comparison
+from tests import sqlite_only
 
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request, tmp_path, sqlite_template):
-    """One database is enough for the matrix (the access code has no dialect branches; the
-    other access tests run on both)."""
-    import shutil
-
-    path = tmp_path / "takes.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
 
 # ---- the world --------------------------------------------------------------------------------

@@ -6,17 +6,11 @@ import io
 import pytest
 
 from tests.browser import PageErrors
+from tests import sqlite_only
+
+db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request, tmp_path, sqlite_template):
-    import shutil
-
-    path = tmp_path / "takes.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
 
 
 def test_form_to_vote_to_csv(browser, live_app, tmp_path):

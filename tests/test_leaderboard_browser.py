@@ -9,19 +9,13 @@ import httpx
 import pytest
 
 from tests.conftest import browser_like
+from tests import sqlite_only
+
+db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
 pytestmark = pytest.mark.browser
 
 MODELS = ["demo/aurora", "demo/ember", "demo/blocks"]
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request, tmp_path, sqlite_template):
-    import shutil
-
-    path = tmp_path / "takes.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
 
 
 def _setup(base: str) -> list[dict]:

@@ -11,6 +11,9 @@ import pytest
 
 from tests.browser import PageErrors
 from tests.conftest import browser_like, make_settings
+from tests import sqlite_only
+
+db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
 pytestmark = pytest.mark.browser
 
@@ -36,15 +39,6 @@ price_date = "2026-11-25"
 latency_s = 1
 options = { fps = 25, look = "ember" }
 """
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request, tmp_path, sqlite_template):
-    import shutil
-
-    path = tmp_path / "takes.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture

@@ -14,17 +14,11 @@ import pytest
 from tests.browser import PageErrors
 from tests.conftest import ROOT, settings_env
 from tests.team import PASSWORD
+from tests import sqlite_only
+
+db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(params=["sqlite"])
-def db_url(request, tmp_path, sqlite_template):
-    import shutil
-
-    path = tmp_path / "takes.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
 
 
 def _sign_in(page, base, email):
