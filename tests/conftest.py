@@ -147,6 +147,18 @@ async def client(app):
         yield browser_like(c)
 
 
+def wait_for_takes_over_http(url: str, comparison_id: str, timeout: float = 90) -> dict:
+    """Poll a live server (a subprocess) until every take is ready, failed or cancelled."""
+    end = time.monotonic() + timeout
+    while True:
+        body = httpx.get(f"{url}/api/comparisons/{comparison_id}", timeout=10).json()
+        if all(t["status"] in ("ready", "failed", "cancelled") for t in body["takes"]):
+            return body
+        if time.monotonic() > end:
+            raise TimeoutError(body)
+        time.sleep(0.2)
+
+
 async def wait_for_takes(client: httpx.AsyncClient, comparison_id: str, timeout: float = 60) -> dict:
     """Poll the API until every take is ready, failed or cancelled."""
     end = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from app.providers.demo import submission_counts
-from tests.conftest import Proc, make_settings, settings_env
+from tests.conftest import Proc, make_settings, settings_env, wait_for_takes_over_http
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
@@ -41,16 +41,6 @@ def _wait_http(url, proc, timeout=30):
     raise RuntimeError("server did not start:\n" + proc.output())
 
 
-def _wait_done(url, cid, timeout=90):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        body = httpx.get(f"{url}/api/comparisons/{cid}").json()
-        if all(t["status"] in ("ready", "failed", "cancelled") for t in body["takes"]):
-            return body
-        time.sleep(0.2)
-    raise TimeoutError(body)
-
-
 def test_web_enqueues_and_a_worker_process_generates(pg_settings, tmp_path):
     from tests.fakes import free_port
 
@@ -63,7 +53,7 @@ def test_web_enqueues_and_a_worker_process_generates(pg_settings, tmp_path):
         r = httpx.post(url + "/api/comparisons", json={"prompt": "lanterns over a lake", "models": DEMOS,
                                                         "duration_s": 4, "resolution": "360p"})
         assert r.status_code == 202
-        done = _wait_done(url, r.json()["id"])
+        done = wait_for_takes_over_http(url, r.json()["id"])
         assert [t["status"] for t in done["takes"]] == ["ready"] * 3, worker.output()
         clip = httpx.get(url + done["takes"][0]["video_url"], headers={"Range": "bytes=0-99"})
         assert clip.status_code == 206 and len(clip.content) == 100
@@ -108,7 +98,7 @@ def test_worker_killed_mid_generation_resumes_without_submitting_twice(pg_settin
         assert worker.p.returncode == -signal.SIGKILL
         time.sleep(0.5)
         worker2 = Proc(["worker"], env, tmp_path / "worker2.log").start()
-        results = [_wait_done(url, cid) for cid in ids]
+        results = [wait_for_takes_over_http(url, cid) for cid in ids]
         takes = [t for body in results for t in body["takes"]]
         assert [t["status"] for t in takes] == ["ready"] * 6, worker2.output()
         counts = submission_counts(pg_settings)

@@ -10,7 +10,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.conftest import Proc, browser_like, make_settings, settings_env
+from tests.conftest import Proc, browser_like, make_settings, settings_env, wait_for_takes_over_http
 from tests.fakes import free_port, serve
 
 # (providers' fakes → settings) and one model of each provider
@@ -62,16 +62,6 @@ def _settings(db_url, tmp_path, env, **extra):
     return make_settings(db_url, tmp_path, demo_latency_s=0.2, **fields, **extra)
 
 
-def _wait(url: str, cid: str, timeout: float = 90) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        body = httpx.get(f"{url}/api/comparisons/{cid}").json()
-        if all(t["status"] in ("ready", "failed", "cancelled") for t in body["takes"]):
-            return body
-        time.sleep(0.2)
-    raise TimeoutError(body)
-
-
 def _assert_ready_and_playable(url: str, body: dict) -> None:
     failed = {t["model"]: t["error"] for t in body["takes"] if t["status"] != "ready"}
     assert not failed, failed
@@ -113,7 +103,7 @@ def test_every_provider_from_the_form_in_process(db_url, tmp_path, provider_env)
                 r = client.post("/comparisons", data={"prompt": "a glass whale over a city", "models": ids, **params})
                 assert r.status_code == 303, r.text[:2000]
                 cid = re.search(r"/c/(\w+)", r.headers["location"]).group(1)
-                body = _wait(url, cid)
+                body = wait_for_takes_over_http(url, cid)
                 assert sorted(t["model"] for t in body["takes"]) == sorted(ids)
                 _assert_ready_and_playable(url, body)
     finally:
@@ -135,7 +125,7 @@ def test_every_provider_on_arq_workers(pg_database, fresh_redis, tmp_path, provi
             body["duration_s"] = float(body["duration_s"])
             r = httpx.post(url + "/api/comparisons", json=body)
             assert r.status_code == 202, r.text
-            done = _wait(url, r.json()["id"])
+            done = wait_for_takes_over_http(url, r.json()["id"])
             _assert_ready_and_playable(url, done)
         assert "generate_take_job" in worker.output()
     finally:
