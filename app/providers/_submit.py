@@ -62,3 +62,34 @@ def format_duration(seconds: float, fmt: str) -> Any:
     if fmt == "s":
         return f"{seconds:g}s"
     return f"{seconds:g}"
+
+
+def input_from_options(model: ModelSpec, req: GenerationRequest, *, duration_format: str,
+                       image_field: str) -> dict[str, Any]:
+    """Our request → a hosted endpoint's input JSON, driven by the catalog entry's `options`.
+
+    fal and Replicate both host many vendors' models whose inputs differ only in field names and
+    spellings, so one mapping serves both; they differ only in their defaults (passed in).
+    options: duration_field ("duration"), duration_format ("int" → 5, "s" → "5s", else "5"),
+    send_duration, send_aspect_ratio, i2v_aspect_ratio (Kling i2v takes none), send_resolution,
+    resolution_map ({"4k" = "2160p"}), image_field, audio_field ("generate_audio"), extra (fixed fields).
+    """
+    opts = model.options
+    body: dict[str, Any] = {"prompt": req.prompt}
+    if opts.get("send_duration", True):
+        body[opts.get("duration_field", "duration")] = format_duration(
+            req.duration_s, opts.get("duration_format", duration_format))
+    if opts.get("send_aspect_ratio", True) and (not req.image or opts.get("i2v_aspect_ratio", True)):
+        body["aspect_ratio"] = req.aspect_ratio
+    if opts.get("send_resolution", True):
+        body["resolution"] = dict(opts.get("resolution_map", {})).get(req.resolution, req.resolution)
+    if model.audio == "optional":
+        body[opts.get("audio_field", "generate_audio")] = bool(req.audio)
+    if model.negative_prompt and req.negative_prompt:
+        body["negative_prompt"] = req.negative_prompt
+    if model.seed and req.seed is not None:
+        body["seed"] = req.seed
+    if req.image:
+        body[opts.get("image_field", image_field)] = image_data_uri(req)
+    body.update(opts.get("extra", {}))
+    return body

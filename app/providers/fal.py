@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, format_duration, image_data_uri, post_once
+from app.providers._submit import check_durations_by_resolution, input_from_options, post_once
 from app.providers.base import (
     GenerationRequest,
     JobStatus,
@@ -164,30 +164,9 @@ class FalProvider(Provider):
 
 # ---------------------------------------------------------------------- request mapping
 def build_input(model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
-    """Our request → the endpoint's input JSON, following the catalog entry's `options`.
-
-    options: duration_format ("str" → "5", "s" → "5s", "int" → 5), send_duration,
-    send_aspect_ratio, i2v_aspect_ratio (Kling i2v takes none), send_resolution,
-    resolution_map ({"4k" = "2160p"}), image_field, audio_field, extra (fixed fields).
-    """
-    opts = model.options
-    body: dict[str, Any] = {"prompt": req.prompt}
-    if opts.get("send_duration", True):
-        body["duration"] = format_duration(req.duration_s, opts.get("duration_format", "str"))
-    if opts.get("send_aspect_ratio", True) and (not req.image or opts.get("i2v_aspect_ratio", True)):
-        body["aspect_ratio"] = req.aspect_ratio
-    if opts.get("send_resolution", True):
-        body["resolution"] = dict(opts.get("resolution_map", {})).get(req.resolution, req.resolution)
-    if model.audio == "optional":
-        body[opts.get("audio_field", "generate_audio")] = bool(req.audio)
-    if model.negative_prompt and req.negative_prompt:
-        body["negative_prompt"] = req.negative_prompt
-    if model.seed and req.seed is not None:
-        body["seed"] = req.seed
-    if req.image:
-        body[opts.get("image_field", "image_url")] = image_data_uri(req)
-    body.update(opts.get("extra", {}))
-    return body
+    """Our request → the endpoint's input JSON (`_submit.input_from_options` lists the options).
+    fal's endpoints mostly spell durations as strings ("5") and take the image as `image_url`."""
+    return input_from_options(model, req, duration_format="str", image_field="image_url")
 
 
 # ---------------------------------------------------------------------- HTTP + errors

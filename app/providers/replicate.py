@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, format_duration, image_data_uri, post_once
+from app.providers._submit import check_durations_by_resolution, input_from_options, post_once
 from app.providers.base import (
     GenerationRequest,
     JobStatus,
@@ -136,30 +136,9 @@ class ReplicateProvider(Provider):
 
 # ---------------------------------------------------------------------- mapping
 def build_input(model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
-    """Our request → the model's `input`, following the catalog entry's `options`.
-
-    options: duration_field (default "duration"), duration_format ("int" default, "str", "s"),
-    send_duration, send_aspect_ratio, i2v_aspect_ratio, send_resolution, resolution_map,
-    image_field (default "image"), audio_field (default "generate_audio"), extra.
-    """
-    opts = model.options
-    inp: dict[str, Any] = {"prompt": req.prompt}
-    if opts.get("send_duration", True):
-        inp[opts.get("duration_field", "duration")] = format_duration(req.duration_s, opts.get("duration_format", "int"))
-    if opts.get("send_aspect_ratio", True) and (not req.image or opts.get("i2v_aspect_ratio", True)):
-        inp["aspect_ratio"] = req.aspect_ratio
-    if opts.get("send_resolution", True):
-        inp["resolution"] = dict(opts.get("resolution_map", {})).get(req.resolution, req.resolution)
-    if model.audio == "optional":
-        inp[opts.get("audio_field", "generate_audio")] = bool(req.audio)
-    if model.negative_prompt and req.negative_prompt:
-        inp["negative_prompt"] = req.negative_prompt
-    if model.seed and req.seed is not None:
-        inp["seed"] = req.seed
-    if req.image:
-        inp[opts.get("image_field", "image")] = image_data_uri(req)
-    inp.update(opts.get("extra", {}))
-    return inp
+    """Our request → the model's `input` (`_submit.input_from_options` lists the options).
+    Replicate's models mostly take integer durations and the image as `image`."""
+    return input_from_options(model, req, duration_format="int", image_field="image")
 
 
 def prediction_status(data: dict[str, Any]) -> JobStatus:
