@@ -114,6 +114,16 @@ def auto_durations(specs: list[ModelSpec], duration: float) -> dict[str, float]:
     return {s.id: float(s.nearest_duration(duration)) for s in specs if not duration_allowed(s, duration)}
 
 
+def plan_durations(specs: list[ModelSpec], asked: float | None,
+                   per_model: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """The comparison's duration and the models that get their own: asked-for per-model values,
+    else (when no duration was asked) each model's nearest where the shared one does not fit."""
+    duration = float(asked) if asked is not None else pick_duration(specs)
+    overrides = auto_durations(specs, duration) if asked is None else {}
+    overrides.update({mid: float(d) for mid, d in per_model.items()})
+    return duration, {mid: d for mid, d in overrides.items() if d != duration}
+
+
 def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, settings: Settings) -> tuple[list[ModelSpec], dict, CheckedImage | None]:
     errors: list[str] = []
     prompt = (data.prompt or "").strip()
@@ -154,12 +164,9 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
         errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")
     if errors or not specs:
         raise InputError(errors[0] if errors else "choose at least one model", errors)
-    duration = float(data.duration_s) if data.duration_s is not None else pick_duration(specs)
+    duration, overrides = plan_durations(specs, data.duration_s, data.durations or {})
     aspect = data.aspect_ratio or DEFAULT_ASPECT
     resolution = data.resolution or DEFAULT_RESOLUTION
-    overrides = auto_durations(specs, duration) if data.duration_s is None else {}
-    overrides.update({mid: float(d) for mid, d in (data.durations or {}).items()})
-    overrides = {mid: d for mid, d in overrides.items() if d != duration}
     for spec in specs:
         own = overrides.get(spec.id, duration)
         problems = check_request(spec, duration_s=own, aspect_ratio=aspect, resolution=resolution,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from app.access import (Actor, allows, board_for, boards_where, can_create, comparison_for, require_signed_in,
                         roles_by_board, target_board, visible_boards)
 from app.boards import default_board
-from app.comparisons import ComparisonInput, create_comparison, estimate_cost, reroll
+from app.comparisons import ComparisonInput, create_comparison, estimate_cost, plan_durations, reroll
 from app.errors import InputError
 from app.models import Comparison, Take, Vote, Voter, utcnow
 from app.votes import BallotInput, record_ballot
@@ -264,8 +264,6 @@ async def estimate(request: Request, models: list[str] | None = Query(None), dur
     specs = [catalog.get(m) for m in (models or []) if catalog.get(m)]
     if not specs:
         return {"cost_usd": 0.0}
-    from app.comparisons import auto_durations, pick_duration
-    d = duration_s or pick_duration(specs)
-    durations = {} if duration_s else auto_durations(specs, d)
+    d, durations = plan_durations(specs, duration_s or None, {})
     params = {"duration_s": d, "durations": durations, "audio": audio, "resolution": resolution}
     return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations}
