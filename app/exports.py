@@ -131,6 +131,10 @@ async def pg_copy(session: AsyncSession, query: str, *args, chunk_bytes: int = C
         finished = True
     finally:
         if not finished:
+            # Close the socket first. A graceful close (what invalidate() tries) sends Terminate
+            # and waits up to 2 s for a backend that is busy streaming and never reads it; with
+            # the socket gone the backend's next write fails and it ends at once.
+            raw.terminate()
             task.cancel()
             try:
                 await task
