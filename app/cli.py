@@ -1,4 +1,4 @@
-"""`takes serve | worker | migrate`."""
+"""`takes serve | worker | migrate | create-user | set-password | prices`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("email")
     sp.add_argument("--password-stdin", action="store_true",
                     help="read the password from the first line of standard input instead of prompting")
+    pr = sub.add_parser("prices", help="read a provider's current prices into the catalog")
+    pr.add_argument("provider", choices=["replicate"],
+                    help="replicate: its prices are published only on its model pages, not in its API")
+    pr.add_argument("--out", default=None, help="price file to write (default: CATALOG_DIR/replicate-prices.toml)")
+    pr.add_argument("--site", default=None, help="where the model pages are (default: https://replicate.com)")
+    pr.add_argument("--dry-run", action="store_true", help="print the price file instead of writing it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     if args.command in ("create-user", "set-password"):
         return _account_command(settings, args)
+    if args.command == "prices":
+        return _prices_command(settings, args)
     if args.command == "serve":
         import uvicorn
 
@@ -107,3 +115,40 @@ def _account_command(settings, args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _prices_command(settings, args) -> int:
+    """`takes prices replicate`: read each Replicate model's page and write the rates found,
+    with the page and the date, as `[[price]]` tables in the catalog directory. Models it
+    cannot price are listed with the reason; they keep "price unknown"."""
+    import asyncio
+    from pathlib import Path
+
+    from app.catalog import load_catalog
+    from app.catalog.replicate_prices import SITE_URL, fetch_prices, price_file
+
+    site = (args.site or SITE_URL).rstrip("/")
+    out = Path(args.out) if args.out else Path(settings.catalog_dir) / "replicate-prices.toml"
+    catalog = load_catalog(settings.catalog_dir)  # a user's own Replicate entries get priced too
+    results = asyncio.run(fetch_prices(catalog, site_url=site))
+    priced = [r for r in results if r.fields]
+    for r in results:
+        if r.fields:
+            rate = r.fields["price_per_second"]
+            extra = r.fields.get("price_per_second_by_resolution") or {}
+            detail = ", ".join(f"{k} ${v:g}" for k, v in extra.items()) or (
+                f"${rate:g}/s" + (f", ${r.fields['price_per_second_audio']:g}/s with audio"
+                                   if r.fields.get("price_per_second_audio") else ""))
+            print(f"{r.model_id}: {detail}")
+        else:
+            print(f"{r.model_id}: no price ({r.problem})", file=sys.stderr)
+    text = price_file(results, site_url=site)
+    if args.dry_run:
+        print(text, end="")
+    elif priced:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {len(priced)} of {len(results)} prices to {out}; restart takes to use them")
+    else:
+        print(f"no prices found; {out} left as it was", file=sys.stderr)
+    return 0 if priced else 1

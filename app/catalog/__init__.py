@@ -9,11 +9,14 @@ says what the model does accept.
 
 from __future__ import annotations
 
+import logging
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 CATALOG_DIR = Path(__file__).parent  # models.toml (demo + retired) and one <provider>.toml per adapter
 
@@ -44,7 +47,8 @@ class ModelSpec:
     max_prompt_chars: int | None = None
     price_per_second: float | None = None       # USD per output second (no audio / default)
     price_per_second_audio: float | None = None
-    price_per_second_by_resolution: dict[str, float] = field(default_factory=dict)  # where the rate differs
+    # Where the rate differs by resolution; "720p+audio" keys where audio changes it again.
+    price_per_second_by_resolution: dict[str, float] = field(default_factory=dict)
     price_source: str = ""
     price_date: str = ""
     status: str = "live"          # live | retired | unverified
@@ -96,7 +100,11 @@ class ModelSpec:
         """Estimated USD for one take: the resolution's own rate where the provider prices by
         resolution, else the audio or plain rate per output second."""
         audio = audio or self.audio == "always"
-        per_s = self.price_per_second_by_resolution.get(resolution or "")
+        per_s = None
+        if audio:
+            per_s = self.price_per_second_by_resolution.get(f"{resolution}+audio")
+        if per_s is None:
+            per_s = self.price_per_second_by_resolution.get(resolution or "")
         if per_s is None:
             per_s = self.price_per_second_audio if (audio and self.price_per_second_audio) else self.price_per_second
         if per_s is None:
@@ -156,18 +164,52 @@ def _spec(raw: dict[str, Any], source: Path) -> ModelSpec:
     return spec
 
 
+# What a `[[price]]` table may set: an operator's own rates (a negotiated contract, a price read
+# by `takes prices replicate`) without copying the whole entry.
+PRICE_FIELDS = ("price_per_second", "price_per_second_audio", "price_per_second_by_resolution",
+                "price_source", "price_date")
+
+
 def load_catalog(extra_dir: Path | None = None) -> Catalog:
     files = [CATALOG_DIR / "models.toml"] + sorted(p for p in CATALOG_DIR.glob("*.toml") if p.name != "models.toml")
     if extra_dir and extra_dir.is_dir():
         files += sorted(extra_dir.glob("*.toml"))
     models: dict[str, ModelSpec] = {}
+    prices: list[tuple[dict[str, Any], Path]] = []
     for path in files:
         with path.open("rb") as fh:
             doc = tomllib.load(fh)
         for raw in doc.get("model", []):
             spec = _spec(raw, path)
             models[spec.id] = spec  # a user's file may override a built-in entry
+        prices += [(raw, path) for raw in doc.get("price", [])]
+    for raw, path in prices:  # after every entry, so a price file may sort before the model's file
+        _apply_price(models, raw, path)
     return Catalog(models)
+
+
+def _apply_price(models: dict[str, ModelSpec], raw: dict[str, Any], source: Path) -> None:
+    data = dict(raw)
+    model_id = data.pop("id", None)
+    unknown = set(data) - set(PRICE_FIELDS)
+    if unknown:
+        raise ValueError(f"{source}: [[price]] for {model_id!r} has keys a price cannot set: {sorted(unknown)}")
+    if model_id not in models:
+        # A model dropped from the catalog must not stop the app from starting.
+        logger.warning("%s: [[price]] for %r: no such model in the catalog; ignored", source, model_id)
+        return
+    if "price_source" not in data or "price_date" not in data:
+        raise ValueError(f"{source}: [[price]] for {model_id!r} needs price_source and price_date")
+    spec = models[model_id]
+    if "price_per_second_by_resolution" in data:
+        bad = [k for k in data["price_per_second_by_resolution"]
+               if k.removesuffix("+audio") not in RESOLUTION_LINES]
+        if bad:
+            raise ValueError(f"{source}: [[price]] for {model_id!r} names unknown resolutions {bad}")
+    else:
+        data["price_per_second_by_resolution"] = {}  # the old table belonged to the old price
+    data.setdefault("price_per_second_audio", None)
+    models[model_id] = replace(spec, **data)
 
 
 @lru_cache

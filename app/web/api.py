@@ -61,7 +61,8 @@ async def models(request: Request) -> list[dict]:
             "durations": list(m.durations), "duration_range": list(m.duration_range) if m.duration_range else None,
             "aspect_ratios": list(m.aspect_ratios), "resolutions": list(m.resolutions), "audio": m.audio,
             "negative_prompt": m.negative_prompt, "seed": m.seed, "price_per_second": m.price_per_second,
-            "price_per_second_audio": m.price_per_second_audio, "price_source": m.price_source,
+            "price_per_second_audio": m.price_per_second_audio,
+            "price_per_second_by_resolution": dict(m.price_per_second_by_resolution), "price_source": m.price_source,
             "price_date": m.price_date, "retired_on": m.retired_on or None, "retired_reason": m.retired_reason or None,
             "latency_s": m.latency_s,
         })
