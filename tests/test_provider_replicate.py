@@ -123,6 +123,16 @@ async def test_mapping_kling_start_image(provider, state, png):
     assert "resolution" not in inp and "seed" not in inp
 
 
+async def test_mapping_kling_v3_sends_the_priced_mode(provider, state):
+    """The catalog prices Kling 3 at its pro rate, so the request must ask for pro, not rely
+    on the model's default."""
+    spec = model("replicate/kling-v3")
+    await provider.submit(spec, request(duration_s=7, audio=True))
+    inp = state.creates[0]["body"]["input"]
+    assert inp["mode"] == "pro" and inp["duration"] == 7 and inp["generate_audio"] is True
+    assert spec.price_for(7, True) == pytest.approx(7 * 0.336)
+
+
 async def test_mapping_veo(provider, state):
     await provider.submit(model("replicate/veo-3.1"), request(duration_s=8, aspect_ratio="9:16", resolution="720p",
                                                               audio=True, seed=5, negative_prompt="rain"))
