@@ -365,7 +365,13 @@ def test_stall_makes_all_wait_and_resume_together(open_page, site):
         s = wait_state(page, f"s.phase === 'playing' && s.t > {t_stall + 0.4}", timeout=15_000)
         active = [t for t in s["tiles"] if not t["held"]]
         assert len(active) >= 3 and all(not t["paused"] for t in active)
-        assert max(t["currentTime"] for t in active) - min(t["currentTime"] for t in active) < 0.1
+        # Together: every playing clip within 0.1 s of the others. Sampled until it holds (up to
+        # 3 s) rather than once, because a CPU-starved CI runner can lag one frame callback; a
+        # clip that did not resume drifts further apart every frame and fails this.
+        s = wait_state(page, "(() => { const a = s.tiles.filter(t => !t.held && !t.paused); "
+                             "const c = a.map(t => t.currentTime); "
+                             "return s.phase === 'playing' && a.length >= 3 && "
+                             "Math.max(...c) - Math.min(...c) < 0.1; })()", timeout=3_000)
         call(page, "p.pause()")
         settled(page)
     finally:
