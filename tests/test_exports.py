@@ -176,6 +176,9 @@ def test_pg_copy_stops_when_the_client_goes_away(pg_database):
                         "AND state = 'active' AND pid <> pg_backend_pid()"))).scalar()
                     if not running:
                         break
+                    # pg_stat_activity is a snapshot taken once per transaction: without ending
+                    # it, every later read repeats the first one (this test's earlier flake).
+                    await s.commit()
                     await asyncio.sleep(0.1)
                 assert running == 0
         finally:
