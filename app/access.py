@@ -143,6 +143,16 @@ async def take_for(s: AsyncSession, actor: Actor, take_id: str, action: str = "v
     return take, await require(s, actor, board, action, not_found)
 
 
+async def blind_to(s: AsyncSession, actor: Actor, boards: list[Board]) -> list[str]:
+    """Ids of the blind boards on which the actor votes blind (below editor): exports there
+    leave out comparisons the actor has not voted on yet (app/exports.py)."""
+    out = []
+    for b in boards:
+        if b.blind and not allows(await board_role(s, actor, b), "edit"):
+            out.append(b.id)
+    return out
+
+
 async def visible_boards(s: AsyncSession, actor: Actor, *, include_archived: bool = True) -> list[Board]:
     """Every board the actor may see: member boards, public ones and link boards whose link
     they opened (all of them for an admin or in open mode)."""

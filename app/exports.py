@@ -3,7 +3,13 @@
 The vote CSV follows the column layout of public arena vote datasets (model_a, model_b,
 winner, judge, tstamp …, winner ∈ model_a | model_b | tie | tie (bothbad)) followed by our
 own columns. One row per pairwise outcome: a ranking of N takes appears as its N(N-1)/2 pairs
-sharing a ranking_id. tstamp is Unix seconds with milliseconds (truncated, not rounded, so
+and a best-of-N pick as its N-1 pairs, each ballot's rows sharing a ranking_id (empty for a
+pair vote, which is its own ballot).
+
+Blind boards: the rows pair take ids with model names, and take ids are in every player's
+markup, so a reviewer who could download the votes of a comparison before voting on it could
+tell which take is which model. `hidden_for` keeps those rows out: for the listed boards only
+comparisons the requesting voter has voted on are exported (editors and owners see all). tstamp is Unix seconds with milliseconds (truncated, not rounded, so
 both databases agree to the byte).
 
 On PostgreSQL the rows are written by the server itself (`COPY (SELECT …) TO STDOUT WITH CSV`,
@@ -44,12 +50,14 @@ SELECT v.id, b.slug, v.comparison_id, NULLIF(c.prompt, ''), v.criterion, NULLIF(
        NULLIF(v.model_b, ''), v.winner, COALESCE(NULLIF(vr.display_name, ''), v.voter_id),
        trunc(extract(epoch FROM v.created_at)::numeric, 3), v.position_a, v.position_b,
        CASE WHEN v.blind THEN 'true' ELSE 'false' END, v.kind, v.take_a_id, v.take_b_id,
-       CASE WHEN v.kind = 'ranking' THEN v.ballot_id END
+       CASE WHEN v.kind IN ('ranking', 'best') THEN v.ballot_id END
 FROM votes v
 JOIN boards b ON b.id = v.board_id
 JOIN comparisons c ON c.id = v.comparison_id
 JOIN voters vr ON vr.id = v.voter_id
 WHERE v.board_id = ANY($1::varchar[]) AND v.superseded_at IS NULL
+  AND (v.board_id <> ALL($2::varchar[]) OR v.comparison_id IN (
+       SELECT m.comparison_id FROM votes m WHERE m.voter_id = $3 AND m.superseded_at IS NULL))
 ORDER BY v.created_at, v.id COLLATE "C"
 """
 
@@ -143,8 +151,8 @@ async def pg_copy(session: AsyncSession, query: str, *args, chunk_bytes: int = C
             await conn.invalidate()
 
 
-def _vote_select(board_ids: list[str]):
-    return (
+def _vote_select(board_ids: list[str], hidden_boards: list[str], voter_id: str | None):
+    q = (
         select(Vote.id, Board.slug, Vote.comparison_id, Comparison.prompt, Vote.criterion, Vote.model_a,
                Vote.model_b, Vote.winner, Voter.display_name, Vote.voter_id, Vote.created_at, Vote.position_a,
                Vote.position_b, Vote.blind, Vote.kind, Vote.take_a_id, Vote.take_b_id, Vote.ballot_id)
@@ -154,27 +162,35 @@ def _vote_select(board_ids: list[str]):
         .where(Vote.board_id.in_(board_ids), Vote.superseded_at.is_(None))
         .order_by(Vote.created_at, Vote.id)
     )
+    if hidden_boards:
+        mine = select(Vote.comparison_id).where(Vote.voter_id == voter_id, Vote.superseded_at.is_(None))
+        q = q.where(Vote.board_id.not_in(hidden_boards) | Vote.comparison_id.in_(mine))
+    return q
 
 
-async def vote_csv(session: AsyncSession, board_ids: list[str], batch: int = 5000) -> AsyncIterator[bytes]:
+async def vote_csv(session: AsyncSession, board_ids: list[str], batch: int = 5000, *,
+                   hidden_for: tuple[list[str], str | None] = ((), None)) -> AsyncIterator[bytes]:
     """The votes of these boards (active votes only: a replaced vote stays in the history but
-    not in the export), oldest first."""
+    not in the export), oldest first. `hidden_for` = (blind boards, voter): on those boards,
+    only comparisons this voter has voted on (see the module docstring)."""
     yield header(VOTE_COLUMNS)
     if not board_ids:
         return
+    hidden_boards, voter_id = list(hidden_for[0]), hidden_for[1]
     if await _dialect(session) == "postgresql":
-        async for chunk in pg_copy(session, _PG_VOTES, list(board_ids)):
+        async for chunk in pg_copy(session, _PG_VOTES, list(board_ids), hidden_boards, voter_id or ""):
             yield chunk
         return
     lines = CsvLines()
-    result = await session.stream(_vote_select(list(board_ids)).execution_options(yield_per=batch))
+    result = await session.stream(_vote_select(list(board_ids), hidden_boards, voter_id or "")
+                                  .execution_options(yield_per=batch))
     async for part in result.partitions(batch):
         text, out = [], []
         for (vid, slug, cid, prompt, criterion, ma, mb, winner, name, voter, ts, pa, pb, blind, kind, ta, tb,
              ballot) in part:
             row = [vid, slug, cid, prompt or "", criterion, ma or "", mb or "", winner, name or voter, tstamp(ts),
                    "" if pa is None else pa, "" if pb is None else pb, "true" if blind else "false", kind, ta, tb,
-                   ballot if kind == "ranking" else ""]
+                   ballot if kind in ("ranking", "best") else ""]
             if "\r" in row[3] or "\r" in row[5] or "\r" in row[6] or "\r" in row[8]:
                 if out:
                     text.append(lines.rows(out))

@@ -38,6 +38,15 @@ class BallotInput:
     ranking: list[str] | None = None    # ranking: best first
 
 
+async def voted_on(session: AsyncSession, comparison_id: str, voter_id: str | None) -> bool:
+    """Whether this voter has a standing vote on the comparison (names are revealed to them)."""
+    if not voter_id:
+        return False
+    n = (await session.execute(select(func.count()).select_from(Vote).where(
+        Vote.comparison_id == comparison_id, Vote.voter_id == voter_id, Vote.superseded_at.is_(None)))).scalar_one()
+    return n > 0
+
+
 def screen_order(takes: list[Take], voter_id: str | None, comparison_id: str, shuffle: bool) -> list[Take]:
     """The order this voter sees the takes in: a stable per-voter shuffle for blind boards."""
     ordered = sorted(takes, key=lambda t: (t.created_at, t.id))

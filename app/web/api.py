@@ -9,14 +9,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Actor, board_for, comparison_for, target_board
+from app.access import Actor, blind_to, board_for, comparison_for, target_board
 from app.comparisons import ComparisonInput, create_comparison, decode_data_url
 from app.exports import vote_csv
-from app.votes import BallotInput, record_ballot
-from app.web.deps import ensure_voter, session
+from app.votes import BallotInput, record_ballot, voted_on
+from app.web.deps import ensure_voter, session, view_voter, voter_from_cookie
 from app.web.pages import vote_limit
 from app.web.security import guard
-from app.web.views import comparison_json
+from app.web.views import comparison_json, comparison_view
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -87,7 +87,9 @@ async def post_comparison(body: ComparisonIn, request: Request, response: Respon
 async def get_comparison(comparison_id: str, request: Request, s: AsyncSession = Depends(session),
                          actor: Actor = Depends(guard)) -> dict:
     c, _ = await comparison_for(s, actor, comparison_id, "view")
-    return comparison_json(c, request.app.state.catalog)
+    voter = await view_voter(request, s)
+    view = comparison_view(c, request.app.state.catalog, voter, await voted_on(s, c.id, voter))
+    return comparison_json(c, request.app.state.catalog, view)
 
 
 @router.post("/comparisons/{comparison_id}/votes", status_code=201, summary="Record a vote")
@@ -107,10 +109,11 @@ async def post_vote(comparison_id: str, body: VoteIn, request: Request, response
 async def votes_csv(board: str, request: Request, actor: Actor = Depends(guard)):
     async with request.app.state.db.session() as s:
         b, _ = await board_for(s, actor, board, "view")
+        hidden = (await blind_to(s, actor, [b]), voter_from_cookie(request))
 
     async def body():
         async with request.app.state.db.session() as s2:
-            async for chunk in vote_csv(s2, [b.id]):
+            async for chunk in vote_csv(s2, [b.id], hidden_for=hidden):
                 yield chunk
 
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8",

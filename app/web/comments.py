@@ -12,7 +12,8 @@ from app.access import Actor, allows, comparison_for
 from app.comments import MAX_CHARS, add_comment, count_comments, delete_comment, list_comments
 from app.errors import InputError
 from app.models import Comparison
-from app.web.deps import ensure_voter, session, voter_from_cookie
+from app.votes import voted_on
+from app.web.deps import ensure_voter, session, view_voter, voter_from_cookie
 from app.web.security import guard
 from app.web.views import comparison_view
 
@@ -33,22 +34,18 @@ async def _hidden(s: AsyncSession, c: Comparison, voter_id: str | None, role: st
     has no vote to bias and sees them at once.)"""
     if not c.board.blind or not allows(role, "vote"):
         return False
-    from app.web.pages import _voted
-
-    return not await _voted(s, c.id, voter_id)
+    return not await voted_on(s, c.id, voter_id)
 
 
 async def _fragment(request: Request, s: AsyncSession, c: Comparison, role: str, status_code: int = 200,
                     **ctx) -> HTMLResponse:
-    from app.web.pages import _voted
-
-    voter = voter_from_cookie(request)
+    voter = await view_voter(request, s)
     hidden = await _hidden(s, c, voter, role)
     rows = [r for r in await list_comments(s, c, voter) if not hidden or r.mine]
     view = comparison_view(c, request.app.state.catalog, voter, not hidden)
     labels = {t.take.id: t.label for t in view.tiles}
     return request.app.state.templates.TemplateResponse(request, "partials/comments.html", {
-        "c": c, "rows": rows, "voted": await _voted(s, c.id, voter), "labels": labels, "hidden": (await count_comments(s, c.id)) - len(rows) if hidden else 0,
+        "c": c, "rows": rows, "voted": await voted_on(s, c.id, voter), "labels": labels, "hidden": (await count_comments(s, c.id)) - len(rows) if hidden else 0,
         "ready": view.ready_tiles, "can_comment": allows(role, "comment") and c.board.archived_at is None,
         "can_moderate": allows(role, "manage"), "max_chars": MAX_CHARS, **ctx}, status_code=status_code)
 

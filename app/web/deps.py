@@ -1,10 +1,16 @@
 """Request-scoped helpers shared by the routers: the database session and the voter identity.
 
 A signed-in user (session or API token) votes and comments through their own Voter row; an
-anonymous browser through the voter in its signed cookie, created on its first write."""
+anonymous browser through the voter in its signed cookie, created on its first write.
+
+A blind board shows each voter the takes in their own shuffled order, seeded by the voter id,
+and stores the order with the vote. So the id must exist from the first page a voter sees, not
+only from their first vote: `view_voter` gives an anonymous browser its id (cookie only; the row
+comes with its first write) and a signed-in user their Voter row, before the page is drawn."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, Request, Response
@@ -12,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ids import new_id
 from app.models import User, Voter
-from app.web.security import VOTER_COOKIE, cookie_voter, set_cookie, voter_signer
+from app.web.security import NEW_VOTER_SCOPE_KEY, VOTER_COOKIE, cookie_voter, set_cookie, voter_signer
 
-__all__ = ["VOTER_COOKIE", "ensure_voter", "session", "voter_from_cookie", "SessionDep"]
+__all__ = ["VOTER_COOKIE", "ensure_voter", "session", "view_voter", "voter_from_cookie", "SessionDep"]
 
 
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -30,6 +36,21 @@ def voter_from_cookie(request: Request) -> str | None:
     return cookie_voter(request)
 
 
+async def view_voter(request: Request, s: AsyncSession) -> str:
+    """The voter whose screen order a page shows; minted now if this browser or user has none,
+    so the labels it sees are the ones its vote is recorded (and revealed) with."""
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and actor.signed_in:
+        if actor.voter_id:
+            return actor.voter_id
+        return await ensure_voter(request, Response(), s)
+    voter_id = cookie_voter(request) or request.scope.get(NEW_VOTER_SCOPE_KEY)
+    if not voter_id:
+        voter_id = new_id()
+        request.scope[NEW_VOTER_SCOPE_KEY] = voter_id   # SecurityMiddleware sets the signed cookie
+    return voter_id
+
+
 async def ensure_voter(request: Request, response: Response, s: AsyncSession) -> str:
     """The voter behind this request, created on first write (row, and for an anonymous
     browser a signed cookie)."""
@@ -43,13 +64,15 @@ async def ensure_voter(request: Request, response: Response, s: AsyncSession) ->
         await s.flush()
         user.voter_id = voter.id
         await s.commit()
+        request.state.actor = dataclasses.replace(actor, voter_id=voter.id)   # later calls see it
         return voter.id
     voter_id = cookie_voter(request)
     if voter_id and await s.get(Voter, voter_id):
         return voter_id
-    voter_id = voter_id or new_id()
+    voter_id = voter_id or request.scope.get(NEW_VOTER_SCOPE_KEY) or new_id()
     s.add(Voter(id=voter_id))
     await s.commit()
+    request.scope[NEW_VOTER_SCOPE_KEY] = voter_id
     set_cookie(request, response, VOTER_COOKIE, voter_signer(request).sign(voter_id).decode(), max_age=5 * 365 * 86400)
     return voter_id
 

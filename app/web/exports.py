@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from app.access import Actor, visible_boards
+from app.access import Actor, blind_to, visible_boards
 from app.exports import vote_csv
+from app.web.deps import voter_from_cookie
 from app.web.security import guard
 
 router = APIRouter(tags=["api"])
@@ -30,5 +31,7 @@ def csv_response(request: Request, make: Callable[..., AsyncIterator[bytes]], fi
             response_class=StreamingResponse)
 async def all_votes_csv(request: Request, actor: Actor = Depends(guard)):
     async with request.app.state.db.session() as s:
-        ids = [b.id for b in await visible_boards(s, actor)]
-    return csv_response(request, lambda s: vote_csv(s, ids), "takes-votes.csv")
+        boards = await visible_boards(s, actor)
+        hidden = (await blind_to(s, actor, boards), voter_from_cookie(request))
+    ids = [b.id for b in boards]
+    return csv_response(request, lambda s: vote_csv(s, ids, hidden_for=hidden), "takes-votes.csv")

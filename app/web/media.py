@@ -4,13 +4,17 @@ cached as immutable."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+import os
+from email.utils import parsedate_to_datetime
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, comparison_for, take_for
 from app.errors import NotFound
-from app.models import Take
+from app.models import Board, Comparison, Take
 from app.web.deps import session
 from app.web.security import guard
 
@@ -18,13 +22,34 @@ router = APIRouter(prefix="/media", tags=["media"])
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-def _file(request: Request, key: str | None, media_type: str, filename: str | None = None) -> FileResponse:
+def _file(request: Request, key: str | None, media_type: str, filename: str | None = None) -> Response:
     storage = request.app.state.storage
     if not key or not storage.exists(key):
         raise NotFound("no such media")
-    return FileResponse(storage.path(key), media_type=media_type, filename=filename,
-                        content_disposition_type="inline" if filename is None else "attachment",
-                        headers={"Cache-Control": IMMUTABLE})
+    path = storage.path(key)
+    response = FileResponse(path, media_type=media_type, filename=filename, stat_result=os.stat(path),
+                            content_disposition_type="inline" if filename is None else "attachment",
+                            headers={"Cache-Control": IMMUTABLE})
+    if _not_modified(request, response.headers):
+        return Response(status_code=304, headers={k: response.headers[k] for k in ("etag", "last-modified",
+                                                                                    "cache-control")})
+    return response
+
+
+def _not_modified(request: Request, headers) -> bool:
+    """RFC 9110 §13.1: If-None-Match wins over If-Modified-Since; a revalidating player or
+    browser then gets 304 instead of the clip again."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        etag = headers["etag"].removeprefix("W/")
+        return inm.strip() == "*" or etag in {t.strip().removeprefix("W/") for t in inm.split(",")}
+    ims = request.headers.get("if-modified-since")
+    if ims and "range" not in request.headers:
+        try:
+            return parsedate_to_datetime(headers["last-modified"]) <= parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 async def _take(s: AsyncSession, actor: Actor, take_id: str) -> Take:
@@ -44,7 +69,11 @@ async def take_video(take_id: str, request: Request, s: AsyncSession = Depends(s
 async def take_original(take_id: str, request: Request, s: AsyncSession = Depends(session),
                      actor: Actor = Depends(guard)):
     take = await _take(s, actor, take_id)
-    return _file(request, take.clip_key, "video/mp4", filename=f"take-{take.id}-{take.model_id.replace('/', '_')}.mp4")
+    blind = (await s.execute(select(Board.blind).join(Comparison, Comparison.board_id == Board.id)
+                             .where(Comparison.id == take.comparison_id))).scalar_one()
+    # On a blind board the file name must not say which model made the take.
+    name = f"take-{take.id}.mp4" if blind else f"take-{take.id}-{take.model_id.replace('/', '_')}.mp4"
+    return _file(request, take.clip_key, "video/mp4", filename=name)
 
 
 @router.get("/takes/{take_id}/poster.jpg")

@@ -17,7 +17,8 @@ from app.comparisons import ComparisonInput, create_comparison, estimate_cost, p
 from app.errors import InputError
 from app.models import Comparison, Take, Vote, Voter, utcnow
 from app.votes import BallotInput, record_ballot
-from app.web.deps import ensure_voter, session, voter_from_cookie
+from app.votes import voted_on
+from app.web.deps import ensure_voter, session, view_voter, voter_from_cookie
 from app.web.security import guard
 from app.web.views import board_overview, comparison_view
 
@@ -100,18 +101,10 @@ async def create_from_form(request: Request, s: AsyncSession = Depends(session),
     return response
 
 
-async def _voted(s: AsyncSession, comparison_id: str, voter_id: str | None) -> bool:
-    if not voter_id:
-        return False
-    n = (await s.execute(select(func.count()).select_from(Vote).where(
-        Vote.comparison_id == comparison_id, Vote.voter_id == voter_id, Vote.superseded_at.is_(None)))).scalar_one()
-    return n > 0
-
-
 async def _view(request: Request, s: AsyncSession, comparison_id: str, actor: Actor, action: str = "view"):
     c, role = await comparison_for(s, actor, comparison_id, action)
-    voter = voter_from_cookie(request)
-    view = comparison_view(c, request.app.state.catalog, voter, await _voted(s, c.id, voter))
+    voter = await view_voter(request, s)
+    view = comparison_view(c, request.app.state.catalog, voter, await voted_on(s, c.id, voter))
     view.role = role
     return c, view
 

@@ -36,6 +36,7 @@ SESSION_COOKIE = "takes_session"
 CSRF_COOKIE = "takes_csrf"
 LINKS_COOKIE = "takes_links"
 VOTER_COOKIE = "takes_voter"
+NEW_VOTER_SCOPE_KEY = "takes.new_voter"   # an anonymous voter id minted for this page (deps.view_voter)
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -201,10 +202,15 @@ class SecurityMiddleware:
                 token = scope.get("takes.csrf_token")
                 if token:
                     headers.append("X-CSRF-Token", token)
+                secure = "; Secure" if scope.get("takes.secure") else ""
                 if new_seed:
-                    secure = "; Secure" if scope.get("takes.secure") else ""
                     headers.append("set-cookie", f"{CSRF_COOKIE}={new_seed}; Path=/; Max-Age={365 * 86400}; "
                                                  f"HttpOnly; SameSite=lax{secure}")
+                new_voter = scope.get(NEW_VOTER_SCOPE_KEY)
+                if new_voter and not any(v.startswith(f"{VOTER_COOKIE}=") for v in headers.getlist("set-cookie")):
+                    signed = Signer(scope["app"].state.settings.resolved_secret(), salt="takes.voter").sign(new_voter)
+                    headers.append("set-cookie", f"{VOTER_COOKIE}={signed.decode()}; Path=/; "
+                                                 f"Max-Age={5 * 365 * 86400}; HttpOnly; SameSite=lax{secure}")
             await send(message)
 
         await self.app(scope, receive, send_wrapper)

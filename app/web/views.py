@@ -44,13 +44,40 @@ def take_json(take: Take, catalog: Catalog) -> dict:
     }
 
 
-def comparison_json(c: Comparison, catalog: Catalog) -> dict:
-    return {
+def comparison_json(c: Comparison, catalog: Catalog, view: ComparisonView | None = None) -> dict:
+    """The comparison for the API. Given the viewer's `view` of a blind board they have not
+    voted on yet, it shows what the page shows and no more: takes in their screen order as
+    A, B, C …, no model, timings, costs or provider messages, and no media until every take
+    has finished (see the module docstring)."""
+    out = {
         "id": c.id, "board": c.board.slug, "prompt": c.prompt, "params": c.params,
         "source_image_url": f"/media/comparisons/{c.id}/source" if c.source_image else None,
         "created_at": c.created_at.isoformat(),
         "cost_estimate_usd": _sum([t.cost_estimate_usd for t in c.takes]),
+        "blind": bool(view and view.blind), "revealed": True,
         "takes": [take_json(t, catalog) for t in sorted(c.takes, key=lambda t: (t.created_at, t.id))],
+    }
+    if view is not None and view.blind:
+        labels = {tile.take.id: tile.label for tile in view.tiles}
+        for t in out["takes"]:
+            t["label"] = labels.get(t["id"])
+        if not view.revealed:
+            out["revealed"] = False
+            out["params"] = {k: v for k, v in c.params.items() if k != "durations"}   # names models
+            out["takes"] = [_blind_take_json(tile.take, tile.label, view.all_done) for tile in view.tiles]
+    return out
+
+
+def _blind_take_json(take: Take, label: str, all_done: bool) -> dict:
+    shown = all_done     # before then, only whether each take has finished (as the page shows)
+    return {
+        "id": take.id, "label": label, "model": None, "model_name": None,
+        "status": take.status if shown else ("finished" if take.terminal else "generating"),
+        "video_url": video_url(take) if shown else None, "poster_url": poster_url(take) if shown else None,
+        "duration_s": take.duration_s if shown else None, "fps": take.fps if shown else None,
+        "width": take.width if shown else None, "height": take.height if shown else None,
+        "has_audio": take.has_audio if shown else None,
+        "error": {"code": take.error_code, "message": None} if shown and take.status == "failed" else None,
     }
 
 
