@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Provider keys and base URLs (base URLs exist so tests can point adapters at local fakes).
     gemini_api_key: str | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    # Vertex AI (Veo): a project, and either an access token or a credentials JSON file
+    # (service account or `gcloud auth application-default login`); see docs/providers/vertex.md.
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    vertex_access_token: str | None = None
+    google_application_credentials: Path | None = None
+    vertex_base_url: str | None = None    # default https://{VERTEX_LOCATION}-aiplatform.googleapis.com
     fal_key: str | None = None
     fal_queue_url: str = "https://queue.fal.run"
     replicate_api_token: str | None = None
