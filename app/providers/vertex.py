@@ -40,9 +40,9 @@ model-reference/veo-video-generation, and google-genai 3.6.1's Vertex converters
 Auth (OAuth2 bearer, scope cloud-platform), in this order:
 1. VERTEX_ACCESS_TOKEN: used as is (e.g. `gcloud auth print-access-token`; it lasts an hour).
 2. GOOGLE_APPLICATION_CREDENTIALS: a JSON file, either
-   - "service_account": a JWT (RS256, iss = client_email, aud = token_uri, scope, iat, exp
-     = iat + 1 h, kid = private_key_id) is signed with its private_key and exchanged at its
-     `token_uri` (grant_type urn:ietf:params:oauth:grant-type:jwt-bearer, RFC 7523), or
+   - "service_account": a JWT (RS256, iss = client_email, scope, iat, exp
+     = iat + 1 h, kid = private_key_id; aud is always https://oauth2.googleapis.com/token, as
+     in google-auth) is signed with its private_key and exchanged at its `token_uri` (grant_type urn:ietf:params:oauth:grant-type:jwt-bearer, RFC 7523), or
    - "authorized_user" (`gcloud auth application-default login`): its refresh_token is
      exchanged at https://oauth2.googleapis.com/token (or the file's token_uri).
    The access token is cached until 5 minutes before `expires_in` runs out; a 401 while
@@ -152,7 +152,7 @@ class VertexProvider(Provider):
         kind = creds.get("type")
         if kind == "service_account":
             token_uri = creds.get("token_uri") or DEFAULT_TOKEN_URI
-            form = {"grant_type": JWT_GRANT, "assertion": service_account_assertion(creds, token_uri)}
+            form = {"grant_type": JWT_GRANT, "assertion": service_account_assertion(creds)}
         elif kind == "authorized_user":
             token_uri = creds.get("token_uri") or DEFAULT_TOKEN_URI
             try:
@@ -336,8 +336,10 @@ def write_base64_video(encoded: str, dest: Path, max_bytes: int) -> int:
 
 
 # ---------------------------------------------------------------------- auth helpers
-def service_account_assertion(creds: dict[str, Any], token_uri: str, now: float | None = None) -> str:
-    """The signed JWT a service account exchanges for an access token (RFC 7523, RS256)."""
+def service_account_assertion(creds: dict[str, Any], now: float | None = None) -> str:
+    """The signed JWT a service account exchanges for an access token (RFC 7523, RS256). Its
+    audience is always Google's token endpoint, wherever the file's token_uri points (as
+    google-auth's `service_account.Credentials` builds it)."""
     import jwt
 
     try:
@@ -345,7 +347,7 @@ def service_account_assertion(creds: dict[str, Any], token_uri: str, now: float 
     except KeyError as exc:
         raise ProviderError("auth", f"GOOGLE_APPLICATION_CREDENTIALS: the service_account file has no {exc}") from exc
     iat = int(now if now is not None else time.time())
-    claims = {"iss": email, "sub": email, "scope": SCOPE, "aud": token_uri, "iat": iat, "exp": iat + 3600}
+    claims = {"iss": email, "scope": SCOPE, "aud": DEFAULT_TOKEN_URI, "iat": iat, "exp": iat + 3600}
     headers = {"kid": creds["private_key_id"]} if creds.get("private_key_id") else None
     try:
         return jwt.encode(claims, key, algorithm="RS256", headers=headers)
