@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     ark_base_url: str = "https://ark.ap-southeast.bytepluses.com/api/v3"
     comfyui_url: str | None = None
 
+    @field_validator("google_application_credentials", "vertex_access_token", "vertex_project", "vertex_base_url",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v):
+        """`GOOGLE_APPLICATION_CREDENTIALS=` (set but empty) means not set, not the current directory."""
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, v: str) -> str:

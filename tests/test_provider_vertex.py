@@ -51,7 +51,9 @@ def state(fake, rsa_key):
 
 
 def make_provider(url: str, **kw) -> VertexProvider:
-    fields = {"vertex_project": PROJECT, "vertex_base_url": url, **kw}
+    # explicit Nones so a developer's own VERTEX_* / GOOGLE_APPLICATION_CREDENTIALS never leak in
+    fields = {"vertex_project": PROJECT, "vertex_base_url": url, "vertex_location": "us-central1",
+              "vertex_access_token": None, "google_application_credentials": None, **kw}
     return VertexProvider(Settings(_env_file=None, **fields),
                           http=httpx.AsyncClient(timeout=httpx.Timeout(2.0), follow_redirects=True))
 
@@ -451,7 +453,10 @@ def test_catalog_capabilities():
     assert provider_class("vertex") is VertexProvider
 
 
-def test_available_with_project_and_credentials(tmp_path):
+def test_available_with_project_and_credentials(tmp_path, monkeypatch):
+    for var in ("VERTEX_PROJECT", "VERTEX_ACCESS_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "VERTEX_LOCATION",
+                "VERTEX_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
     def p(**kw):
         return VertexProvider(Settings(_env_file=None, **kw))
 
@@ -460,6 +465,8 @@ def test_available_with_project_and_credentials(tmp_path):
     assert not p(vertex_access_token="t").available()
     assert p(vertex_project="x", vertex_access_token="t").available()
     assert p(vertex_project="x", google_application_credentials=tmp_path / "sa.json").available()
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+    assert p(vertex_project="x").missing_keys() == ["VERTEX_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS"]
     assert p(vertex_project="x")._base() == "https://us-central1-aiplatform.googleapis.com"
     assert p(vertex_project="x", vertex_location="global")._base() == "https://aiplatform.googleapis.com"
     assert p(vertex_project="x", vertex_location="europe-west4")._base() == "https://europe-west4-aiplatform.googleapis.com"
