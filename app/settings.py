@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Provider keys and base URLs (base URLs exist so tests can point adapters at local fakes).
     gemini_api_key: str | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    # Vertex AI (Veo): a project, and either an access token or a credentials JSON file
+    # (service account or `gcloud auth application-default login`); see docs/providers/vertex.md.
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    vertex_access_token: str | None = None
+    google_application_credentials: Path | None = None
+    vertex_base_url: str | None = None    # default https://{VERTEX_LOCATION}-aiplatform.googleapis.com
     fal_key: str | None = None
     fal_queue_url: str = "https://queue.fal.run"
     replicate_api_token: str | None = None
@@ -79,6 +86,13 @@ class Settings(BaseSettings):
     ark_api_key: str | None = None
     ark_base_url: str = "https://ark.ap-southeast.bytepluses.com/api/v3"
     comfyui_url: str | None = None
+
+    @field_validator("google_application_credentials", "vertex_access_token", "vertex_project", "vertex_base_url",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v):
+        """`GOOGLE_APPLICATION_CREDENTIALS=` (set but empty) means not set, not the current directory."""
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("database_url")
     @classmethod

@@ -20,22 +20,25 @@ COMPARISONS = [
       "kling/kling-v3-std"]),
     ({"duration_s": "5", "aspect_ratio": "16:9", "resolution": "720p"},
      ["luma/ray-2", "luma_agents/ray-3.2", "replicate/seedance-2.0", "runway/gen4.5", "demo/aurora"]),
-    ({"duration_s": "6", "aspect_ratio": "16:9", "resolution": "1080p"}, ["minimax/hailuo-02", "demo/aurora"]),
+    ({"duration_s": "6", "aspect_ratio": "16:9", "resolution": "1080p"}, ["minimax/hailuo-02", "vertex/veo-3.1-fast", "demo/aurora"]),
 ]
 
 
 def _start_fakes(stack: ExitStack) -> dict[str, str]:
-    """Start all ten fakes; return the settings (env names) that point the adapters at them."""
-    from tests.fakes import ark, comfyui, fal, google, kling, luma, luma_agents, minimax, replicate, runway
+    """Start all eleven fakes; return the settings (env names) that point the adapters at them."""
+    from tests.fakes import ark, comfyui, fal, google, kling, luma, luma_agents, minimax, replicate, runway, vertex
 
     def up(app):
         return stack.enter_context(serve(app))
 
     fal_state, rep_state, goo_state = fal.FalState(), replicate.ReplicateState(), google.GoogleState()
+    vtx_state = vertex.VertexState()
     env = {
         "FAL_KEY": fal_state.key, "FAL_QUEUE_URL": up(fal.create_app(fal_state)),
         "REPLICATE_API_TOKEN": rep_state.token, "REPLICATE_BASE_URL": up(replicate.create_app(rep_state)),
         "GEMINI_API_KEY": goo_state.key, "GEMINI_BASE_URL": up(google.create_app(goo_state)),
+        "VERTEX_PROJECT": vtx_state.project, "VERTEX_LOCATION": vtx_state.location,
+        "VERTEX_ACCESS_TOKEN": vtx_state.token, "VERTEX_BASE_URL": up(vertex.create_app(vtx_state)),
         "KLING_ACCESS_KEY": kling.ACCESS_KEY, "KLING_SECRET_KEY": kling.SECRET_KEY,
         "KLING_BASE_URL": up(kling.create_app()),
         "RUNWAYML_API_SECRET": runway.API_SECRET, "RUNWAY_BASE_URL": up(runway.create_app()),

@@ -11,6 +11,9 @@ What is live, as far as we could check (November 2026, see docs/providers/google
   still serves any Veo id through predictLongRunning is not confirmed: the -001 entries are
   `unverified`. The protocol below follows the Veo 3.1 guide (ai.google.dev/gemini-api/docs/veo)
   and the SDK's mldev converters for the operation (`_GenerateVideosOperation_from_mldev`).
+  Veo on Vertex AI, where the SDK does create video jobs and the -001 ids are served, is its own
+  provider: app/providers/vertex.py (catalog vertex/veo-3.1, vertex/veo-3.1-fast;
+  docs/providers/vertex.md).
 - Gemini Omni Flash (gemini-omni-1.1-flash, gemini-omni-1.2-flash) is the recommended video
   model and is served only by the Interactions API. The ids and the request/response schema
   come from the official SDK's generated types (google-genai 3.6.1 `_gaos/types/interactions`:
