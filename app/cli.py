@@ -27,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--password-stdin", action="store_true",
                     help="read the password from the first line of standard input instead of prompting")
     pr = sub.add_parser("prices", help="read a provider's current prices into the catalog")
-    pr.add_argument("provider", choices=["replicate"],
-                    help="replicate: its prices are published only on its model pages, not in its API")
-    pr.add_argument("--out", default=None, help="price file to write (default: CATALOG_DIR/replicate-prices.toml)")
-    pr.add_argument("--site", default=None, help="where the model pages are (default: https://replicate.com)")
+    pr.add_argument("provider", choices=["replicate", "fal"],
+                    help="replicate: its prices are published only on its model pages, not in its API; "
+                         "fal: its Platform API's pricing endpoint (needs FAL_KEY)")
+    pr.add_argument("--out", default=None, help="price file to write (default: CATALOG_DIR/<provider>-prices.toml)")
+    pr.add_argument("--site", default=None, help="replicate: where the model pages are (default: https://replicate.com)")
+    pr.add_argument("--api", default=None,
+                    help="fal: the Platform API's base URL (default: FAL_API_URL, https://api.fal.ai/v1)")
     pr.add_argument("--dry-run", action="store_true", help="print the price file instead of writing it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -118,19 +121,32 @@ if __name__ == "__main__":
 
 
 def _prices_command(settings, args) -> int:
-    """`takes prices replicate`: read each Replicate model's page and write the rates found,
-    with the page and the date, as `[[price]]` tables in the catalog directory. Models it
-    cannot price are listed with the reason; they keep "price unknown"."""
+    """`takes prices replicate|fal`: read each model's current rate (Replicate: its model page;
+    fal: its Platform API) and write the rates found, with their source and the date, as
+    `[[price]]` tables in the catalog directory. Models it cannot price are listed with the
+    reason; they keep whatever price the catalog has (often "price unknown")."""
     import asyncio
     from pathlib import Path
 
     from app.catalog import load_catalog
-    from app.catalog.replicate_prices import SITE_URL, fetch_prices, price_file
 
-    site = (args.site or SITE_URL).rstrip("/")
-    out = Path(args.out) if args.out else Path(settings.catalog_dir) / "replicate-prices.toml"
-    catalog = load_catalog(settings.catalog_dir)  # a user's own Replicate entries get priced too
-    results = asyncio.run(fetch_prices(catalog, site_url=site))
+    out = Path(args.out) if args.out else Path(settings.catalog_dir) / f"{args.provider}-prices.toml"
+    catalog = load_catalog(settings.catalog_dir)  # a user's own entries get priced too
+    if args.provider == "fal":
+        from app.catalog.fal_prices import fetch_prices, price_file
+
+        if not settings.fal_key:
+            print("FAL_KEY is not set: the pricing API needs an API key", file=sys.stderr)
+            return 2
+        api = (args.api or settings.fal_api_url).rstrip("/")
+        results = asyncio.run(fetch_prices(catalog, api_url=api, key=settings.fal_key))
+        text = price_file(results, api_url=api)
+    else:
+        from app.catalog.replicate_prices import SITE_URL, fetch_prices, price_file
+
+        site = (args.site or SITE_URL).rstrip("/")
+        results = asyncio.run(fetch_prices(catalog, site_url=site))
+        text = price_file(results, site_url=site)
     priced = [r for r in results if r.fields]
     for r in results:
         if r.fields:
@@ -139,10 +155,10 @@ def _prices_command(settings, args) -> int:
             detail = ", ".join(f"{k} ${v:g}" for k, v in extra.items()) or (
                 f"${rate:g}/s" + (f", ${r.fields['price_per_second_audio']:g}/s with audio"
                                    if r.fields.get("price_per_second_audio") else ""))
-            print(f"{r.model_id}: {detail}")
+            note = getattr(r, "note", "")
+            print(f"{r.model_id}: {detail}" + (f" ({note})" if note else ""))
         else:
             print(f"{r.model_id}: no price ({r.problem})", file=sys.stderr)
-    text = price_file(results, site_url=site)
     if args.dry_run:
         print(text, end="")
     elif priced:

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     vertex_base_url: str | None = None    # default https://{VERTEX_LOCATION}-aiplatform.googleapis.com
     fal_key: str | None = None
     fal_queue_url: str = "https://queue.fal.run"
+    fal_api_url: str = "https://api.fal.ai/v1"   # fal's Platform API (prices), for `takes prices fal`
     replicate_api_token: str | None = None
     replicate_base_url: str = "https://api.replicate.com"
     kling_access_key: str | None = None
