@@ -116,8 +116,6 @@ def _account_command(settings, args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def _prices_command(settings, args) -> int:
@@ -168,3 +166,7 @@ def _prices_command(settings, args) -> int:
     else:
         print(f"no prices found; {out} left as it was", file=sys.stderr)
     return 0 if priced else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

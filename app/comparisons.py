@@ -27,8 +27,29 @@ from app.settings import Settings
 from app.storage import LocalStorage
 
 MAX_MODELS = 6
+MAX_SEED = 2**32 - 1   # providers document 32-bit seeds (Veo: uint32); beyond that they refuse or wrap
 DEFAULT_ASPECT = "16:9"
 DEFAULT_RESOLUTION = "720p"
+# Preference order when a comparison names no aspect ratio / resolution: the first one every
+# chosen model accepts (Hailuo renders 768p, not 720p; Luma 540p; some models only 1080p).
+ASPECT_ORDER = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21")
+RESOLUTION_ORDER = ("720p", "768p", "1080p", "540p", "480p", "360p", "1440p", "4k")
+
+
+def ordered(values, order: tuple[str, ...]) -> list[str]:
+    """`values` in `order`, unknown ones after it (for the form's options)."""
+    rank = {v: i for i, v in enumerate(order)}
+    return sorted(set(values), key=lambda v: (rank.get(v, len(order)), v))
+
+
+def shared_choice(specs: list[ModelSpec], field: str, preferred: str, order: tuple[str, ...]) -> str:
+    """The value of `field` (aspect_ratios / resolutions) to use when none was asked for: the
+    preferred one if every model takes it, else the first in `order` that all take. If none is
+    shared, the preferred one, and check_request then says what each model accepts."""
+    common = set.intersection(*(set(getattr(sp, field)) for sp in specs)) if specs else set()
+    if preferred in common or not common:
+        return preferred
+    return ordered(common, order)[0]
 IMAGE_FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp")}
 
 
@@ -160,13 +181,16 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
             errors.append(f"durations names {mid!r}, which is not one of the chosen models")
         elif not isinstance(seconds, (int, float)) or not (0 < seconds <= 60):
             errors.append(f"the duration for {mid} must be between 0 and 60 seconds")
+    if data.seed is not None and not (isinstance(data.seed, int) and 0 <= data.seed <= MAX_SEED):
+        # Providers take 32-bit seeds (some signed); a larger one is refused there, after submit.
+        errors.append(f"the seed must be a whole number from 0 to {MAX_SEED}")
     if data.negative_prompt and len(data.negative_prompt) > settings.max_prompt_chars:
         errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")
     if errors or not specs:
         raise InputError(errors[0] if errors else "choose at least one model", errors)
     duration, overrides = plan_durations(specs, data.duration_s, data.durations or {})
-    aspect = data.aspect_ratio or DEFAULT_ASPECT
-    resolution = data.resolution or DEFAULT_RESOLUTION
+    aspect = data.aspect_ratio or shared_choice(specs, "aspect_ratios", DEFAULT_ASPECT, ASPECT_ORDER)
+    resolution = data.resolution or shared_choice(specs, "resolutions", DEFAULT_RESOLUTION, RESOLUTION_ORDER)
     for spec in specs:
         own = overrides.get(spec.id, duration)
         problems = check_request(spec, duration_s=own, aspect_ratio=aspect, resolution=resolution,
@@ -269,6 +293,12 @@ async def reroll(session: AsyncSession, comparison: Comparison, model_id: str, *
         if not providers.available(spec.provider):
             p = providers.get(spec.provider)
             raise InputError(f"{spec.name} is not available: set {', '.join(p.missing_keys()) if p else 'its adapter'}")
+    live = [t for t in comparison.takes if t.status not in ("failed", "cancelled")]
+    if len(live) >= MAX_MODELS:
+        # The synced grid shows at most six players (and keys 1–6 reach them); a seventh take
+        # would fall off the screen.
+        raise Conflict(f"this comparison already has {len(live)} takes, the most one grid shows side by side; "
+                       f"start a new comparison of {model_id} to try it again")
     first = next(t for t in comparison.takes if t.model_id == model_id)
     await check_budget(session, comparison.board, [first.cost_estimate_usd], f"another take of {model_id}",
                        unpriced=[model_id])

@@ -23,7 +23,6 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     media_dir: Path = VAR_DIR / "media"
     secret_key: str = ""
-    base_url: str = "http://127.0.0.1:8000"
     # Extra catalog entries (TOML files) that users add without code: a ComfyUI workflow, a new endpoint.
     catalog_dir: Path = VAR_DIR / "catalog.d"
 

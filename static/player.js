@@ -9,7 +9,7 @@
 // than a leader video so a stalled or ended clip cannot drag the others.
 //
 // Public surface: window.Takes.initPlayers(root), grid.takesPlayer (see SyncGrid methods),
-// the `takes:reveal` event and `[data-reveal]` JSON elements for blind reveal. docs/player.md.
+// the `takes-reveal` event (sent by the vote response's HX-Trigger) and `[data-reveal]` JSON elements for blind reveal. docs/player.md.
 
 const RATES = [0.25, 0.5, 1, 1.5, 2];
 const DEAD_BAND = 0.015;      // s: start nudging above this (≈ ⅓ frame at 24 fps)
@@ -995,7 +995,7 @@ if (!window.Takes || !window.Takes.initPlayers) {
   document.addEventListener('keydown', onKeyDown);
   document.addEventListener('keyup', onKeyUp);
   document.addEventListener('htmx:afterSettle', (e) => initPlayers((e.detail && e.detail.elt) || e.target || document));
-  document.addEventListener('takes:reveal', (e) => {
+  document.addEventListener('takes-reveal', (e) => {
     const d = e.detail || {};
     reveal(d.names || d, d.grid || null);
   });

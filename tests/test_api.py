@@ -3,6 +3,7 @@
 import base64
 import csv
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -89,6 +90,8 @@ async def test_image_to_video(client, app):
     ({"models": ["demo/aurora"], "durations": {"demo/ember": 4}}, 422, "not one of the chosen models"),
     ({"models": ["demo/aurora", "demo/ember"], "durations": {"demo/ember": 3}}, 422, "accepts 2, 4, 5, 6, 8, 10 s"),
     ({"models": ["demo/aurora"], "durations": {"demo/aurora": 0}}, 422, "between 0 and 60"),
+    ({"models": ["demo/aurora"], "seed": -1}, 422, "seed must be a whole number from 0 to 4294967295"),
+    ({"models": ["demo/aurora"], "seed": 2**32}, 422, "seed must be a whole number from 0 to 4294967295"),
 ])
 async def test_bad_input_is_refused_and_writes_nothing(client, app, body, status, needle):
     before = await _counts(app)
@@ -241,3 +244,34 @@ async def test_estimate_prices_the_chosen_models(client, app):
     params = {"duration_s": d, "durations": auto_durations(priced, d)}
     expected = sum(m.price_for(duration_for(params, m.id), False, "720p") for m in priced)
     assert est["cost_usd"] == pytest.approx(expected) and expected > 0
+
+
+async def test_unset_resolution_and_aspect_are_ones_every_model_accepts(client, app):
+    """Nothing asked for: 720p and 16:9 where every chosen model takes them, else the first
+    choice they all share (a 768p-only model would otherwise be unreachable without a setting)."""
+    import dataclasses
+
+    catalog = app.state.catalog
+    ember, blocks = catalog.get("demo/ember"), catalog.get("demo/blocks")
+    catalog.models["demo/ember"] = dataclasses.replace(ember, resolutions=("480p", "768p"), aspect_ratios=("1:1", "9:16"))
+    catalog.models["demo/blocks"] = dataclasses.replace(blocks, resolutions=("360p", "480p", "768p"))
+    try:
+        r = await client.post("/api/comparisons", json={"prompt": "a kite", "models": ["demo/ember", "demo/blocks"],
+                                                        "duration_s": 4})
+        assert r.status_code == 202, r.text
+        assert (r.json()["params"]["resolution"], r.json()["params"]["aspect_ratio"]) == ("768p", "1:1")
+        est = (await client.get("/api/estimate", params={"models": ["demo/ember", "demo/blocks"]})).json()
+        assert est["resolution"] == "768p"
+        # asked for, it is checked as before, naming what the model accepts
+        r = await client.post("/api/comparisons", json={"prompt": "a kite", "models": ["demo/ember"],
+                                                        "resolution": "720p"})
+        assert r.status_code == 422 and "accepts 480p, 768p" in r.json()["detail"]
+        # and the form offers it (every resolution of the catalog's live models, plus "auto")
+        home = (await client.get("/")).text
+        options = re.search(r'<select name="resolution">(.*?)</select>', home, re.S).group(1)
+        assert re.findall(r"<option[^>]*>([^<]+)</option>", options)[:2] == ["auto", "720p"]
+        assert "<option >768p</option>" in options or "<option>768p</option>" in options
+    finally:
+        catalog.models["demo/ember"], catalog.models["demo/blocks"] = ember, blocks
+    r = await client.post("/api/comparisons", json={"prompt": "a kite", "models": ["demo/ember", "demo/aurora"]})
+    assert (r.json()["params"]["resolution"], r.json()["params"]["aspect_ratio"]) == ("720p", "16:9")

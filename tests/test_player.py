@@ -149,9 +149,9 @@ def test_blind_names_reach_the_dom_only_on_reveal(open_page, site):
         assert name not in html
     assert page.locator(".tp-tile .tp-badge").all_inner_texts() == ["A", "B", "C", "D"]
     assert page.get_attribute("#grid", "data-blind") == "true"
-    # The vote flow fires takes:reveal (e.g. via an HX-Trigger header) with take_id → name.
+    # The vote response's HX-Trigger header fires takes-reveal with take_id → name.
     mapping = {t["take_id"]: t["name"] for t in site["tiles"]}
-    page.evaluate("m => document.body.dispatchEvent(new CustomEvent('takes:reveal', {bubbles: true, detail: {names: m}}))",
+    page.evaluate("m => document.body.dispatchEvent(new CustomEvent('takes-reveal', {bubbles: true, detail: {names: m}}))",
                   mapping)
     assert page.locator(".tp-tile [data-name]").all_inner_texts() == NAMES
     assert page.get_attribute("#grid", "data-revealed") == "true"

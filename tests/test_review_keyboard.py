@@ -97,8 +97,9 @@ def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app): 
         seen.append(cid)
         main = page.inner_text("main")
         assert not any(n in main for n in NAMES), "blind: no model name before the vote"
-        if step == 0 and page.locator("[data-sync-grid] [data-help] table").count():
+        if step == 0:
             # the player's "?" panel lists the vote keys too
+            assert page.locator("[data-sync-grid] [data-help] table").count() == 1
             assert "Next comparison not yet voted on" in page.inner_html("[data-sync-grid] [data-help] table")
         labels = page.eval_on_selector_all("[data-vote-form=overall] [data-key]", "els => els.map(e => e.dataset.key)")
         assert labels == ["A", "B", "C", "D"]
@@ -123,9 +124,9 @@ def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app): 
         page.wait_for_selector("#vote-recorded")
         revealed = page.inner_text("#vote-recorded .reveal")
         assert all(n in revealed for n in NAMES), revealed
-        if page.locator("[data-sync-grid] [data-name]").count():  # the synced player names its tiles too
-            page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] [data-name]')]"
-                                   ".every(e => e.textContent.includes('(demo)'))")
+        assert page.locator("[data-sync-grid] [data-name]").count() == 4   # the synced player names its tiles too
+        page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] [data-name]')]"
+                               ".every(e => e.textContent.includes('(demo)'))")
 
         rows = [r for r in _votes(live_app) if r["comparison_id"] == cid]
         assert all(r["blind"] == "true" for r in rows)

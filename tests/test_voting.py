@@ -219,3 +219,27 @@ async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url,
             assert r.status_code == 409 and "only a ready take can be accepted" in r.json()["detail"]
             await wait_for_takes(client, c["id"])
             assert (await client.get(f"/c/{c['id']}")).text.count("<video") == 2
+
+
+async def test_reroll_stops_at_six_takes_the_grid_can_show(client, app):
+    from tests.team import ready_comparison
+
+    async with app.state.db.session() as s:
+        from app.boards import default_board
+
+        board = await default_board(s)
+        await s.commit()
+    c = await ready_comparison(app, board, models=("demo/aurora", "demo/blocks", "demo/ember", "demo/tape"))
+    for model in ("demo/aurora", "demo/blocks"):   # takes 5 and 6 (queued or generating counts: they will show)
+        assert (await client.post(f"/api/comparisons/{c.id}/reroll", json={"model": model})).status_code == 202
+    r = await client.post(f"/api/comparisons/{c.id}/reroll", json={"model": "demo/ember"})
+    assert r.status_code == 409 and "already has 6 takes" in r.json()["detail"], r.text
+    async with app.state.db.session() as s:
+        assert len((await s.execute(select(Take).where(Take.comparison_id == c.id))).scalars().all()) == 6
+    # a failed take does not count: its place in the grid is free
+    async with app.state.db.session() as s:
+        t = await s.get(Take, c.takes[0].id)
+        t.status, t.error_code, t.error_message = "failed", "provider_error", "boom"
+        await s.commit()
+    r = await client.post(f"/api/comparisons/{c.id}/reroll", json={"model": "demo/ember"})
+    assert r.status_code == 202 and r.json()["attempt"] == 2, r.text

@@ -13,7 +13,10 @@ from sqlalchemy.orm import selectinload
 from app.access import (Actor, allows, board_for, boards_where, can_create, comparison_for, require_signed_in,
                         roles_by_board, target_board, visible_boards)
 from app.boards import default_board
-from app.comparisons import ComparisonInput, create_comparison, estimate_cost, plan_durations, reroll
+from app.comparisons import (
+    ASPECT_ORDER, DEFAULT_RESOLUTION, RESOLUTION_ORDER, ComparisonInput, create_comparison, estimate_cost, ordered,
+    plan_durations, reroll, shared_choice,
+)
 from app.errors import InputError
 from app.models import Comparison, Take, Vote, Voter, utcnow
 from app.votes import BallotInput, record_ballot
@@ -50,8 +53,12 @@ async def _home(request: Request, s: AsyncSession, actor: Actor, form: dict | No
         .order_by(Comparison.created_at.desc()).limit(12)
     )).scalars().all() if visible else []
     boards = await boards_where(s, actor, "edit") if can_create(actor) else []
+    rows = catalog_rows(request)
+    live = [r["spec"] for r in rows if r["spec"].selectable]
     return render(request, "home.html", {
-        "models": catalog_rows(request), "recent": recent, "boards": boards, "form": form or {},
+        "models": rows, "recent": recent, "boards": boards, "form": form or {},
+        "aspect_options": ordered([a for m in live for a in m.aspect_ratios], ASPECT_ORDER),
+        "resolution_options": ordered([r for m in live for r in m.resolutions], RESOLUTION_ORDER),
         "errors": errors or [], "can_create": can_create(actor),
     }, status_code=status_code)
 
@@ -258,5 +265,6 @@ async def estimate(request: Request, models: list[str] | None = Query(None), dur
     if not specs:
         return {"cost_usd": 0.0}
     d, durations = plan_durations(specs, duration_s or None, {})
+    resolution = resolution or shared_choice(specs, "resolutions", DEFAULT_RESOLUTION, RESOLUTION_ORDER)
     params = {"duration_s": d, "durations": durations, "audio": audio, "resolution": resolution}
-    return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations}
+    return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations, "resolution": resolution}
