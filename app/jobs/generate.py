@@ -362,7 +362,11 @@ async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationR
                 wait = err.retry_after if err.retry_after is not None else _backoff(attempt, ctx.settings.poll_interval_s, ctx.settings.poll_max_interval_s)
                 await _sleep(ctx, take.id, wait)
                 continue
-            await _fail(ctx, take.id, err.code, err.message)
+            message = err.message
+            if err.code == "outcome_unknown" and "billed" not in message:
+                # every adapter says why; the user also needs to know what it may cost (DESIGN.md)
+                message += "; the outcome is unknown and it may have been billed: check the provider's dashboard before re-rolling"
+            await _fail(ctx, take.id, err.code, message)
             return None
         except Exception as exc:
             await _fail(ctx, take.id, "outcome_unknown",
