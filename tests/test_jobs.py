@@ -374,3 +374,30 @@ async def test_waiting_for_a_provider_slot_ends_at_the_take_timeout(ctx, provide
     t = await get(ctx, tid)
     assert t.status == "failed" and t.error_code == "timeout" and "no free slot" in t.error_message
     assert provider.submits == []
+
+
+async def test_uncertain_submit_is_looked_up_by_client_key_and_resumed(ctx, provider):
+    """An "outcome unknown" create is the crash-in-submitting case live: reconcile finds the job,
+    the take polls it, and the create is never sent again."""
+    provider.submit_errors = [ProviderError("outcome_unknown", "HTTP 500 to the create call")]
+    provider.reconciled = Submission("found-remote", {"k": "v"})
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.submits == [tid] and (await get(ctx, tid)).remote_id == "found-remote"
+
+
+async def test_uncertain_submit_not_found_is_resent_only_where_that_is_safe(ctx, provider):
+    provider.submit_errors = [ProviderError("outcome_unknown", "HTTP 500 to the create call")]
+    provider.resubmit_safe_when_not_found = True
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.submits == [tid, tid]
+
+
+async def test_uncertain_submit_not_found_fails_saying_it_may_have_been_billed(ctx, provider):
+    provider.submit_errors = [ProviderError("outcome_unknown", "HTTP 500 to the create call")]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "outcome_unknown" and "HTTP 500 to the create call" in t.error_message
+    assert "may have been billed" in t.error_message and provider.submits == [tid]

@@ -13,7 +13,9 @@ What each fault must end as (DESIGN.md "never pays twice"):
 - 503 on the create call (where the adapter      ready; one job
   documents it as "nothing was created")
 - other 5xx on the create call                   failed, `outcome_unknown` ("may have been billed"):
-                                                 the job may exist, so it is not asked again blindly
+                                                 the job may exist, so it is not asked again blindly;
+                                                 ComfyUI (client-chosen prompt ids): looked up, not
+                                                 found, so submitted again: ready, one prompt queued
 - 429 on a poll, with Retry-After                ready after waiting that Retry-After; one create
 - 5xx on a poll                                  ready; one create
 - moderation refusal                             failed, `moderation`, the provider's own words
@@ -60,6 +62,7 @@ class Rig:
     reasons: dict[str, str] = field(default_factory=dict)  # fault -> the provider's words in error_message
     creates: Callable[[Any], int] = lambda state: len(state.creates)   # create calls that reached the fake
     jobs: Callable[[Any], int] = lambda state: len(state.jobs)         # jobs it made (what is billed)
+    safe_resubmit: bool = False   # reconcile proves a job missing, so an uncertain create may be re-sent
 
 
 def _set(**values) -> Callable[[Any], None]:
@@ -186,7 +189,7 @@ RIGS: dict[str, Rig] = {
          "poll_429": _set(throttle=["GET /history/"], retry_after=RA), "poll_5xx": _set(fail_next_history=502)},
         {"auth": "HTTP 401"},
         creates=lambda state: state.requests.count("POST /prompt"),
-        jobs=lambda state: state.number,
+        jobs=lambda state: state.number, safe_resubmit=True,
     ),
 }
 
@@ -269,7 +272,7 @@ async def test_fault_ends_as_designed(provider, fault, fakes, db_url, tmp_path, 
     creates, jobs = rig.creates(state), rig.jobs(state)
     outcome = (take.status, take.error_code, take.error_message)
 
-    if fault in ("submit_429", "submit_503", "poll_429", "poll_5xx"):
+    if fault in ("submit_429", "submit_503", "poll_429", "poll_5xx") or (fault == "submit_5xx" and rig.safe_resubmit):
         assert result == "ready" and take.status == "ready", outcome
         assert take.clip_key and take.duration_s > 0 and take.remote_id
         assert jobs == 1, f"{jobs} jobs at the provider: paid twice"

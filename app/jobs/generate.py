@@ -8,7 +8,9 @@ Crash safety rests on two rules:
    take is only ever submitted from `queued`. A take found in `submitting` (the process died
    during the create call) is never blindly re-submitted: the provider's `reconcile` looks
    for the job by our client key where the provider has one, otherwise the take fails with
-   "outcome unknown, may have been billed" so a person decides.
+   "outcome unknown, may have been billed" so a person decides. A create call that comes back
+   "outcome_unknown" (a 5xx, a reply lost after sending) is the same situation while alive,
+   and gets the same treatment.
 2. Work on a take is guarded by a lease in the row (owner + expiry) claimed with a
    conditional UPDATE, so two workers never drive the same take; a dead worker's lease
    expires and the sweeper hands the take to a live one, which resumes by polling.
@@ -352,6 +354,7 @@ async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationR
         except NoSlot as exc:
             await _fail(ctx, take.id, "timeout", str(exc))
             return None
+        sub = None
         try:
             sub = await provider.submit(model, req)
         except ProviderError as err:
@@ -362,12 +365,18 @@ async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationR
                 wait = err.retry_after if err.retry_after is not None else _backoff(attempt, ctx.settings.poll_interval_s, ctx.settings.poll_max_interval_s)
                 await _sleep(ctx, take.id, wait)
                 continue
-            message = err.message
-            if err.code == "outcome_unknown" and "billed" not in message:
-                # every adapter says why; the user also needs to know what it may cost (DESIGN.md)
-                message += "; the outcome is unknown and it may have been billed: check the provider's dashboard before re-rolling"
-            await _fail(ctx, take.id, err.code, message)
-            return None
+            if err.code == "outcome_unknown":
+                # Same situation as a crash in `submitting`, so the same rule: look for the job by
+                # our client key; re-submit only where not finding it proves it was never made.
+                sub = await _look_for(ctx, take, model, provider, req)
+                if sub is None and provider.resubmit_safe_when_not_found and attempt < 5:
+                    attempt += 1
+                    log.info("take %s: %s; not found at %s, submitting again (safe for this provider)",
+                             take.id, err.message, provider.name)
+                    continue
+            if sub is None:
+                await _fail_submit(ctx, take, err)
+                return None
         except Exception as exc:
             await _fail(ctx, take.id, "outcome_unknown",
                         f"submit failed after the request may have reached the provider ({type(exc).__name__}: {exc}); "
@@ -382,6 +391,22 @@ async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationR
             await asyncio.shield(_orphaned_submission(ctx, take, model, provider, sub))
             raise
         return sub
+
+
+async def _look_for(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
+    try:
+        return await _reconcile(ctx, take.id, model, provider, req)
+    except ProviderError as exc:
+        log.info("take %s: could not look for an uncertain submit at %s: %s", take.id, provider.name, exc)
+        return None
+
+
+async def _fail_submit(ctx: JobContext, take: Take, err: ProviderError) -> None:
+    message = err.message
+    if err.code == "outcome_unknown" and "billed" not in message:
+        # every adapter says why; the user also needs to know what it may cost (DESIGN.md)
+        message += "; the outcome is unknown and it may have been billed: check the provider's dashboard before re-rolling"
+    await _fail(ctx, take.id, err.code, message)
 
 
 async def _orphaned_submission(ctx: JobContext, take: Take, model, provider, sub: Submission) -> None:
