@@ -2,6 +2,7 @@
 leases, per-provider concurrency, cancel and timeouts. Runs on SQLite and PostgreSQL."""
 
 import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,10 @@ class Scripted(Provider):
         super().__init__(settings)
         self.clip = clip
         self.submits: list[str] = []
+        self.submit_times: list[float] = []
         self.submit_errors: list[Exception] = []
+        self.during_submit = None       # async hook run while the create call is "in flight"
+        self.reconcile_errors: list[Exception] = []
         self.poll_script: list = []     # JobStatus or ProviderError, consumed in order; then succeeded
         self.reconciled: Submission | None = None
         self.cancelled: list[str] = []
@@ -36,6 +40,9 @@ class Scripted(Provider):
 
     async def submit(self, model, req):
         self.submits.append(req.take_id)
+        self.submit_times.append(time.monotonic())
+        if self.during_submit:
+            await self.during_submit(req.take_id)
         if self.submit_errors:
             raise self.submit_errors.pop(0)
         self.in_flight += 1
@@ -60,6 +67,8 @@ class Scripted(Provider):
         dest.write_bytes(self.clip.read_bytes())
 
     async def reconcile(self, model, req):
+        if self.reconcile_errors:
+            raise self.reconcile_errors.pop(0)
         return self.reconciled
 
     async def cancel(self, model, remote_id, meta):
@@ -86,13 +95,15 @@ def provider(ctx) -> Scripted:
     return ctx.providers._instances["scripted"]
 
 
-async def make_take(ctx, **fields) -> str:
+async def make_take(ctx, model_id: str = SPEC.id, params: dict | None = None, **fields) -> str:
+    """One comparison with one take of `model_id` (the scripted model unless told), straight in the DB."""
+    params = params or {"duration_s": 2, "aspect_ratio": "16:9", "resolution": "360p"}
     async with ctx.db.session() as s:
         board = await default_board(s)
-        c = Comparison(board_id=board.id, prompt="p", params={"duration_s": 2, "aspect_ratio": "16:9", "resolution": "360p"})
+        c = Comparison(board_id=board.id, prompt="a glass whale over a city", params=params)
         s.add(c)
         await s.flush()
-        t = Take(comparison_id=c.id, model_id=SPEC.id, provider="scripted", **fields)
+        t = Take(comparison_id=c.id, model_id=model_id, provider=ctx.catalog.get(model_id).provider, **fields)
         s.add(t)
         await s.commit()
         return t.id
@@ -153,11 +164,17 @@ async def test_crash_during_submit_reconciled_by_client_key(ctx, provider):
     assert (await get(ctx, tid)).remote_id == "found-remote" and provider.submits == []
 
 
-async def test_submit_refused_with_429_is_retried(ctx, provider):
-    provider.submit_errors = [ProviderError("rate_limit", "slow down", retryable=True, retry_after=0.05)]
+async def test_submit_refused_with_429_is_retried_after_retry_after(ctx, provider, settings):
+    """The second create waits the provider's Retry-After (1 s), not our own backoff, which with
+    these settings is ~0.1 s: ignoring Retry-After fails the gap assertion."""
+    from app.jobs.generate import _backoff
+
+    assert _backoff(1, settings.poll_interval_s, settings.poll_max_interval_s) < 0.3
+    provider.submit_errors = [ProviderError("rate_limit", "slow down", retryable=True, retry_after=1.0)]
     tid = await make_take(ctx)
     assert await generate_take(ctx, tid) == "ready"
     assert provider.submits == [tid, tid]
+    assert provider.submit_times[1] - provider.submit_times[0] >= 0.9
 
 
 async def test_submit_that_may_have_reached_the_provider_is_not_retried(ctx, provider):
@@ -267,3 +284,120 @@ async def test_crash_during_submit_resubmits_where_the_provider_proves_it_never_
     tid = await make_take(ctx, status="submitting")
     assert await generate_take(ctx, tid) == "ready"
     assert provider.submits == [tid]
+
+
+async def _set_take(ctx, take_id, **values) -> None:
+    async with ctx.db.session() as s:
+        t = await s.get(Take, take_id)
+        for k, v in values.items():
+            setattr(t, k, v)
+        await s.commit()
+
+
+@pytest.mark.parametrize("meanwhile", [
+    {"status": "cancelled"},                                                         # a reviewer cancelled it
+    {"lease_owner": "other", "lease_expires_at": utcnow() + timedelta(seconds=60)},  # the lease moved on
+])
+async def test_submit_that_lands_after_the_take_stopped_being_ours_is_cancelled_and_recorded(ctx, provider, meanwhile):
+    """The create call succeeds while the take was cancelled (or taken over): nobody will poll
+    that remote job, so it is cancelled at the provider, and its id is still on the row."""
+    tid = await make_take(ctx)
+
+    async def change_the_take(take_id):
+        await _set_take(ctx, take_id, **meanwhile)
+
+    provider.during_submit = change_the_take
+    assert await generate_take(ctx, tid) is None
+    remote = f"r-{tid}-1"
+    assert provider.submits == [tid] and provider.cancelled == [remote] and provider.polls == 0
+    t = await get(ctx, tid)
+    assert t.remote_id == remote and t.remote_meta == {"k": "v"}
+    if "status" in meanwhile:
+        assert t.status == "cancelled"
+
+
+async def test_orphaned_submission_keeps_a_remote_id_the_row_already_has(ctx, provider):
+    tid = await make_take(ctx)
+
+    async def taken_over(take_id):  # the new owner already recorded its own remote id
+        await _set_take(ctx, take_id, status="cancelled", remote_id="theirs")
+
+    provider.during_submit = taken_over
+    assert await generate_take(ctx, tid) is None
+    assert provider.cancelled == [f"r-{tid}-1"] and (await get(ctx, tid)).remote_id == "theirs"
+
+
+async def test_reconcile_retries_rate_limits_and_server_errors(ctx, provider):
+    """A 429 or 5xx while looking for an interrupted submit says nothing about the job: retry,
+    then resume the job that was found, never a terminal "internal error" nor a new submit."""
+    provider.reconcile_errors = [
+        ProviderError("rate_limit", "429 slow down", retryable=True, retry_after=0.01),
+        ProviderError("provider_error", "502 bad gateway", retryable=True),
+    ]
+    provider.reconciled = Submission("found-remote", {"k": "v"})
+    tid = await make_take(ctx, status="submitting")
+    assert await generate_take(ctx, tid) == "ready"
+    t = await get(ctx, tid)
+    assert t.remote_id == "found-remote" and provider.submits == [] and provider.reconcile_errors == []
+
+
+async def test_reconcile_retries_give_up_at_the_take_timeout(ctx, provider, settings):
+    settings.take_timeout_s = 0.3
+    provider.reconcile_errors = [ProviderError("provider_error", "503 unavailable", retryable=True, retry_after=0.1)
+                                 for _ in range(100)]
+    tid = await make_take(ctx, status="submitting")
+    assert await asyncio.wait_for(generate_take(ctx, tid), 5) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "timeout" and "503 unavailable" in t.error_message and "billed" in t.error_message
+    assert provider.submits == []
+
+
+async def test_reconcile_refusal_fails_with_the_providers_code(ctx, provider):
+    provider.reconcile_errors = [ProviderError("auth", "Invalid API key")]
+    tid = await make_take(ctx, status="submitting")
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "auth" and "Invalid API key" in t.error_message and provider.submits == []
+
+
+async def test_waiting_for_a_provider_slot_ends_at_the_take_timeout(ctx, provider, settings):
+    """The provider's only slot is held by a take that never finishes: the queued take fails as
+    a timeout instead of waiting forever, and is never submitted."""
+    settings.provider_concurrency_overrides = {"scripted": 1}
+    settings.take_timeout_s = 0.3
+    await make_take(ctx, status="running", remote_id="stuck", remote_meta={"k": "v"}, submitted_at=utcnow(),
+                    lease_owner="other", lease_expires_at=utcnow() + timedelta(seconds=60))
+    tid = await make_take(ctx)
+    started = time.monotonic()
+    assert await asyncio.wait_for(generate_take(ctx, tid), 5) == "failed"
+    assert time.monotonic() - started < 3
+    t = await get(ctx, tid)
+    assert t.status == "failed" and t.error_code == "timeout" and "no free slot" in t.error_message
+    assert provider.submits == []
+
+
+async def test_uncertain_submit_is_looked_up_by_client_key_and_resumed(ctx, provider):
+    """An "outcome unknown" create is the crash-in-submitting case live: reconcile finds the job,
+    the take polls it, and the create is never sent again."""
+    provider.submit_errors = [ProviderError("outcome_unknown", "HTTP 500 to the create call")]
+    provider.reconciled = Submission("found-remote", {"k": "v"})
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.submits == [tid] and (await get(ctx, tid)).remote_id == "found-remote"
+
+
+async def test_uncertain_submit_not_found_is_resent_only_where_that_is_safe(ctx, provider):
+    provider.submit_errors = [ProviderError("outcome_unknown", "HTTP 500 to the create call")]
+    provider.resubmit_safe_when_not_found = True
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    assert provider.submits == [tid, tid]
+
+
+async def test_uncertain_submit_not_found_fails_saying_it_may_have_been_billed(ctx, provider):
+    provider.submit_errors = [ProviderError("outcome_unknown", "HTTP 500 to the create call")]
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "failed"
+    t = await get(ctx, tid)
+    assert t.error_code == "outcome_unknown" and "HTTP 500 to the create call" in t.error_message
+    assert "may have been billed" in t.error_message and provider.submits == [tid]

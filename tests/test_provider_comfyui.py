@@ -238,6 +238,27 @@ async def test_auth_proxy_refusal_and_credentials_in_the_url(fake, tmp_path):
     await p.aclose()
 
 
+async def test_a_proxys_429_on_prompt_is_retryable_with_its_retry_after(comfy, fake):
+    """A rate-limiting proxy refused POST /prompt before ComfyUI saw it: nothing was queued, so
+    asking again is safe (rate_limit, retryable, the proxy's Retry-After), unlike a 5xx."""
+    _, state = fake
+    state.throttle, state.retry_after = ["POST /prompt"], "3"
+    err = await expect_error(comfy.submit(WAN, req()))
+    assert (err.code, err.retryable, err.retry_after, err.status) == ("rate_limit", True, 3.0, 429)
+    assert state.posts == [] and state.pending == []           # never reached ComfyUI
+    sub = await comfy.submit(WAN, req())
+    assert sub.remote_id == prompt_id_for("take-cf-1") and len(state.posts) == 1
+
+
+async def test_a_proxys_429_on_poll_is_retryable_with_its_retry_after(comfy, fake):
+    _, state = fake
+    sub = await comfy.submit(WAN, req())
+    state.throttle, state.retry_after = ["GET /history/"], "4"
+    err = await expect_error(comfy.poll(WAN, sub.remote_id, sub.meta))
+    assert (err.code, err.retryable, err.retry_after, err.status) == ("rate_limit", True, 4.0, 429)
+    assert (await run_to_end(comfy, WAN, sub.remote_id, sub.meta)).state == "succeeded"
+
+
 # -- outcomes -------------------------------------------------------------------------------------
 async def test_execution_error_fails_with_the_exception_message(comfy, fake):
     _, state = fake

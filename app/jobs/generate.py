@@ -8,10 +8,20 @@ Crash safety rests on two rules:
    take is only ever submitted from `queued`. A take found in `submitting` (the process died
    during the create call) is never blindly re-submitted: the provider's `reconcile` looks
    for the job by our client key where the provider has one, otherwise the take fails with
-   "outcome unknown, may have been billed" so a person decides.
+   "outcome unknown, may have been billed" so a person decides. A create call that comes back
+   "outcome_unknown" (a 5xx, a reply lost after sending) is the same situation while alive,
+   and gets the same treatment.
 2. Work on a take is guarded by a lease in the row (owner + expiry) claimed with a
    conditional UPDATE, so two workers never drive the same take; a dead worker's lease
    expires and the sweeper hands the take to a live one, which resumes by polling.
+
+Two consequences that are easy to miss:
+- A submit can succeed after the take stopped being ours (a reviewer cancelled it, or the
+  lease moved on while the create call was in flight). Nobody will ever poll that remote job,
+  so it is cancelled at the provider straight away and its id is still written on the row:
+  a paid job is never left running unrecorded.
+- Waiting is bounded everywhere: for a free per-provider slot, for `reconcile` through 429s
+  and 5xx, and for the result, all by `take_timeout_s`.
 """
 
 from __future__ import annotations
@@ -188,7 +198,12 @@ async def _drive(ctx: JobContext, take_id: str) -> str:
             return "failed"
         take.remote_id, take.remote_meta = sub.remote_id, sub.meta
     elif take.status == "submitting":
-        sub = await provider.reconcile(model, req)
+        try:
+            sub = await _reconcile(ctx, take_id, model, provider, req)
+        except ProviderError as err:
+            await _fail(ctx, take_id, err.code, f"{err.message} (while checking whether an interrupted submit reached "
+                        f"{provider.label or provider.name}: the outcome is unknown and it may have been billed)")
+            return "failed"
         if sub is None and provider.resubmit_safe_when_not_found:
             log.info("take %s: not found at %s after a crash; submitting it (safe for this provider)", take_id, provider.name)
             sub = await _submit(ctx, take, model, provider, req)
@@ -254,6 +269,27 @@ async def _drive(ctx: JobContext, take_id: str) -> str:
     return await _finish(ctx, take_id, model, provider, status)
 
 
+async def _reconcile(ctx: JobContext, take_id: str, model, provider, req: GenerationRequest) -> Submission | None:
+    """`provider.reconcile`, retried like polling: a 429 or a 5xx while looking for the job says
+    nothing about whether it exists, so it must not turn into a terminal failure (nor into a
+    blind re-submit). Non-retryable errors, and retries past the take timeout, are raised."""
+    settings = ctx.settings
+    deadline = utcnow() + timedelta(seconds=settings.take_timeout_s)
+    errors = 0
+    while True:
+        try:
+            return await provider.reconcile(model, req)
+        except ProviderError as err:
+            if not err.retryable:
+                raise
+            errors += 1
+            wait = err.retry_after if err.retry_after is not None else _backoff(errors, settings.poll_interval_s, settings.poll_max_interval_s)
+            log.info("take %s: reconcile error (%s), retrying in %.1fs", take_id, err, wait)
+            if utcnow() + timedelta(seconds=wait) > deadline:
+                raise ProviderError("timeout", f"gave up after repeated provider errors: {err.message}") from err
+            await _sleep(ctx, take_id, wait)
+
+
 async def _current_status(ctx: JobContext, take_id: str) -> str:
     async with ctx.db.session() as s:
         return (await s.execute(select(Take.status).where(Take.id == take_id))).scalar_one()
@@ -294,15 +330,31 @@ async def _claim_slot(ctx: JobContext, take: Take) -> bool:
         return res.rowcount == 1
 
 
-async def _wait_for_slot(ctx: JobContext, take: Take) -> None:
+class NoSlot(Exception):
+    """The provider stayed at its concurrency limit for the whole take timeout."""
+
+
+async def _wait_for_slot(ctx: JobContext, take: Take, deadline) -> None:
+    """Claim a slot, waiting while the provider is at its limit, but not past `deadline`: a
+    provider whose slots never free up (stuck takes, a limit of 0) must not hold a take in
+    `queued` forever with nothing on screen saying why."""
     while not await _claim_slot(ctx, take):
+        if utcnow() >= deadline:
+            raise NoSlot(f"no free slot at {take.provider} within {ctx.settings.take_timeout_s:g} s: "
+                         f"{ctx.settings.concurrency_for(take.provider)} takes were in flight there the whole time")
         await _sleep(ctx, take.id, min(1.0, ctx.settings.poll_interval_s))
 
 
 async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
     attempt = 0
+    slot_deadline = utcnow() + timedelta(seconds=ctx.settings.take_timeout_s)
     while True:
-        await _wait_for_slot(ctx, take)
+        try:
+            await _wait_for_slot(ctx, take, slot_deadline)
+        except NoSlot as exc:
+            await _fail(ctx, take.id, "timeout", str(exc))
+            return None
+        sub = None
         try:
             sub = await provider.submit(model, req)
         except ProviderError as err:
@@ -313,17 +365,68 @@ async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationR
                 wait = err.retry_after if err.retry_after is not None else _backoff(attempt, ctx.settings.poll_interval_s, ctx.settings.poll_max_interval_s)
                 await _sleep(ctx, take.id, wait)
                 continue
-            await _fail(ctx, take.id, err.code, err.message)
-            return None
+            if err.code == "outcome_unknown":
+                # Same situation as a crash in `submitting`, so the same rule: look for the job by
+                # our client key; re-submit only where not finding it proves it was never made.
+                sub = await _look_for(ctx, take, model, provider, req)
+                if sub is None and provider.resubmit_safe_when_not_found and attempt < 5:
+                    attempt += 1
+                    log.info("take %s: %s; not found at %s, submitting again (safe for this provider)",
+                             take.id, err.message, provider.name)
+                    continue
+            if sub is None:
+                await _fail_submit(ctx, take, err)
+                return None
         except Exception as exc:
             await _fail(ctx, take.id, "outcome_unknown",
                         f"submit failed after the request may have reached the provider ({type(exc).__name__}: {exc}); "
                         "it may have been billed")
             return None
         # Commit the remote id before anything else: this is what makes a crash safe.
-        await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
-                   submitted_at=utcnow(), error_message=None, progress=0.0)
+        try:
+            await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
+                       submitted_at=utcnow(), error_message=None, progress=0.0)
+        except LeaseLost:
+            # shielded: the heartbeat may notice the lost lease and cancel this driver meanwhile
+            await asyncio.shield(_orphaned_submission(ctx, take, model, provider, sub))
+            raise
         return sub
+
+
+async def _look_for(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
+    try:
+        return await _reconcile(ctx, take.id, model, provider, req)
+    except ProviderError as exc:
+        log.info("take %s: could not look for an uncertain submit at %s: %s", take.id, provider.name, exc)
+        return None
+
+
+async def _fail_submit(ctx: JobContext, take: Take, err: ProviderError) -> None:
+    message = err.message
+    if err.code == "outcome_unknown" and "billed" not in message:
+        # every adapter says why; the user also needs to know what it may cost (DESIGN.md)
+        message += "; the outcome is unknown and it may have been billed: check the provider's dashboard before re-rolling"
+    await _fail(ctx, take.id, err.code, message)
+
+
+async def _orphaned_submission(ctx: JobContext, take: Take, model, provider, sub: Submission) -> None:
+    """The create call succeeded, but meanwhile the take was cancelled or its lease moved on,
+    so it cannot be written as submitted and nobody would ever poll this remote job. Stop it at
+    the provider (best effort) and still record its id on the row, if the row exists and holds
+    no other remote id, so the paid job is never invisible. Cancelling also in the lease case
+    is deliberate: the new owner found the take in `submitting` and either fails it as
+    "outcome unknown" or finds this very job by our client key and sees it cancelled; letting
+    it run unowned is the only outcome that could bill for a clip nobody gets."""
+    log.warning("take %s: submitted as %s at %s, but the take is no longer ours (cancelled or lease lost); "
+                "cancelling it there", take.id, sub.remote_id, provider.name)
+    try:
+        await provider.cancel(model, sub.remote_id, sub.meta or {})
+    except Exception as exc:  # best effort
+        log.warning("take %s: cancel of orphaned %s failed: %s", take.id, sub.remote_id, exc)
+    async with ctx.db.session() as s:
+        await s.execute(update(Take).where(Take.id == take.id, Take.remote_id.is_(None))
+                        .values(remote_id=sub.remote_id, remote_meta=sub.meta, submitted_at=utcnow(), updated_at=utcnow()))
+        await s.commit()
 
 
 async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobStatus) -> str:

@@ -36,6 +36,9 @@ Why the code looks the way it does:
 - Outputs: core SaveVideo reports its file under "images" (with "animated": [true]), VHS's
   VideoCombine under "gifs"; every output key is scanned for .mp4/.webm/.mov/.mkv files.
 - The seed is req.seed or one derived from the take id, so a re-submitted take renders the same.
+- A 429 can only come from a proxy in front of ComfyUI (ComfyUI has no rate limit): the request
+  never reached ComfyUI, so on POST /prompt it is a retryable rate_limit with the proxy's
+  Retry-After, while a 5xx there stays "outcome_unknown" (ComfyUI may have queued the prompt).
 
 Environment: COMFYUI_URL (e.g. http://127.0.0.1:8188; no key — the adapter is available when it
 is set). A server behind an auth proxy: put credentials in the URL (http://user:pass@host:8188);
@@ -279,6 +282,9 @@ class ComfyUI(Provider):
         if resp.status_code in (401, 403):
             raise ProviderError("auth", f"ComfyUI (or its proxy) refused us: HTTP {resp.status_code}; "
                                 "put credentials in COMFYUI_URL", status=resp.status_code)
+        if resp.status_code == 429:   # a proxy's rate limit: the request never reached ComfyUI
+            raise ProviderError("rate_limit", f"the proxy in front of ComfyUI rate-limited POST /prompt (HTTP 429): "
+                                f"{resp.text[:200]}", retryable=True, retry_after=retry_after_s(resp), status=429)
         if resp.status_code >= 500:
             raise ProviderError("outcome_unknown", f"ComfyUI answered HTTP {resp.status_code} to POST /prompt; "
                                 f"reconcile() can tell whether prompt {pid} was queued", status=resp.status_code)
@@ -351,7 +357,8 @@ class ComfyUI(Provider):
             retry = resp.status_code >= 500 or resp.status_code == 429
             raise ProviderError("provider_error" if retry else "invalid_request",
                                 f"ComfyUI refused the source image: HTTP {resp.status_code}: {resp.text[:300]}",
-                                retryable=retry, status=resp.status_code)
+                                retryable=retry, retry_after=retry_after_s(resp) if retry else None,
+                                status=resp.status_code)
         data = _json(resp) or {}
         stored = str(data.get("name") or name)
         return f"{data['subfolder']}/{stored}" if data.get("subfolder") else stored
@@ -409,7 +416,8 @@ class ComfyUI(Provider):
             raise ProviderError("auth", f"ComfyUI (or its proxy) refused us: HTTP {resp.status_code}",
                                 status=resp.status_code)
         if resp.status_code >= 400:
-            raise ProviderError("provider_error", f"ComfyUI {path}: HTTP {resp.status_code}",
+            raise ProviderError("rate_limit" if resp.status_code == 429 else "provider_error",
+                                f"ComfyUI {path}: HTTP {resp.status_code}",
                                 retryable=resp.status_code >= 500 or resp.status_code == 429,
                                 retry_after=retry_after_s(resp), status=resp.status_code)
         data = _json(resp)
@@ -424,7 +432,8 @@ class ComfyUI(Provider):
             raise ProviderError("provider_error", f"ComfyUI {path} failed: {exc!r}", retryable=True) from exc
         if resp.status_code >= 400:
             raise ProviderError("provider_error", f"ComfyUI {path}: HTTP {resp.status_code}",
-                                retryable=resp.status_code >= 500, status=resp.status_code)
+                                retryable=resp.status_code >= 500 or resp.status_code == 429,
+                                retry_after=retry_after_s(resp), status=resp.status_code)
 
 
 def _json(resp: httpx.Response) -> dict[str, Any] | None:

@@ -9,6 +9,11 @@ finishes after `steps_to_finish` steps), so a poller sees queued -> running -> d
 
 Finished prompts save a video the way the output node would: core SaveVideo lists it under
 "images" with "animated": [true]; VHS_VideoCombine under "gifs". Faults are scripted with `Script`.
+
+ComfyUI itself has no auth and no rate limit; servers reachable over a network sit behind a
+proxy that adds both. `basic_auth` and `throttle` play that proxy: a throttled request never
+reaches ComfyUI and is answered 429 with a Retry-After header, as nginx (`limit_req_status 429`)
+or a hosted gateway would.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Script:
     fail_execution: str | None = None      # prompts end with execution_error and this exception_message
     fail_next_history: int | None = None   # HTTP status for the next GET /history/{id}
     basic_auth: tuple[str, str] | None = None   # behave like an auth proxy in front of ComfyUI
+    throttle: list[str] = field(default_factory=list)  # "METHOD /path-prefix": the proxy answers the next
+    retry_after: str = "2"                              # matching request 429 with this Retry-After
     lose_prompts: bool = False             # forget everything (a restart): history and queue emptied
     posts: list[dict[str, Any]] = field(default_factory=list)   # every POST /prompt body
     requests: list[str] = field(default_factory=list)
@@ -69,6 +76,12 @@ def create_app(script: Script | None = None) -> tuple[FastAPI, Script]:
             if request.headers.get("authorization") != expected:
                 return PlainTextResponse("401: Unauthorized", status_code=401,
                                          headers={"WWW-Authenticate": 'Basic realm="comfyui"'})
+        call = f"{request.method} {request.url.path}"
+        for i, prefix in enumerate(state.throttle):
+            if call.startswith(prefix):
+                del state.throttle[i]
+                return PlainTextResponse("429 Too Many Requests", status_code=429,
+                                         headers={"Retry-After": state.retry_after})
         if state.lose_prompts:
             state.pending.clear()
             state.running = None
