@@ -181,6 +181,15 @@ RIGS: dict[str, Rig] = {
          "moderation": "output video may contain sensitive information"},
         jobs=lambda state: len(state.tasks),
     ),
+    # Vertex returns the clip inline (base64), so it has no result URL to expire.
+    "vertex": Rig(
+        "vertex/veo-3.1", {"duration_s": 6, "aspect_ratio": "16:9", "resolution": "720p"}, "vertex_access_token",
+        {"auth": _set(), "submit_429": _set(fail_next_create=429, retry_after=RA),
+         "submit_503": _set(fail_next_create=503), "submit_5xx": _set(fail_next_create=500),
+         "poll_429": _set(fail_next_fetch=429, retry_after=RA), "poll_5xx": _set(fail_next_fetch=500),
+         "moderation": _set(next_outcome="moderation")},
+        {"auth": "invalid authentication credentials", "moderation": "Responsible AI practices"},
+    ),
     # ComfyUI has no key, no moderation and keeps its outputs: auth and 429 come from a proxy.
     "comfyui": Rig(
         "comfyui/wan2.2-ti2v-5b", P720, None,
@@ -196,7 +205,7 @@ RIGS: dict[str, Rig] = {
 
 def _start(stack: ExitStack) -> dict[str, tuple[dict[str, str], Any]]:
     """Start every fake once; return, per provider, the settings that point at it and its state."""
-    from tests.fakes import ark, comfyui, fal, google, kling, luma, luma_agents, minimax, replicate, runway
+    from tests.fakes import ark, comfyui, fal, google, kling, luma, luma_agents, minimax, replicate, runway, vertex
 
     def up(app) -> str:
         return stack.enter_context(serve(app))
@@ -224,6 +233,9 @@ def _start(stack: ExitStack) -> dict[str, tuple[dict[str, str], Any]]:
     out["ark"] = ({"ark_api_key": s.api_key, "ark_base_url": up(app) + "/api/v3"}, s)
     app, s = comfyui.create_app()
     out["comfyui"] = ({"comfyui_url": up(app)}, s)
+    s = vertex.VertexState()
+    out["vertex"] = ({"vertex_access_token": s.token, "vertex_project": s.project, "vertex_location": s.location,
+                      "vertex_base_url": up(vertex.create_app(s))}, s)
     return out
 
 
@@ -309,5 +321,6 @@ def test_every_fake_is_covered():
     from pathlib import Path
 
     fakes_dir = Path(__file__).parent / "fakes"
-    names = {p.stem for p in fakes_dir.glob("*.py")} - {"__init__", "replicate_site"}
+    # not video providers: the price sources of `takes prices replicate` / `takes prices fal`
+    names = {p.stem for p in fakes_dir.glob("*.py")} - {"__init__", "replicate_site", "fal_platform"}
     assert names == set(RIGS)
