@@ -72,7 +72,10 @@ def role_from(actor: Actor, board: Board, member_role: str | None) -> str | None
     role = member_role if member_role in RANK else None
     shared = board.visibility == "public" or (
         board.visibility == "link" and board.link_token is not None and board.link_token in actor.link_tokens)
-    if shared and (role is None or RANK[role] < RANK["voter"]):
+    # A member's role is what the owner gave them, even where the board is shared: a viewer
+    # member stays a viewer (someone asked to watch, not to vote). Shared access is for
+    # people who are not members.
+    if shared and role is None:
         role = "voter"
     return role
 
@@ -144,11 +147,13 @@ async def take_for(s: AsyncSession, actor: Actor, take_id: str, action: str = "v
 
 
 async def blind_to(s: AsyncSession, actor: Actor, boards: list[Board]) -> list[str]:
-    """Ids of the blind boards on which the actor votes blind (below editor): exports there
-    leave out comparisons the actor has not voted on yet (app/exports.py)."""
+    """Ids of the blind boards on which the actor votes blind (a voter, not an editor): exports
+    there leave out comparisons the actor has not voted on yet (app/exports.py). A viewer has
+    no vote to bias, as with comments."""
     out = []
     for b in boards:
-        if b.blind and not allows(await board_role(s, actor, b), "edit"):
+        role = await board_role(s, actor, b)
+        if b.blind and allows(role, "vote") and not allows(role, "edit"):
             out.append(b.id)
     return out
 

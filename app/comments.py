@@ -73,11 +73,15 @@ async def count_comments(s: AsyncSession, comparison_id: str) -> int:
 
 async def delete_comment(s: AsyncSession, comparison: Comparison, comment_id: str, voter_id: str | None,
                          moderator: bool) -> None:
-    """Authors delete their own comments; a board owner deletes any."""
+    """Authors delete their own comments, whatever their role is now (a reviewer moved down to
+    viewer can still take back what they wrote); a board owner deletes any, on an archived
+    board too (moderation is part of managing it). Callers need only view access."""
     c = await s.get(Comment, comment_id)
     if c is None or c.comparison_id != comparison.id:
         raise NotFound(f"no comment {comment_id!r} on this comparison")
     if not moderator and (voter_id is None or c.voter_id != voter_id):
         raise Forbidden("only its author or a board owner can delete a comment")
+    if not moderator and comparison.board.archived_at is not None:
+        raise Conflict(f"board {comparison.board.name!r} is archived (read-only); an owner can restore it")
     await s.delete(c)
     await s.commit()

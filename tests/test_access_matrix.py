@@ -143,6 +143,16 @@ async def _comment(w: World, p: Persona, bw: BoardWorld) -> str:
         return c.id
 
 
+async def _drop_rerolls(w: World, bw: BoardWorld) -> None:
+    from sqlalchemy import delete
+
+    from app.models import Take
+
+    async with await w.db() as s:
+        await s.execute(delete(Take).where(Take.comparison_id == bw.comparison_id, Take.attempt > 1))
+        await s.commit()
+
+
 async def _token(w: World, p: Persona) -> str:
     user_id = p.user.id if p.user else w.owner.id
     async with await w.db() as s:
@@ -274,7 +284,13 @@ async def b_compare_api(w, p, bw):
 
 
 async def b_reroll(w, p, bw):
+    await _drop_rerolls(w, bw)   # every persona re-rolls the same comparison: stay under the six-take grid cap
     return Req(f"/c/{bw.comparison_id}/reroll", data={"model": "demo/aurora"})
+
+
+async def b_reroll_api(w, p, bw):
+    await _drop_rerolls(w, bw)
+    return Req(f"/api/comparisons/{bw.comparison_id}/reroll", json={"model": "demo/aurora"})
 
 
 async def b_accept_invite(w, p, bw):
@@ -368,13 +384,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", C + "/comments"): Rule("view", 200, fixed("/c/{cid}/comments")),
     ("POST", C + "/vote"): Rule("vote", 200, b_vote_form),
     ("POST", C + "/comments"): Rule("comment", 200, b_comment_form),
-    ("POST", C + "/comments/{comment_id}/delete"): Rule("comment", 200, b_delete_comment_form),
+    ("POST", C + "/comments/{comment_id}/delete"): Rule("view", 200, b_delete_comment_form),   # own comment
     ("POST", C + "/takes/{take_id}/cancel"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/cancel")),
     ("POST", C + "/reroll"): Rule("edit", 303, b_reroll),
     ("POST", C + "/takes/{take_id}/accept"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/accept")),
     ("POST", C + "/takes/{take_id}/unaccept"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/unaccept")),
-    ("POST", "/api/comparisons/{comparison_id}/reroll"): Rule("edit", 202, fixed("/api/comparisons/{cid}/reroll",
-                                                                                json={"model": "demo/aurora"})),
+    ("POST", "/api/comparisons/{comparison_id}/reroll"): Rule("edit", 202, b_reroll_api),
     ("POST", "/api/comparisons/{comparison_id}/takes/{take_id}/accept"): Rule(
         "edit", 200, fixed("/api/comparisons/{cid}/takes/{tid}/accept")),
     ("POST", "/api/comparisons/{comparison_id}/takes/{take_id}/unaccept"): Rule(
@@ -383,7 +398,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/comparisons/{comparison_id}/votes"): Rule("vote", 201, b_vote_api),
     ("GET", "/api/comparisons/{comparison_id}/comments"): Rule("view", 200, fixed("/api/comparisons/{cid}/comments")),
     ("POST", "/api/comparisons/{comparison_id}/comments"): Rule("comment", 201, b_comment_api),
-    ("DELETE", "/api/comparisons/{comparison_id}/comments/{comment_id}"): Rule("comment", 204, b_delete_comment_api),
+    ("DELETE", "/api/comparisons/{comparison_id}/comments/{comment_id}"): Rule("view", 204, b_delete_comment_api),
     # media
     ("GET", "/media/takes/{take_id}/video.mp4"): Rule("view", 200, fixed("/media/takes/{tid}/video.mp4")),
     ("GET", "/media/takes/{take_id}/original.mp4"): Rule("view", 200, fixed("/media/takes/{tid}/original.mp4")),

@@ -165,7 +165,13 @@ async def test_vote_errors(client, app):
     assert r.status_code == 422
     r = await client.post(url, json={"take_a": a, "take_b": c1["takes"][1]["id"], "outcome": "a", "criterion": "vibes"})
     assert r.status_code == 422 and "unknown criterion" in r.json()["detail"]
-    # takes of c2 are not ready yet (or barely): voting on a not-ready take is a 409
+    # a take that is not ready (made so here, once its job is done, not left to the demo's timing)
+    # cannot be voted on: 409
+    await wait_for_takes(client, c2["id"])
+    async with app.state.db.session() as s:
+        t = await s.get(Take, c2["takes"][1]["id"])
+        t.status = "running"
+        await s.commit()
     r = await client.post(f"/api/comparisons/{c2['id']}/votes",
                           json={"take_a": c2["takes"][0]["id"], "take_b": c2["takes"][1]["id"], "outcome": "a"})
     assert r.status_code == 409 and "not ready" in r.json()["detail"]

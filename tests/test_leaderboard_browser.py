@@ -21,19 +21,19 @@ MODELS = ["demo/aurora", "demo/ember", "demo/blocks"]
 def _setup(base: str) -> list[dict]:
     with browser_like(httpx.Client(base_url=base, timeout=30)) as api:
         assert api.post("/api/boards", json={"name": "Browser board", "slug": "lbb"}).status_code == 201
-        ids = []
+        created = []
         for i in range(3):
             r = api.post("/api/comparisons", json={"prompt": f"shot {i}", "models": MODELS, "board": "lbb",
                                                    "duration_s": 4, "resolution": "360p"})
             assert r.status_code == 202, r.text
-            ids.append(r.json()["id"])
+            created.append(r.json())   # the creator's answer names the models; a blind GET would not
         end = time.monotonic() + 120
         out = []
-        for cid in ids:
+        for c in created:
             while True:
-                body = api.get(f"/api/comparisons/{cid}").json()
+                body = api.get(f"/api/comparisons/{c['id']}").json()
                 if all(t["status"] == "ready" for t in body["takes"]):
-                    out.append(body)
+                    out.append(c)
                     break
                 assert time.monotonic() < end, body
                 time.sleep(0.2)

@@ -352,6 +352,31 @@ async def test_comments_at_a_time_code(app):
         assert (await s.execute(select(func.count()).select_from(Comment))).scalar_one() == 0
 
 
+async def test_a_member_keeps_their_role_on_a_shared_board_and_authors_keep_their_comments(app):
+    team = await make_team(app, visibility="link")
+    c = await ready_comparison(app, team.board)
+    a, b = (t.id for t in c.takes)
+    async with team.client("voter") as voter:
+        r = await voter.post(f"/api/comparisons/{c.id}/comments", json={"take": a, "time_s": 1, "body": "too dark"})
+        assert r.status_code == 201
+        cid = r.json()["id"]
+    async with team.client("owner") as owner:
+        r = await owner.put(f"/api/boards/{team.board.slug}/members/{team.users['voter'].id}", json={"role": "viewer"})
+        assert r.status_code == 200, r.text
+    for who in ("viewer", "voter"):   # the viewer member, and the voter now moved down to viewer
+        async with team.client(who) as member:
+            assert (await member.get(f"/s/{team.board.link_token}")).status_code == 303   # holds the link too
+            r = await member.post(f"/api/comparisons/{c.id}/votes", json={"take_a": a, "take_b": b, "outcome": "a"})
+            assert r.status_code == 403 and "your role on this board is viewer" in r.json()["detail"], r.text
+    async with team.client("voter") as former:
+        # … yet can still take back what they wrote
+        assert (await former.delete(f"/api/comparisons/{c.id}/comments/{cid}")).status_code == 204
+    async with client_for(app) as anon:   # a stranger with the link votes (shared access is for non-members)
+        assert (await anon.get(f"/s/{team.board.link_token}")).status_code == 303
+        r = await anon.post(f"/api/comparisons/{c.id}/votes", json={"take_a": a, "take_b": b, "outcome": "a"})
+        assert r.status_code == 201, r.text
+
+
 # ---- budget -----------------------------------------------------------------------------------
 
 async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path):

@@ -82,7 +82,7 @@ async def comment_form(comparison_id: str, request: Request, s: AsyncSession = D
              include_in_schema=False)
 async def delete_comment_form(comparison_id: str, comment_id: str, request: Request,
                               s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
-    c, role = await comparison_for(s, actor, comparison_id, "comment")
+    c, role = await comparison_for(s, actor, comparison_id, "view")
     await delete_comment(s, c, comment_id, voter_from_cookie(request), allows(role, "manage"))
     return await _fragment(request, s, c, role)
 
@@ -129,5 +129,5 @@ async def api_add_comment(comparison_id: str, body: CommentIn, request: Request,
                summary="Delete a comment (its author, or a board owner)")
 async def api_delete_comment(comparison_id: str, comment_id: str, request: Request,
                              s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
-    c, role = await comparison_for(s, actor, comparison_id, "comment")
+    c, role = await comparison_for(s, actor, comparison_id, "view")
     await delete_comment(s, c, comment_id, voter_from_cookie(request), allows(role, "manage"))
