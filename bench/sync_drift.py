@@ -14,7 +14,7 @@ presented frame's mediaTime against the clock at its expected display time.
 Drift of a sample = max − min currentTime over the *eligible* clips: not ended, not on their last
 frame (clock and currentTime < duration − 1/fps: shorter clips hold their last frame on purpose),
 at least two of them. "Unfiltered" is every sample from the first play to the final pause.
-"Steady" additionally drops transition windows, defined as any sample where
+"Playing" drops only (a) below; "steady" drops every transition window, i.e. any sample where
   (a) the player's phase is not `playing` (priming after a seek/loop wrap, or stalled), or an
       eligible video is seeking or paused;
   (b) less than --settle-ms (500 ms) has passed since the clock last (re)started — i.e. after the
@@ -87,7 +87,7 @@ def summarize(xs_ms):
 
 def analyse(data, settle_ms, t_from, t_to):
     fps, durs, n = data["fps"], data["durations"], len(data["fps"])
-    unfiltered, steady = [], []
+    unfiltered, playing, steady = [], [], []
     excluded = {"not playing / seeking": 0, "after (re)start": 0, "after speed change": 0}
     offsets = [[] for _ in range(n)]
     for row in data["samples"]:
@@ -104,7 +104,9 @@ def analyse(data, settle_ms, t_from, t_to):
         unfiltered.append(spread)
         if phase != 0 or any(vids[i][1] & 5 for i in elig):
             excluded["not playing / seeking"] += 1
-        elif now - last_start < settle_ms:
+            continue
+        playing.append(spread)
+        if now - last_start < settle_ms:
             excluded["after (re)start"] += 1
         elif now - last_rate < settle_ms:
             excluded["after speed change"] += 1
@@ -116,13 +118,13 @@ def analyse(data, settle_ms, t_from, t_to):
     # A perfectly synced clip shows values spread over one frame period; what matters between
     # clips is that their distributions sit at the same place.
     late = [[] for _ in range(n)]
-    for i, media, disp, clock_at, playing, last_start, last_rate, _pf in data["frames"]:
-        if not playing or not (t_from <= disp <= t_to) or disp - last_start < settle_ms or disp - last_rate < settle_ms:
+    for i, media, disp, clock_at, is_playing, last_start, last_rate, _pf in data["frames"]:
+        if not is_playing or not (t_from <= disp <= t_to) or disp - last_start < settle_ms or disp - last_rate < settle_ms:
             continue
         if clock_at >= durs[i] - 1 / fps[i]:
             continue
         late[i].append((clock_at - media) * 1000)
-    return unfiltered, steady, excluded, offsets, late
+    return unfiltered, playing, steady, excluded, offsets, late
 
 
 async def run(args):
@@ -245,12 +247,12 @@ async def run(args):
             final = await page.evaluate(f"() => {P}.state()")
             await browser.close()
 
-    unfiltered, steady, excluded, offsets, late = analyse(data, args.settle_ms, t_from, t_to)
+    unfiltered, playing, steady, excluded, offsets, late = analyse(data, args.settle_ms, t_from, t_to)
     frame_ms = 1000 / min(meta["fps"])
-    u, s = summarize(unfiltered), summarize(steady)
+    u, pl, s = summarize(unfiltered), summarize(playing), summarize(steady)
     out = {"url": args.url or "fixture", "clips": [{"label": l, "fps": f, "duration": d} for l, f, d in
                                                       zip(meta["labels"], meta["fps"], meta["durations"])],
-           "seconds": seconds, "samples": len(data["samples"]), "unfiltered_ms": u, "steady_ms": s,
+           "seconds": seconds, "samples": len(data["samples"]), "unfiltered_ms": u, "playing_ms": pl, "steady_ms": s,
            "excluded": excluded, "stats": final["stats"], "log": log, "errors": errors,
            "stall_clip": meta["labels"][stall_idx], "route": route_log[:6],
            "offset_vs_clock_ms": {meta["labels"][i]: {"median": pct(o, 0.5), "p95_abs": pct([abs(x) for x in o], 0.95)}
@@ -261,6 +263,7 @@ async def run(args):
     print(f"session: {seconds:.0f} s, {len(data['samples'])} rAF samples, events: {log}")
     print(f"player stats: {final['stats']}; stall clip {out['stall_clip']}; route: {route_log[:4]}")
     print(f"inter-player drift, unfiltered: median {u['median']:.1f} ms, p95 {u['p95']:.1f} ms, max {u['max']:.1f} ms (n={u['n']})")
+    print(f"inter-player drift, playing:    median {pl['median']:.1f} ms, p95 {pl['p95']:.1f} ms, max {pl['max']:.1f} ms (n={pl['n']})")
     print(f"inter-player drift, steady:     median {s['median']:.1f} ms, p95 {s['p95']:.1f} ms, max {s['max']:.1f} ms (n={s['n']})")
     print(f"excluded samples: {excluded}")
     print("clip − clock offset (steady): " + ", ".join(f"{k} median {v['median']:+.1f} ms / p95|.| {v['p95_abs']:.1f} ms"
