@@ -143,6 +143,12 @@ class SyncGrid {
     return Math.max(0, ...this.clips.map((c) => c.fps)) || 24;
   }
 
+  /** Shared frame number of time t at frame rate f: the frame whose display interval contains t,
+   *  clamped to the last one (at the very end t = duration would otherwise name a frame past it). */
+  frameNo(t, f = this.stepFps) {
+    return clamp(Math.floor(t * f + 1e-6), 0, Math.max(0, Math.ceil(this.duration * f - 0.01) - 1));
+  }
+
   playRange() {
     const d = this.duration;
     if (!this.loop.enabled) return [0, d];
@@ -330,7 +336,7 @@ class SyncGrid {
   step(n) {
     if (this.intent === 'play') this.pause();
     const f = this.stepFps;
-    const k = Math.floor(this.now() * f + 1e-6) + n;
+    const k = this.frameNo(this.now(), f) + n;
     const last = Math.max(0, Math.ceil(this.duration * f - 0.01) - 1);
     return this.seek(clamp(k, 0, last) / f);
   }
@@ -362,7 +368,7 @@ class SyncGrid {
   /** `[`: loop in at the start of the current frame. */
   markIn() {
     const f = this.stepFps;
-    this.setLoop({ in: Math.floor(this.now() * f + 1e-6) / f });
+    this.setLoop({ in: this.frameNo(this.now(), f) / f });
   }
 
   /** `]`: loop out at the end of the current frame (the frame itself is included). */
@@ -594,7 +600,7 @@ class SyncGrid {
       t: T, duration: this.duration, phase: this.phase, intent: this.intent,
       playing: this.phase === 'playing', paused: this.intent === 'pause', rate: this.rate,
       loop: { ...this.loop }, range: this.playRange(), focus: this.focusIndex, solo: this.soloIndex,
-      wipe: { ...this.wipe }, epoch: this.epoch, stepFps: f, frame: Math.floor(T * f + 1e-6),
+      wipe: { ...this.wipe }, epoch: this.epoch, stepFps: f, frame: this.frameNo(T, f),
       lastStart: this.lastStart, lastRateChange: this.lastRateChange, stats: { ...this.stats },
       tiles: this.clips.map((c) => ({
         label: c.label, takeId: c.takeId, fps: c.fps, duration: c.duration, hasAudio: c.hasAudio,
@@ -661,7 +667,7 @@ class SyncGrid {
     const T = this.now();
     const d = this.duration || 1;
     const f = this.stepFps;
-    const frame = Math.floor(T * f + 1e-6);
+    const frame = this.frameNo(T, f);
     const pct = (x) => `${clamp((x / d) * 100, 0, 100).toFixed(3)}%`;
     this._set('tc', this.$('[data-timecode]'), 'text', `${T.toFixed(3)} s · f ${frame} @${+f.toFixed(3)}`);
     this._set('dur', this.$('[data-duration-out]'), 'text', `${this.duration.toFixed(3)} s`);

@@ -58,6 +58,13 @@ TEST_CLIPS = [
 ]
 """The test grid: mixed fps (16/24/30), mixed lengths, one clip with an AAC track."""
 
+EXTRA_CLIPS = [
+    ClipSpec("e25", 25, 3.5, model_name="Ember Flow"),
+    ClipSpec("f20audio", 20, 4.5, audio=True, model_name="Fjord Motion"),
+]
+"""Takes E (25 fps) and F (20 fps, AAC) after TEST_CLIPS for the 5- and 6-tile grids; both end
+before C, so the timeline stays 5 s long and the step frame rate 30 fps."""
+
 BENCH_CLIPS = [
     ClipSpec("b1_24", 24, 8.0, model_name="Bench One"),
     ClipSpec("b2_30", 30, 6.0, model_name="Bench Two"),

@@ -16,17 +16,19 @@ import pytest
 from tests import services
 from tests.fakes import serve
 from tests.player_fixture import (
-    BARCODE_BITS, READ_FRAMES_JS, TEST_CLIPS, Gate, build_clips, make_app, render_fragment, render_page,
+    BARCODE_BITS, EXTRA_CLIPS, READ_FRAMES_JS, TEST_CLIPS, Gate, build_clips, make_app, render_fragment,
+    render_page,
 )
 
 pytestmark = pytest.mark.browser
 
 SPECS = TEST_CLIPS  # A: 24 fps 4 s, B: 30 fps 3 s, C: 24 fps 5 s + AAC, D: 16 fps 4 s
+SIX = TEST_CLIPS + EXTRA_CLIPS  # … E: 25 fps 3.5 s, F: 20 fps 4.5 s + AAC (pages /five and /six)
 NAMES = [s.model_name for s in SPECS]
 
 
-def expected_frames(t: float) -> list[int]:
-    return [min(math.floor(t * s.fps + 1e-6), s.frames - 1) for s in SPECS]
+def expected_frames(t: float, specs=SPECS) -> list[int]:
+    return [min(math.floor(t * s.fps + 1e-6), s.frames - 1) for s in specs]
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -34,7 +36,8 @@ def expected_frames(t: float) -> list[int]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     clips = tmp_path_factory.mktemp("clips")
-    tiles = build_clips(clips, SPECS)
+    six = build_clips(clips, SIX)
+    tiles = six[:len(SPECS)]
     gated = [dict(t) for t in tiles]
     gated[2]["video_url"] = "/gated/stall/" + tiles[2]["video_url"].rsplit("/", 1)[1]
     pages = {
@@ -42,6 +45,8 @@ def site(tmp_path_factory):
         "/blind": render_page(tiles, blind=True),
         "/two": render_page(tiles[:2]),
         "/stall": render_page(gated),
+        "/five": render_page(six[:5]),
+        "/six": render_page(six),
     }
     gate = Gate()
     with serve(make_app(clips, pages, gate)) as base:
@@ -106,11 +111,24 @@ def shown(page) -> list[int]:
     return page.evaluate(READ_FRAMES_JS, BARCODE_BITS)
 
 
-def assert_frames_at(page, t: float):
+def assert_shown(page, expected: list[int], timeout: float = 2_000):
+    """The frames on screen are `expected`. Polled briefly: on a CPU-starved runner Chromium can
+    paint a seek's frame a little after `seeked` (pixels that lag converge; a wrong seek does not)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"([bits, want]) => JSON.stringify(({READ_FRAMES_JS})(bits)) === JSON.stringify(want)",
+                               arg=[BARCODE_BITS, expected], timeout=timeout, polling=50)
+    except PlaywrightTimeout:
+        pass
+    assert shown(page) == expected
+
+
+def assert_frames_at(page, t: float, specs=SPECS):
     s = settled(page)
     assert s["t"] == pytest.approx(t, abs=1e-6)
-    assert shown(page) == expected_frames(t)
-    assert [x["frame"] for x in s["tiles"]] == expected_frames(t)
+    assert_shown(page, expected_frames(t, specs))
+    assert [x["frame"] for x in s["tiles"]] == expected_frames(t, specs)
 
 
 # ---- markup, blind, wiring ---------------------------------------------------------------------
@@ -499,3 +517,179 @@ def test_keyboard_space_help_fullscreen_and_inputs(open_page):
     page.keyboard.press("f")
     page.wait_for_function("() => document.fullscreenElement === null")
     json.dumps(state(page))  # the state is plain data
+
+
+# ---- layout, timecode, five and six tiles -----------------------------------------------------
+
+GEOMETRY_JS = """() => {
+  const g = document.getElementById('grid');
+  const box = (e) => { const b = e.getBoundingClientRect(); return {l: b.left, t: b.top, r: b.right, b: b.bottom}; };
+  return {vw: innerWidth, vh: innerHeight, scrollW: document.documentElement.scrollWidth,
+          stage: box(g.querySelector('[data-stage]')), transport: box(g.querySelector('.tp-transport')),
+          cols: Number(g.style.getPropertyValue('--tp-cols')),
+          frames: [...g.querySelectorAll('.tp-frame')].map(box)};
+}"""
+
+
+def resize(page, width: int, height: int) -> dict:
+    """Set the window size, let the resize handlers and the ResizeObserver run, return the geometry."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return page.evaluate(GEOMETRY_JS)
+
+
+def rows_of(frames: list[dict]) -> list[list[dict]]:
+    rows: dict[int, list[dict]] = {}
+    for f in frames:
+        rows.setdefault(round(f["t"]), []).append(f)
+    return [sorted(rows[k], key=lambda f: f["l"]) for k in sorted(rows)]
+
+
+def assert_fits(g: dict, n: int):
+    """Every tile inside the stage and the window, none overlapping, 16:9 kept, transport visible."""
+    eps = 0.5
+    assert g["scrollW"] <= g["vw"], g                      # no horizontal scrollbar
+    assert len(g["frames"]) == n
+    for f in g["frames"]:
+        assert g["stage"]["l"] - eps <= f["l"] and f["r"] <= g["stage"]["r"] + eps, (f, g["stage"])
+        assert 0 <= f["t"] and f["b"] <= g["vh"], (f, g["vh"])
+        w, h = f["r"] - f["l"], f["b"] - f["t"]
+        assert w >= 100 and w / h == pytest.approx(320 / 180, abs=0.02), f  # the clips' aspect ratio
+    for i, a in enumerate(g["frames"]):
+        for b in g["frames"][i + 1:]:
+            assert a["r"] <= b["l"] + eps or b["r"] <= a["l"] + eps or a["b"] <= b["t"] + eps or b["b"] <= a["t"] + eps
+    assert g["transport"]["b"] <= g["vh"], g               # tiles + transport fit the window height
+
+
+@pytest.mark.parametrize("path,n", [("/two", 2), ("/", 4), ("/five", 5), ("/six", 6)])
+def test_grid_layout_follows_the_window(open_page, path, n):
+    page = open_page(path)
+    seen = {}
+    for name, (w, h) in {"default": (1280, 800), "wide": (1600, 500), "tall": (600, 1000), "small": (900, 700)}.items():
+        g = resize(page, w, h)
+        assert_fits(g, n)
+        rows = rows_of(g["frames"])
+        cols = len(rows[0])
+        # The tiles follow the column count layout() chose: full rows left to right, the rest last.
+        assert cols == g["cols"], (name, [len(r) for r in rows], g["cols"])
+        assert [len(r) for r in rows] == [cols] * (n // cols) + ([n % cols] if n % cols else [])
+        # As large as the window allows: a row spans (nearly) the stage width, or the player
+        # reaches (nearly) the bottom of the window.
+        span = max(r[-1]["r"] - r[0]["l"] for r in rows) / (g["stage"]["r"] - g["stage"]["l"])
+        assert max(span, g["transport"]["b"] / g["vh"]) >= 0.9, (name, span, g)
+        seen[name] = (cols, len(rows), g["frames"][0]["r"] - g["frames"][0]["l"])
+    # A wide window gets more columns and fewer rows than a tall one; tiles grow with the window.
+    assert seen["wide"][0] > seen["tall"][0] and seen["wide"][1] < seen["tall"][1], seen
+    assert seen["default"][2] > seen["small"][2], seen
+    # Back to the first size: the same layout again (no state left over from the other sizes).
+    g = resize(page, 1280, 800)
+    assert (g["cols"], len(rows_of(g["frames"])), g["frames"][0]["r"] - g["frames"][0]["l"]) == seen["default"]
+
+
+def timecode(page):
+    return page.locator("#grid [data-timecode]")
+
+
+def test_timecode_shows_seconds_and_frame(open_page):
+    from playwright.sync_api import expect
+
+    page = open_page("/")
+    tl = page.locator("#grid [data-timeline]")
+    counters = page.locator("#grid [data-frame-counter]")
+    expect(timecode(page)).to_have_text("0.000 s · f 0 @30")
+    call(page, "p.seek(1.25)")
+    settled(page)
+    expect(timecode(page)).to_have_text("1.250 s · f 37 @30")   # 1.25 s × 30 fps = frame 37.5 → 37
+    expect(tl).to_have_attribute("aria-valuetext", "1.250 seconds, frame 37")
+    expect(counters).to_have_text(["f 30", "f 37", "f 30", "f 20"])  # each take at its own rate
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert_frames_at(page, 40 / 30)
+    expect(timecode(page)).to_have_text("1.333 s · f 40 @30")
+    expect(counters).to_have_text(["f 32", "f 40", "f 32", "f 21"])
+    page.keyboard.press("4")                 # focus D: the frame number follows its 16 fps
+    expect(timecode(page)).to_have_text("1.333 s · f 21 @16")
+    page.keyboard.press("ArrowRight")
+    assert_frames_at(page, 22 / 16)
+    expect(timecode(page)).to_have_text("1.375 s · f 22 @16")
+    page.keyboard.press("Escape")
+    expect(timecode(page)).to_have_text("1.375 s · f 41 @30")
+    # At the end the frame number names the last frame (149 at 30 fps over 5 s), not one past it;
+    # one step back from there is the frame before it.
+    page.keyboard.press("End")
+    settled(page)
+    expect(timecode(page)).to_have_text("5.000 s · f 149 @30")
+    assert state(page)["frame"] == 149
+    page.keyboard.press("ArrowLeft")
+    assert_frames_at(page, 148 / 30)
+    expect(timecode(page)).to_have_text("4.933 s · f 148 @30")
+    # After playing, pause lands on a frame start and the timecode names what B (30 fps) shows.
+    call(page, "p.seek(0)")
+    call(page, "p.play()")
+    wait_state(page, "s.phase === 'playing' && s.t > 0.5")
+    call(page, "p.pause()")
+    s = settled(page)
+    k = math.floor(s["t"] * 30 + 1e-6)
+    expect(timecode(page)).to_have_text(f"{s['t']:.3f} s · f {k} @30")
+    assert_shown(page, expected_frames(s["t"]))
+    assert expected_frames(s["t"])[1] == k   # B runs at 30 fps: it shows the frame the timecode names
+
+
+@pytest.mark.parametrize("path,n", [("/five", 5), ("/six", 6)])
+def test_five_and_six_tiles_stay_together_and_answer_their_keys(open_page, path, n):
+    specs = SIX[:n]
+    page = open_page(path)
+    s = state(page)
+    assert [t["label"] for t in s["tiles"]] == list("ABCDEF"[:n])
+    assert s["duration"] == 5 and s["stepFps"] == 30
+    assert shown(page) == [0] * n
+    call(page, "p.seek(2.0)")
+    assert_frames_at(page, 2.0, specs)
+    page.keyboard.press("Shift+ArrowRight")
+    assert_frames_at(page, 3.0, specs)       # B (3 s) now holds its last frame
+    call(page, "p.seek(1.0)")
+    settled(page)
+    page.keyboard.press("Space")
+    s = wait_state(page, "s.phase === 'playing' && s.t > 1.5")
+    assert all(not t["paused"] and t["currentTime"] > 1.2 for t in s["tiles"]), s["tiles"]
+    page.keyboard.press("Space")
+    s = settled(page)
+    assert s["phase"] == "paused" and all(t["paused"] for t in s["tiles"])
+    assert_shown(page, expected_frames(s["t"], specs))
+    page.keyboard.press("End")
+    assert_frames_at(page, 5.0, specs)
+    assert_shown(page, [sp.frames - 1 for sp in specs])
+
+    # Digits 1…n enlarge that tile (again: back to the grid); the step rate follows its fps.
+    focused = "() => [...document.querySelectorAll('#grid .tp-tile')].map(t => t.hasAttribute('data-focused'))"
+    for i in range(n):
+        page.keyboard.press(str(i + 1))
+        s = state(page)
+        assert s["focus"] == i and s["stepFps"] == specs[i].fps
+        assert page.evaluate(focused) == [j == i for j in range(n)]
+        assert page.get_attribute("#grid", "data-mode") == "focus"
+        g = page.evaluate(GEOMETRY_JS)
+        widths = [f["r"] - f["l"] for f in g["frames"]]
+        assert widths[i] > 2 * max(w for j, w in enumerate(widths) if j != i)
+        assert_fits(g, n)                    # big tile + strip of n−1 thumbnails inside the window
+        assert len(rows_of([f for j, f in enumerate(g["frames"]) if j != i])) == 1
+        page.keyboard.press(str(i + 1))
+        assert state(page)["focus"] is None and page.get_attribute("#grid", "data-mode") == "grid"
+    page.keyboard.press(str(n + 1))          # no such tile: nothing happens
+    assert state(page)["focus"] is None
+    page.keyboard.press("6")
+    page.keyboard.press("Digit0")
+    assert state(page)["focus"] is None
+
+    # Shift+digit solos the audio of that tile (C has audio; F too on the six-tile page).
+    muted = "() => [...document.querySelectorAll('#grid video')].map(v => v.muted)"
+    page.keyboard.press("Shift+Digit3")
+    assert page.evaluate(muted) == [j != 2 for j in range(n)] and state(page)["solo"] == 2
+    page.keyboard.press(f"Shift+Digit{n}")
+    if specs[n - 1].audio:
+        assert page.evaluate(muted) == [j != n - 1 for j in range(n)] and state(page)["solo"] == n - 1
+    else:
+        assert page.evaluate(muted) == [j != 2 for j in range(n)]
+        assert f"Take {'ABCDEF'[n - 1]} has no audio" in page.inner_text("#grid [data-status]")
+    page.keyboard.press("m")
+    assert page.evaluate(muted) == [True] * n
