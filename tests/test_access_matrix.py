@@ -386,7 +386,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/comparisons/{comparison_id}/comments/{comment_id}"): Rule("comment", 204, b_delete_comment_api),
     # media
     ("GET", "/media/takes/{take_id}/video.mp4"): Rule("view", 200, fixed("/media/takes/{tid}/video.mp4")),
-    ("GET", "/media/takes/{take_id}/original.mp4"): Rule("view", 200, fixed("/media/takes/{tid}/original.mp4")),
+    ("GET", "/media/takes/{take_id}/original.{ext}"): Rule("view", 200, fixed("/media/takes/{tid}/original.mp4")),
     ("GET", "/media/takes/{take_id}/poster.jpg"): Rule("view", 200, fixed("/media/takes/{tid}/poster.jpg")),
     ("GET", "/media/comparisons/{comparison_id}/source"): Rule("view", 200, fixed("/media/comparisons/{cid}/source")),
 }
