@@ -97,7 +97,11 @@ def check_image(data: bytes, settings: Settings) -> CheckedImage:
             im.verify()
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        # Pillow refuses to open an image of more than twice MAX_IMAGE_PIXELS: that is our limit too
+        raise InputError(f"the image has more than {2 * settings.max_upload_pixels} pixels; the limit is "
+                         f"{settings.max_upload_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InputError("the uploaded file is not a PNG, JPEG or WebP image") from None
     if fmt not in IMAGE_FORMATS:
         raise InputError(f"the image is {fmt}; upload a PNG, JPEG or WebP image")

@@ -2,9 +2,10 @@
 
 Providers return mixed codecs, frame rates and GOP structures. Debian's Chromium cannot
 play HEVC, and a clip whose keyframes are seconds apart seeks slowly (player-notes.md §5.3),
-so a clip that is not H.264/VP9/AV1 in yuv420p, lacks faststart, or has a GOP longer than
-one second gets an H.264/AAC proxy with faststart and a half-second GOP. The original is
-kept untouched for download. Frame rate stays native: resampling would change the motion
+so a clip that is not H.264/VP9/AV1 in yuv420p, is not in a container browsers play (MP4/MOV
+or WebM: not Matroska, AVI, MPEG-TS …), lacks faststart, or has a GOP longer than one second
+gets an H.264/AAC proxy with faststart and a half-second GOP. The original is kept untouched
+for download, under its real extension and MIME type (`file_type`). Frame rate stays native: resampling would change the motion
 people are judging.
 """
 
@@ -24,6 +25,21 @@ import numpy as np
 BROWSER_CODECS = {"h264", "vp9", "av1", "vp8"}
 BROWSER_PIX_FMTS = {"yuv420p", "yuvj420p"}
 MAX_GOP_S = 1.0
+
+# What probe's `file_type` can say → (download extension, MIME type, name in messages).
+FILE_TYPES = {
+    "mp4": ("mp4", "video/mp4", "MP4"),
+    "mov": ("mov", "video/quicktime", "QuickTime MOV"),
+    "webm": ("webm", "video/webm", "WebM"),
+    "matroska": ("mkv", "video/x-matroska", "Matroska"),
+    "avi": ("avi", "video/x-msvideo", "AVI"),
+    "mpegts": ("ts", "video/mp2t", "MPEG-TS"),
+    "flv": ("flv", "video/x-flv", "FLV"),
+    "ogg": ("ogv", "video/ogg", "Ogg"),
+}
+# Containers a browser's <video> plays: the ISO-BMFF family (with faststart, checked apart) and WebM.
+BROWSER_CONTAINERS = {"mp4", "mov", "webm"}
+WEBM_CODECS = {"vp8", "vp9", "av1"}
 
 
 def _moov_before_mdat(path: Path) -> bool | None:
@@ -49,6 +65,66 @@ def _moov_before_mdat(path: Path) -> bool | None:
                 fh.seek(body, 1)
     except (OSError, struct.error):
         return None
+
+
+def _ebml_doctype(path: Path) -> str | None:
+    """The DocType of a Matroska-family file's EBML header: "webm" or "matroska"."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return None
+    i = head.find(b"\x42\x82")
+    if not head.startswith(b"\x1a\x45\xdf\xa3") or i < 0 or i + 3 > len(head) or not head[i + 2] & 0x80:
+        return None
+    n = head[i + 2] & 0x7F
+    return head[i + 3:i + 3 + n].decode("ascii", "replace").rstrip("\x00") or None
+
+
+def _ftyp_brand(path: Path) -> bytes | None:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return None
+    return head[8:12] if head[4:8] == b"ftyp" else None
+
+
+def _file_type(path: Path, fmt: str, codec: str) -> str:
+    """What the file is, as a key of FILE_TYPES when known (demuxer names group families:
+    "mov,mp4,…" and "matroska,webm" are told apart by the ftyp brand and the EBML DocType)."""
+    if "mp4" in fmt or "mov" in fmt:
+        return "mov" if _ftyp_brand(path) == b"qt  " else "mp4"
+    if "matroska" in fmt or "webm" in fmt:
+        doctype = _ebml_doctype(path)
+        if doctype in ("webm", "matroska"):
+            return doctype
+        return "webm" if codec in WEBM_CODECS else "matroska"
+    return fmt.split(",")[0]
+
+
+def _kind(info: dict[str, Any]) -> str:
+    """probe's `file_type`; probes from before it existed fall back on the demuxer name."""
+    kind = info.get("file_type")
+    if kind is None:
+        fmt = info.get("container") or "mp4"
+        if "mp4" in fmt or "mov" in fmt:
+            kind = "mp4"
+        elif "matroska" in fmt or "webm" in fmt:
+            kind = "webm" if info.get("codec") in WEBM_CODECS else "matroska"
+        else:
+            kind = fmt.split(",")[0]
+    return kind
+
+
+def file_type(info: dict[str, Any] | None) -> tuple[str, str]:
+    """(extension, MIME type) of a probed file, for downloading the original as what it is."""
+    kind = _kind(info or {})
+    if kind in FILE_TYPES:
+        ext, mime, _ = FILE_TYPES[kind]
+        return ext, mime
+    ext = "".join(ch for ch in kind.lower() if ch.isalnum())[:8] or "bin"
+    return ext, "application/octet-stream"
 
 
 def probe(path: Path) -> dict[str, Any]:
@@ -77,6 +153,7 @@ def probe(path: Path) -> dict[str, Any]:
         fmt = c.format.name
         info = {
             "container": fmt,
+            "file_type": _file_type(path, fmt, v.codec_context.name),
             "codec": v.codec_context.name,
             "profile": v.codec_context.profile,
             "pix_fmt": v.codec_context.pix_fmt,
@@ -98,6 +175,12 @@ def probe(path: Path) -> dict[str, Any]:
 def proxy_reasons(info: dict[str, Any]) -> list[str]:
     """Why a clip needs a proxy; empty when the original is fine to play and seek."""
     reasons = []
+    kind = _kind(info)
+    if kind not in BROWSER_CONTAINERS:
+        name = FILE_TYPES[kind][2] if kind in FILE_TYPES else kind
+        reasons.append(f"container is {name}, not MP4/WebM")
+    elif kind == "webm" and info["codec"] not in WEBM_CODECS:
+        reasons.append(f"codec {info['codec']} in WebM")
     if info["codec"] not in BROWSER_CODECS:
         reasons.append(f"codec {info['codec']} is not browser-safe")
     if info["pix_fmt"] not in BROWSER_PIX_FMTS:

@@ -12,8 +12,10 @@ visitor follows from their role on the board the request is about:
     "sign in first" routes, anonymous → 401
 
 Visitors: owner, editor, voter, viewer (members of the board), outsider (signed in, not a
-member), admin, anonymous — on a private board; and anonymous with and without the share link
-on a link-shared board.
+member), admin, anonymous — on a private board; anonymous with and without the share link
+on a link-shared board; and, on a public board (listed: everyone is a voter there), an
+anonymous visitor who never opened any link and a signed-in outsider — both may view, vote
+and comment, neither may edit or manage.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from app import accounts
 from app.access import ACTIONS, allows
 from app.boards import create_board
 from app.invites import create_invite
-from app.models import ApiToken, Board, Comment, Voter
+from sqlalchemy import delete
+
+from app.models import ApiToken, Board, Comment, Take, Voter
 from app.web.security import csrf_for
 from tests.team import PASSWORD, add_member, make_team, make_user, ready_comparison
 from tests import sqlite_only
@@ -50,7 +54,7 @@ class BoardWorld:
 @dataclass
 class Persona:
     name: str
-    target: str                      # "private" or "link": the board its requests are about
+    target: str                      # "private", "link" or "public": the board its requests are about
     user: Any = None
     session: str | None = None
     cookies: dict = field(default_factory=dict)
@@ -141,16 +145,6 @@ async def _comment(w: World, p: Persona, bw: BoardWorld) -> str:
         s.add(c)
         await s.commit()
         return c.id
-
-
-async def _drop_rerolls(w: World, bw: BoardWorld) -> None:
-    from sqlalchemy import delete
-
-    from app.models import Take
-
-    async with await w.db() as s:
-        await s.execute(delete(Take).where(Take.comparison_id == bw.comparison_id, Take.attempt > 1))
-        await s.commit()
 
 
 async def _token(w: World, p: Persona) -> str:
@@ -283,14 +277,24 @@ async def b_compare_api(w, p, bw):
                                          "resolution": "360p", "board": bw.board.slug})
 
 
+def _drop_rerolls(w: World, bw: BoardWorld) -> Callable:
+    """A re-roll adds a take, and a grid holds at most six: remove it again, so that every
+    persona allowed to re-roll gets the success status, not the cap's 409."""
+    async def cleanup():
+        async with await w.db() as s:
+            await s.execute(delete(Take).where(Take.comparison_id == bw.comparison_id,
+                                               Take.id.not_in((bw.take_a, bw.take_b))))
+            await s.commit()
+    return cleanup
+
+
 async def b_reroll(w, p, bw):
-    await _drop_rerolls(w, bw)   # every persona re-rolls the same comparison: stay under the six-take grid cap
-    return Req(f"/c/{bw.comparison_id}/reroll", data={"model": "demo/aurora"})
+    return Req(f"/c/{bw.comparison_id}/reroll", data={"model": "demo/aurora"}, cleanup=_drop_rerolls(w, bw))
 
 
 async def b_reroll_api(w, p, bw):
-    await _drop_rerolls(w, bw)
-    return Req(f"/api/comparisons/{bw.comparison_id}/reroll", json={"model": "demo/aurora"})
+    return Req(f"/api/comparisons/{bw.comparison_id}/reroll", json={"model": "demo/aurora"},
+               cleanup=_drop_rerolls(w, bw))
 
 
 async def b_accept_invite(w, p, bw):
@@ -401,7 +405,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/comparisons/{comparison_id}/comments/{comment_id}"): Rule("view", 204, b_delete_comment_api),
     # media
     ("GET", "/media/takes/{take_id}/video.mp4"): Rule("view", 200, fixed("/media/takes/{tid}/video.mp4")),
-    ("GET", "/media/takes/{take_id}/original.mp4"): Rule("view", 200, fixed("/media/takes/{tid}/original.mp4")),
+    ("GET", "/media/takes/{take_id}/original.{ext}"): Rule("view", 200, fixed("/media/takes/{tid}/original.mp4")),
     ("GET", "/media/takes/{take_id}/poster.jpg"): Rule("view", 200, fixed("/media/takes/{tid}/poster.jpg")),
     ("GET", "/media/comparisons/{comparison_id}/source"): Rule("view", 200, fixed("/media/comparisons/{cid}/source")),
 }
@@ -454,7 +458,9 @@ def expected(rule: Rule, persona: Persona, role: str | None, board: Board) -> in
 
 
 ROLE_ON_TARGET = {"owner": "owner", "editor": "editor", "voter": "voter", "viewer": "viewer", "outsider": None,
-                  "admin": "owner", "anonymous": None, "anonymous+link": "voter", "anonymous-link": None}
+                  "admin": "owner", "anonymous": None, "anonymous+link": "voter", "anonymous-link": None,
+                  # public: everyone is a voter, with no link and no membership
+                  "anonymous@public": "voter", "outsider@public": "voter"}
 
 
 async def _world(app) -> tuple[World, list[Persona]]:
@@ -463,18 +469,20 @@ async def _world(app) -> tuple[World, list[Persona]]:
     async with app.state.db.session() as s:
         linked = await create_board(s, name="Linked", visibility="link", owner_id=owner.id, random_slug=True)
         scratch = await create_board(s, name="Scratch", owner_id=owner.id, random_slug=True)
+        public = await create_board(s, name="Public", visibility="public", owner_id=owner.id, random_slug=True)
     for role in ("editor", "voter", "viewer"):
         await add_member(app, linked, team.users[role], role)
     boards = {}
-    for key, board in (("private", team.board), ("link", linked)):
+    for key, board in (("private", team.board), ("link", linked), ("public", public)):
         c = await ready_comparison(app, board)
         boards[key] = BoardWorld(board, c.id, c.takes[0].id, c.takes[1].id)
     world = World(app, boards, scratch, owner)
     secret = app.state.settings.resolved_secret()
     personas = [Persona(name, "private", team.users[name], team.sessions[name])
                 for name in ("owner", "editor", "voter", "viewer", "outsider", "admin")]
+    personas.append(Persona("outsider@public", "public", team.users["outsider"], team.sessions["outsider"]))
     for name, target, links in (("anonymous", "private", False), ("anonymous+link", "link", True),
-                                ("anonymous-link", "link", False)):
+                                ("anonymous-link", "link", False), ("anonymous@public", "public", False)):
         async with app.state.db.session() as s:
             v = Voter(display_name=name)
             s.add(v)

@@ -109,6 +109,26 @@ async def test_oversized_image_is_413(client, app, settings):
     assert r.status_code == 413 and "limit" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("size", [(128, 96), (400, 300)])
+async def test_image_over_the_pixel_limit_is_refused_and_writes_nothing(client, app, settings, size):
+    """max_upload_pixels, checked before the image is decoded: a small PNG file with too many
+    pixels is refused with a message naming the limit, and no comparison, take or file is made.
+    400×300 is more than twice the limit, where Pillow itself refuses to open the image."""
+    settings.max_upload_pixels = 10_000
+    media = settings.media_dir
+    files_before = sorted(media.rglob("*")) if media.exists() else []
+    before = await _counts(app)
+    png = _png(*size)
+    assert len(png) < settings.max_upload_bytes
+    r = await client.post("/api/comparisons", json={
+        "prompt": "p", "models": ["demo/aurora"], "image": "data:image/png;base64," + base64.b64encode(png).decode()})
+    assert r.status_code in (413, 422), r.text
+    detail = r.json()["detail"]
+    assert "10000 pixels" in detail and "limit" in detail and "not a PNG" not in detail, detail
+    assert await _counts(app) == before
+    assert (sorted(media.rglob("*")) if media.exists() else []) == files_before
+
+
 async def test_votes_and_csv(client, app):
     c = await wait_for_takes(client, (await _create(client))["id"])
     a, b, d = (t["id"] for t in c["takes"])

@@ -401,3 +401,84 @@ async def test_uncertain_submit_not_found_fails_saying_it_may_have_been_billed(c
     t = await get(ctx, tid)
     assert t.error_code == "outcome_unknown" and "HTTP 500 to the create call" in t.error_message
     assert "may have been billed" in t.error_message and provider.submits == [tid]
+
+
+@pytest.fixture(scope="module")
+def unsafe_clips(tmp_path_factory) -> dict[str, Path]:
+    """Clips a browser cannot play as they come: HEVC with a 4 s GOP and the index at the end (in
+    MP4), and a browser-safe H.264 stream in a Matroska container."""
+    from tests.test_media import _encode
+
+    d = tmp_path_factory.mktemp("unsafe")
+    return {
+        "hevc": render_clip(d / "hevc.mp4", look="tape", width=320, height=180, fps=24, duration_s=2, prompt="x",
+                            codec="hevc", gop_s=4),
+        "mkv": _encode(d / "h264.mkv", "libx264", fps=24, n=48, gop=12),
+    }
+
+
+@pytest.mark.parametrize("kind, reason, ext, mime", [
+    ("hevc", "codec hevc is not browser-safe", "mp4", "video/mp4"),
+    ("mkv", "container is Matroska, not MP4/WebM", "mkv", "video/x-matroska"),
+])
+async def test_a_clip_browsers_cannot_play_is_served_as_a_proxy_and_downloaded_as_it_came(
+        ctx, provider, settings, unsafe_clips, kind, reason, ext, mime):
+    """End to end through the job and the media routes: the player gets an H.264 faststart MP4
+    proxy with short GOPs, the download is the provider's bytes under their own extension and
+    MIME type, and the poster exists."""
+    import io
+
+    import av
+    import httpx
+
+    from app.main import create_app
+    from app.media import probe
+    from app.models import Board
+
+    provider.clip = unsafe_clips[kind]
+    returned = provider.clip.read_bytes()
+    tid = await make_take(ctx)
+    assert await generate_take(ctx, tid) == "ready"
+    t = await get(ctx, tid)
+    assert t.proxy_key and reason in t.media_info["proxy_reasons"]
+    assert t.clip_key == f"takes/{tid}/original.{ext}" and ctx.storage.path(t.clip_key).read_bytes() == returned
+
+    application = create_app(settings)       # after the job: its own runner must not see a queued take
+    async with application.router.lifespan_context(application), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver") as client:
+        comparison = (await client.get(f"/api/comparisons/{t.comparison_id}")).json()
+        assert comparison["takes"][0]["original_url"] == f"/media/takes/{tid}/original.{ext}"
+
+        video = await client.get(f"/media/takes/{tid}/video.mp4")
+        assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+        assert video.content != returned and video.content[4:8] == b"ftyp"
+        proxy_file = ctx.storage.path(t.clip_key).with_name("served-proxy.mp4")
+        proxy_file.write_bytes(video.content)
+        info = probe(proxy_file)
+        assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["faststart"] is True
+        assert info["file_type"] == "mp4" and info["gop_max_s"] <= 0.5 + 1e-6 and info["frames"] == 48
+        with av.open(io.BytesIO(video.content)) as c:   # decodes from the served bytes themselves
+            assert sum(1 for _ in c.decode(video=0)) == 48
+
+        original = await client.get(comparison["takes"][0]["original_url"])
+        assert original.status_code == 200 and original.content == returned
+        assert original.headers["content-type"] == mime
+        disposition = original.headers["content-disposition"]
+        assert disposition.startswith("attachment") and f'.{ext}"' in disposition and "scripted_m" in disposition
+        if ext != "mp4":
+            # a link from before originals kept their extension still leads to the file; a wrong one does not
+            old = await client.get(f"/media/takes/{tid}/original.mp4")
+            assert old.status_code == 307 and old.headers["location"] == f"/media/takes/{tid}/original.{ext}"
+        assert (await client.get(f"/media/takes/{tid}/original.avi")).status_code == 404
+
+        poster = await client.get(f"/media/takes/{tid}/poster.jpg")
+        assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+        assert poster.content[:3] == b"\xff\xd8\xff"
+
+        async with ctx.db.session() as s:         # on a blind board the file name does not name the model
+            board = await s.get(Board, (await s.get(Comparison, t.comparison_id)).board_id)
+            board.blind = True
+            await s.commit()
+        blind = await client.get(f"/media/takes/{tid}/original.{ext}")
+        assert blind.status_code == 200 and blind.content == returned
+        assert f'filename="take-{tid}.{ext}"' in blind.headers["content-disposition"]

@@ -3,7 +3,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from app.media import make_poster, make_proxy, probe, proxy_reasons
+from app.media import file_type, make_poster, make_proxy, probe, proxy_reasons
 from app.providers.demo_render import render_clip
 
 
@@ -68,3 +68,32 @@ def test_poster_skips_black_frames(tmp_path):
 
     img = np.asarray(Image.open(poster).convert("L"))
     assert (img > 48).mean() > 0.002
+
+
+def test_container_browsers_do_not_play_gets_a_proxy(tmp_path):
+    """H.264 in Matroska, AVI or MPEG-TS is browser-safe video in a file browsers will not play:
+    probe says what the file is and proxy_reasons asks for the MP4 proxy; MP4, MOV and WebM pass."""
+    cases = {"mkv": ("matroska", "Matroska", "video/x-matroska"), "avi": ("avi", "AVI", "video/x-msvideo"),
+             "ts": ("mpegts", "MPEG-TS", "video/mp2t")}
+    for ext, (kind, name, mime) in cases.items():
+        info = probe(_encode(tmp_path / f"c.{ext}", "libx264", gop=12))
+        assert info["codec"] == "h264" and info["file_type"] == kind
+        assert proxy_reasons(info) == [f"container is {name}, not MP4/WebM"], ext
+        assert file_type(info) == (ext, mime)
+        proxy = probe(make_proxy(tmp_path / f"c.{ext}", tmp_path / f"p-{ext}.mp4", info))
+        assert proxy["file_type"] == "mp4" and proxy["faststart"] is True and proxy_reasons(proxy) == []
+    for ext, codec, kind, mime in (("mp4", "libx264", "mp4", "video/mp4"), ("mov", "libx264", "mov", "video/quicktime"),
+                                   ("webm", "libvpx-vp9", "webm", "video/webm")):
+        info = probe(_encode(tmp_path / f"ok.{ext}", codec, gop=12))
+        assert info["file_type"] == kind and proxy_reasons(info) == [], ext
+        assert file_type(info) == (ext, mime)
+
+
+def test_file_type_of_probes_from_before_it_was_recorded():
+    """Takes probed before `file_type` existed: told from the demuxer name (and codec)."""
+    assert file_type({}) == ("mp4", "video/mp4")
+    assert file_type({"container": "mov,mp4,m4a,3gp,3g2,mj2", "codec": "h264"}) == ("mp4", "video/mp4")
+    assert file_type({"container": "matroska,webm", "codec": "vp9"}) == ("webm", "video/webm")
+    assert file_type({"container": "matroska,webm", "codec": "h264"}) == ("mkv", "video/x-matroska")
+    legacy = {"container": "avi", "codec": "h264", "pix_fmt": "yuv420p", "gop_max_s": 0.5}
+    assert proxy_reasons(legacy) == ["container is AVI, not MP4/WebM"]

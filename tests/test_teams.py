@@ -238,6 +238,56 @@ async def test_share_link_gives_anonymous_view_and_vote(app):
         assert (await anon2.get(f"/s/{team.board.link_token}")).status_code == 404
 
 
+async def test_public_board_is_listed_and_anyone_views_and_votes_without_a_link(app):
+    """`public`: listed for everyone (signed in or not) and everyone is a voter there, with no
+    share link and no membership; editing and managing stay with members."""
+    async def no_jobs(ids):  # a re-roll that got through would only be queued
+        return None
+
+    app.state.queue.enqueue = no_jobs
+    team = await make_team(app)                      # its board is private
+    async with app.state.db.session() as s:
+        from app.boards import create_board
+
+        public = await create_board(s, name="Open kites", visibility="public", blind=False,
+                                    owner_id=team.users["owner"].id, random_slug=True)
+    c = await ready_comparison(app, public, prompt="public kite")
+    a, b = (t.id for t in c.takes)
+    for who in (None, "outsider"):
+        async with client_for(app, team.sessions.get(who)) as visitor:
+            listed = {x["slug"]: x for x in (await visitor.get("/api/boards")).json()}
+            assert public.slug in listed and team.board.slug not in listed, who
+            assert listed[public.slug]["visibility"] == "public" and listed[public.slug]["role"] == "voter"
+            page = (await visitor.get("/boards")).text
+            assert f"/b/{public.slug}" in page and "Open kites" in page and f"/b/{team.board.slug}" not in page
+            assert (await visitor.get(f"/b/{public.slug}")).status_code == 200
+            assert (await visitor.get(f"/c/{c.id}")).status_code == 200
+            assert (await visitor.get(f"/media/takes/{a}/video.mp4")).status_code == 200
+            r = await visitor.post(f"/api/comparisons/{c.id}/votes", json={"take_a": a, "take_b": b, "outcome": "a"})
+            assert r.status_code == 201, (who, r.text)
+            r = await visitor.post(f"/api/comparisons/{c.id}/comments", json={"take": a, "time_s": 1.0, "body": "hi"})
+            assert r.status_code == 201, (who, r.text)
+            # voters, not editors or owners
+            r = await visitor.post(f"/api/comparisons/{c.id}/reroll", json={"model": "demo/aurora"})
+            assert r.status_code == 403 and "needs" in r.json()["detail"] and "editor" in r.json()["detail"], (who, r.text)
+            assert (await visitor.post(f"/api/comparisons/{c.id}/takes/{a}/accept")).status_code == 403
+            r = await visitor.patch(f"/api/boards/{public.slug}", json={"name": "mine now"})
+            assert r.status_code == 403 and "owner" in r.json()["detail"], (who, r.text)
+            assert (await visitor.get(f"/b/{public.slug}/settings")).status_code == 403
+            made = await visitor.post("/api/comparisons", json={"prompt": "p", "models": ["demo/aurora"],
+                                                                "board": public.slug})
+            assert made.status_code == (401 if who is None else 403), (who, made.text)
+            # the private board next to it stays invisible
+            assert (await visitor.get(f"/b/{team.board.slug}")).status_code == 404
+    async with team.client("owner") as owner:
+        rows = list(csv.DictReader(io.StringIO((await owner.get(f"/api/boards/{public.slug}/votes.csv"))
+                                               .text.lstrip("\ufeff"))))
+        assert len(rows) == 2 and {r["prompt"] for r in rows} == {"public kite"}
+    async with app.state.db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(Comment))).scalar_one() == 2
+        assert (await s.execute(select(Board.name).where(Board.id == public.id))).scalar_one() == "Open kites"
+
+
 async def test_invites_accept_expire_revoke(app):
     team = await make_team(app)
     async with team.client("owner") as owner:

@@ -450,6 +450,11 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
     except Exception as exc:
         await _fail(ctx, take_id, "provider_error", f"the downloaded file is not a playable video: {exc}")
         return "failed"
+    ext, _ = media.file_type(info)
+    if ext != "mp4":
+        # Kept under its real extension (Matroska, AVI, MPEG-TS …), so a download is what it says.
+        original_key = f"takes/{take_id}/original.{ext}"
+        dest = await asyncio.to_thread(dest.replace, storage.path(original_key))
     poster_key = f"takes/{take_id}/poster.jpg"
     await asyncio.to_thread(media.make_poster, dest, storage.path(poster_key))
     proxy_key = None

@@ -8,7 +8,7 @@ import os
 from email.utils import parsedate_to_datetime
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from app.errors import NotFound
 from app.models import Board, Comparison, Take
 from app.web.deps import session
 from app.web.security import guard
+from app.web.views import original_type, original_url
 
 router = APIRouter(prefix="/media", tags=["media"])
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -62,18 +63,29 @@ async def _take(s: AsyncSession, actor: Actor, take_id: str) -> Take:
 async def take_video(take_id: str, request: Request, s: AsyncSession = Depends(session),
                      actor: Actor = Depends(guard)):
     take = await _take(s, actor, take_id)
-    return _file(request, take.proxy_key or take.clip_key, "video/mp4")
+    if take.proxy_key:
+        return _file(request, take.proxy_key, "video/mp4")
+    # No proxy: the original is MP4/MOV (played as MP4) or WebM (probe said so; see app.media).
+    return _file(request, take.clip_key, "video/webm" if original_type(take)[0] == "webm" else "video/mp4")
 
 
-@router.get("/takes/{take_id}/original.mp4", summary="The untouched original, as a download")
-async def take_original(take_id: str, request: Request, s: AsyncSession = Depends(session),
-                     actor: Actor = Depends(guard)):
+@router.get("/takes/{take_id}/original.{ext}", summary="The untouched original, as a download",
+            description="`ext` is the original's own extension (mp4, mov, webm, mkv, avi, ts …), as in the "
+                        "take's `original_url`; it is served with its own MIME type.")
+async def take_original(take_id: str, ext: str, request: Request, s: AsyncSession = Depends(session),
+                        actor: Actor = Depends(guard)):
     take = await _take(s, actor, take_id)
+    real_ext, mime = original_type(take)
+    if ext != real_ext:
+        if ext == "mp4" and take.clip_key:
+            # every original URL used to end in .mp4: such a link still leads to the file
+            return RedirectResponse(original_url(take), status_code=307)
+        raise NotFound("no such media")
     blind = (await s.execute(select(Board.blind).join(Comparison, Comparison.board_id == Board.id)
                              .where(Comparison.id == take.comparison_id))).scalar_one()
     # On a blind board the file name must not say which model made the take.
-    name = f"take-{take.id}.mp4" if blind else f"take-{take.id}-{take.model_id.replace('/', '_')}.mp4"
-    return _file(request, take.clip_key, "video/mp4", filename=name)
+    stem = f"take-{take.id}" if blind else f"take-{take.id}-{take.model_id.replace('/', '_')}"
+    return _file(request, take.clip_key, mime, filename=f"{stem}.{real_ext}")
 
 
 @router.get("/takes/{take_id}/poster.jpg")

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from app.access import allows
 from app.boards import CRITERIA, criteria_for
 from app.settings import Settings
+from app.web.views import original_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATUS_LABELS = {
@@ -81,6 +82,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.globals["CRITERIA"] = CRITERIA
     env.globals["criteria_for"] = criteria_for
     env.globals["settings"] = settings
+    env.globals["original_url"] = original_url
     env.globals["can"] = allows  # can(role, "vote"): what a page offers its viewer
     env.globals["csrf_token"] = csrf_token
     env.globals["csrf_input"] = csrf_input

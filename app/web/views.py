@@ -11,12 +11,22 @@ import string
 from dataclasses import dataclass
 
 from app.catalog import Catalog
+from app.media import file_type
 from app.models import Comparison, Take
 from app.votes import screen_order
 
 
 def video_url(take: Take) -> str | None:
     return f"/media/takes/{take.id}/video.mp4" if take.status == "ready" else None
+
+
+def original_type(take: Take) -> tuple[str, str]:
+    """(extension, MIME type) of the take's untouched original, as probed."""
+    return file_type(take.media_info)
+
+
+def original_url(take: Take) -> str | None:
+    return f"/media/takes/{take.id}/original.{original_type(take)[0]}" if take.clip_key else None
 
 
 def poster_url(take: Take) -> str | None:
@@ -32,7 +42,7 @@ def take_json(take: Take, catalog: Catalog) -> dict:
     return {
         "id": take.id, "model": take.model_id, "model_name": model_name(catalog, take.model_id),
         "attempt": take.attempt, "status": take.status, "progress": take.progress,
-        "video_url": video_url(take), "original_url": f"/media/takes/{take.id}/original.mp4" if take.clip_key else None,
+        "video_url": video_url(take), "original_url": original_url(take),
         "poster_url": poster_url(take), "duration_s": take.duration_s, "fps": take.fps, "width": take.width,
         "height": take.height, "has_audio": take.has_audio,
         "error": {"code": take.error_code, "message": take.error_message} if take.status == "failed" else None,
