@@ -87,7 +87,8 @@ def check_image(data: bytes, settings: Settings) -> CheckedImage:
                          status_code=413)
     from PIL import Image, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = settings.max_upload_pixels
+    # Our limit is checked on the header's size below. Pillow's own MAX_IMAGE_PIXELS is left
+    # alone: it is process-wide, and posters and proxies are made in the same process.
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
@@ -98,8 +99,8 @@ def check_image(data: bytes, settings: Settings) -> CheckedImage:
     except InputError:
         raise
     except Image.DecompressionBombError:
-        # Pillow refuses to open an image of more than twice MAX_IMAGE_PIXELS: that is our limit too
-        raise InputError(f"the image has more than {2 * settings.max_upload_pixels} pixels; the limit is "
+        # Pillow refuses to open an image of more than twice its own MAX_IMAGE_PIXELS (≈179 M)
+        raise InputError(f"the image has more than {2 * Image.MAX_IMAGE_PIXELS} pixels; the limit is "
                          f"{settings.max_upload_pixels} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InputError("the uploaded file is not a PNG, JPEG or WebP image") from None

@@ -56,10 +56,12 @@ JOIN boards b ON b.id = v.board_id
 JOIN comparisons c ON c.id = v.comparison_id
 JOIN voters vr ON vr.id = v.voter_id
 WHERE v.board_id = ANY($1::varchar[]) AND v.superseded_at IS NULL
-  AND (v.board_id <> ALL($2::varchar[]) OR v.comparison_id IN (
-       SELECT m.comparison_id FROM votes m WHERE m.voter_id = $3 AND m.superseded_at IS NULL))
 ORDER BY v.created_at, v.id COLLATE "C"
 """
+# The same rows, less those of blind boards ($2) on comparisons the requester ($3) has not voted on.
+_PG_VOTES_BLIND = _PG_VOTES.replace("ORDER BY", """  AND (v.board_id <> ALL($2::varchar[]) OR v.comparison_id IN (
+       SELECT m.comparison_id FROM votes m WHERE m.voter_id = $3 AND m.superseded_at IS NULL))
+ORDER BY""")
 
 
 def tstamp(ts: datetime) -> str:
@@ -178,7 +180,8 @@ async def vote_csv(session: AsyncSession, board_ids: list[str], batch: int = 500
         return
     hidden_boards, voter_id = list(hidden_for[0]), hidden_for[1]
     if await _dialect(session) == "postgresql":
-        async for chunk in pg_copy(session, _PG_VOTES, list(board_ids), hidden_boards, voter_id or ""):
+        args = (list(board_ids), hidden_boards, voter_id or "") if hidden_boards else (list(board_ids),)
+        async for chunk in pg_copy(session, _PG_VOTES_BLIND if hidden_boards else _PG_VOTES, *args):
             yield chunk
         return
     lines = CsvLines()

@@ -14,7 +14,8 @@ NS = {"s": "http://www.w3.org/2000/svg"}
 
 
 async def _setup(client, slug="lb", n=3):
-    r = await client.post("/api/boards", json={"name": f"Board {slug}", "slug": slug, "criteria": ["motion"]})
+    r = await client.post("/api/boards", json={"name": f"Board {slug}", "slug": slug, "criteria": ["motion"],
+                                                    "blind": False})
     assert r.status_code == 201, r.text
     comparisons = []
     for _ in range(n):
