@@ -14,6 +14,7 @@ boards are members-only unless shared.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -36,8 +37,14 @@ MAX_PASSWORD = 1024
 EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email costs as long as a wrong
+    password. Made on first use, not at import: an Argon2 hash takes ~0.1 s and 64 MiB, which
+    every process importing this module (workers, the CLI) would otherwise pay at start-up."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def digest(token: str) -> str:
@@ -139,7 +146,7 @@ async def _adopt_open_mode_boards(s: AsyncSession, admin: User) -> None:
 async def authenticate(s: AsyncSession, email: str, password: str) -> User | None:
     user = await user_by_email(s, email or "")
     if user is None:
-        verify_password(_DUMMY_HASH, password or "")
+        verify_password(_dummy_hash(), password or "")
         return None
     if not verify_password(user.password_hash, password or ""):
         return None
