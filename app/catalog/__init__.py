@@ -9,6 +9,8 @@ says what the model does accept.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -210,6 +212,26 @@ def _apply_price(models: dict[str, ModelSpec], raw: dict[str, Any], source: Path
         data["price_per_second_by_resolution"] = {}  # the old table belonged to the old price
     data.setdefault("price_per_second_audio", None)
     models[model_id] = replace(spec, **data)
+
+
+def price_table(model_id: str, fields: dict[str, Any]) -> list[str]:
+    """A `[[price]]` table, as `_apply_price` reads it (the lines the price commands write)."""
+    lines = ["[[price]]", f"id = {toml_value(model_id)}"]
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in value.items())
+            lines.append(f"{key} = {{ {inner} }}")
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    return lines
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 @lru_cache

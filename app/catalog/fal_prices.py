@@ -22,14 +22,13 @@ from and the day it was read.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from app.catalog import Catalog, ModelSpec
+from app.catalog import Catalog, ModelSpec, price_table
 
 API_URL = "https://api.fal.ai/v1"
 PRICING_PATH = "/models/pricing"
@@ -244,14 +243,6 @@ def price_file(results: list[PriceResult], *, api_url: str = API_URL) -> str:
     for r in results:
         if not r.fields:
             continue
-        lines += ["", f"# {r.basis}" + (f"; {r.note}" if r.note else ""), "[[price]]", f"id = {_toml(r.model_id)}"]
-        lines += [f"{key} = {_toml(value)}" for key, value in r.fields.items()]
+        lines += ["", f"# {r.basis}" + (f"; {r.note}" if r.note else ""), *price_table(r.model_id, r.fields)]
     return "\n".join(lines) + "\n"
 
-
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import httpx
 
-from app.catalog import Catalog, ModelSpec
+from app.catalog import Catalog, ModelSpec, price_table
 
 SITE_URL = "https://replicate.com"
 MAX_PAGE_BYTES = 8 * 1024 * 1024
@@ -246,19 +246,6 @@ def price_file(results: list[PriceResult], *, site_url: str = SITE_URL) -> str:
     for r in results:
         if not r.fields:
             continue
-        lines += ["", "[[price]]", f"id = {_toml(r.model_id)}"]
-        for key, value in r.fields.items():
-            if isinstance(value, dict):
-                inner = ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items())
-                lines.append(f"{key} = {{ {inner} }}")
-            else:
-                lines.append(f"{key} = {_toml(value)}")
+        lines += ["", *price_table(r.model_id, r.fields)]
     return "\n".join(lines) + "\n"
 
-
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)

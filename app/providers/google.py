@@ -408,15 +408,18 @@ def google_error(resp: httpx.Response) -> ProviderError:
     return ProviderError("invalid_request", message, status=status)
 
 
-def submit_error(model: ModelSpec, resp: httpx.Response) -> ProviderError:
+def submit_error(model: ModelSpec, resp: httpx.Response, service: str = "the Gemini API",
+                 not_found: str = "(retired or unknown model)") -> ProviderError:
+    """A refused create call. Shared with Vertex AI (app/providers/vertex.py): both answer in
+    google.rpc.Status and mean the same by 503 (nothing was created) and other 5xx (unknown)."""
     status = resp.status_code
     err = google_error(resp)
     if status == 503:
         return err  # UNAVAILABLE: nothing was created, try again (retryable)
     if status >= 500:
-        return ProviderError("outcome_unknown", f"the Gemini API answered HTTP {status} to the create: {err.message}; "
+        return ProviderError("outcome_unknown", f"{service} answered HTTP {status} to the create: {err.message}; "
                              "the job may exist and may be billed", status=status)
     if status == 404:
-        return ProviderError("invalid_request", f"{model.endpoint} is not available on the Gemini API "
-                             f"(retired or unknown model): {err.message}", status=404)
+        return ProviderError("invalid_request", f"{model.endpoint} is not available on {service} "
+                             f"{not_found}: {err.message}", status=404)
     return err

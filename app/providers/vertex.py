@@ -78,6 +78,7 @@ from app.providers.base import (
     looks_like_video,
 )
 from app.providers.google import google_error, rpc_error
+from app.providers.google import submit_error as google_submit_error
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -360,14 +361,5 @@ def service_account_assertion(creds: dict[str, Any], now: float | None = None) -
 
 # ---------------------------------------------------------------------- HTTP errors
 def submit_error(model: ModelSpec, resp: httpx.Response) -> ProviderError:
-    status = resp.status_code
-    err = google_error(resp)
-    if status == 503:
-        return err  # UNAVAILABLE: nothing was created, try again (retryable)
-    if status >= 500:
-        return ProviderError("outcome_unknown", f"Vertex AI answered HTTP {status} to the create: {err.message}; "
-                             "the job may exist and may be billed", status=status)
-    if status == 404:
-        return ProviderError("invalid_request", f"{model.endpoint} is not available on Vertex AI in this project "
-                             f"and location (retired, unknown or not enabled): {err.message}", status=404)
-    return err
+    return google_submit_error(model, resp, service="Vertex AI",
+                               not_found="in this project and location (retired, unknown or not enabled)")
