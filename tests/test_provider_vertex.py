@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import httpx
 import pytest
 
 from app.catalog import check_request, load_catalog
 from app.providers import provider_class
-from app.providers.base import GenerationRequest, JobStatus, ProviderError
+from app.providers.base import ProviderError
 from app.providers.vertex import VertexProvider, operation_status, predict_body, write_base64_video
 from app.settings import Settings
 from tests.fakes import serve, tiny_mp4
 from tests.fakes.vertex import RAI_REASON, UNAUTHENTICATED, VertexState, create_app
+from tests.test_provider_google import assert_playable, model, png, request, run_to_end  # noqa: F401 (png: a fixture)
 
 CATALOG = load_catalog()
 TOKEN = VertexState().token
@@ -72,43 +72,6 @@ def sa_file(tmp_path, fake, rsa_key) -> Path:
         "type": "service_account", "project_id": PROJECT, "private_key_id": "k1", "private_key": rsa_key[0],
         "client_email": VertexState().sa_email, "client_id": "123", "token_uri": f"{fake[0]}/token"}))
     return path
-
-
-@pytest.fixture
-def png(tmp_path) -> Path:
-    from PIL import Image
-
-    path = tmp_path / "first.png"
-    Image.new("RGB", (64, 36), (30, 200, 30)).save(path)
-    return path
-
-
-def model(model_id: str):
-    spec = CATALOG.get(model_id)
-    assert spec is not None, model_id
-    return spec
-
-
-def request(**kw) -> GenerationRequest:
-    base = dict(take_id="take-1", prompt="a lighthouse in a storm, waves crashing", duration_s=8,
-                aspect_ratio="16:9", resolution="720p", width=1280, height=720)
-    base.update(kw)
-    return GenerationRequest(**base)
-
-
-async def run_to_end(p, spec, sub, limit=10) -> JobStatus:
-    for _ in range(limit):
-        st = await p.poll(spec, sub.remote_id, sub.meta)
-        if st.state in ("succeeded", "failed", "cancelled"):
-            return st
-    raise AssertionError("the fake never finished")
-
-
-def assert_playable(path: Path) -> None:
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        assert (stream.codec_context.width, stream.codec_context.height) == (160, 90)
-        assert sum(1 for _ in c.decode(stream)) == 12
 
 
 # ---------------------------------------------------------------------- lifecycle
