@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, image_bytes_and_mime, post_once
+from app.providers._submit import check_durations_by_resolution, post_once
 from app.providers.base import (
     GenerationRequest,
     JobStatus,
@@ -78,6 +78,7 @@ from app.providers.base import (
     looks_like_video,
 )
 from app.providers.google import google_error, rpc_error
+from app.providers.google import predict_body as google_predict_body
 from app.providers.google import submit_error as google_submit_error
 
 if TYPE_CHECKING:
@@ -259,25 +260,15 @@ class VertexProvider(Provider):
 
 # ---------------------------------------------------------------------- request body
 def predict_body(model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
-    instance: dict[str, Any] = {"prompt": req.prompt}
-    if req.image:
-        data, mime = image_bytes_and_mime(req)
-        instance["image"] = {"bytesBase64Encoded": base64.b64encode(data).decode("ascii"), "mimeType": mime}
-    params: dict[str, Any] = {
-        "aspectRatio": req.aspect_ratio,
-        "resolution": req.resolution,
-        "durationSeconds": int(round(req.duration_s)),
-        "sampleCount": 1,
-    }
+    """The Gemini API's Veo body (google.predict_body) plus the fields only Vertex accepts:
+    generateAudio and seed (the Gemini API refuses both)."""
+    body = google_predict_body(model, req)
+    params = body["parameters"]
     if model.audio == "optional":
         params["generateAudio"] = bool(req.audio)
-    if model.negative_prompt and req.negative_prompt:
-        params["negativePrompt"] = req.negative_prompt
     if model.seed and req.seed is not None:
         params["seed"] = int(req.seed)
-    if model.options.get("person_generation"):
-        params["personGeneration"] = model.options["person_generation"]
-    return {"instances": [instance], "parameters": params}
+    return body
 
 
 # ---------------------------------------------------------------------- operation → status
