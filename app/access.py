@@ -8,9 +8,10 @@ Roles, each able to do what the ones before it can:
     editor   + start comparisons on the board, re-roll, cancel and accept takes
     owner    + rename, describe, archive, share, set a budget, invite and manage members
 
-Where a role comes from: a membership; the board's visibility (`public`: everyone is a voter;
-`link`: whoever opened the share link is a voter); being an admin (owner everywhere); or open
-mode (no account exists yet: everyone is owner everywhere, the app as it was before accounts).
+Where a role comes from: a membership (it stands, even below voter, on a shared board); for
+non-members, the board's visibility (`public`: everyone is a voter; `link`: whoever opened the
+share link is a voter); being an admin (owner everywhere); or open mode (no account exists yet:
+everyone is owner everywhere, the app as it was before accounts).
 
 Someone without any role on a board gets exactly the 404 a board that does not exist would
 give, with the same message, for every page, media file, CSV and API object of it: there is
@@ -150,12 +151,8 @@ async def blind_to(s: AsyncSession, actor: Actor, boards: list[Board]) -> list[s
     """Ids of the blind boards on which the actor votes blind (a voter, not an editor): exports
     there leave out comparisons the actor has not voted on yet (app/exports.py). A viewer has
     no vote to bias, as with comments."""
-    out = []
-    for b in boards:
-        role = await board_role(s, actor, b)
-        if b.blind and allows(role, "vote") and not allows(role, "edit"):
-            out.append(b.id)
-    return out
+    roles = await roles_by_board(s, actor, boards)
+    return [b.id for b in boards if b.blind and allows(roles.get(b.id), "vote") and not allows(roles.get(b.id), "edit")]
 
 
 async def visible_boards(s: AsyncSession, actor: Actor, *, include_archived: bool = True) -> list[Board]:

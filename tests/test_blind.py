@@ -151,3 +151,23 @@ async def test_media_revalidation_gets_304(app):
         # revalidation never opens a door the access check closed
     async with team.client("outsider") as outsider:
         assert (await outsider.get(url, headers={"If-None-Match": etag})).status_code == 404
+
+
+async def test_first_votes_sent_at_once_share_one_new_voter(app):
+    """The id comes with the first page; its row with the first write. Two first writes at once
+    (a double click, two tabs) must both land, on one voter, not fail on the row's key."""
+    import asyncio
+
+    team = await make_team(app, visibility="link")
+    c = await ready_comparison(app, team.board, models=THREE)
+    async with client_for(app) as anon:
+        assert (await anon.get(f"/s/{team.board.link_token}")).status_code == 303
+        await anon.get(f"/c/{c.id}")
+        a, b, x = (t.id for t in c.takes)
+        results = await asyncio.gather(*(
+            anon.post(f"/api/comparisons/{c.id}/votes", json={"take_a": p, "take_b": q, "outcome": "a"})
+            for p, q in ((a, b), (a, x), (b, x))))
+        assert [r.status_code for r in results] == [201, 201, 201], [r.text for r in results]
+    async with team.client("owner") as owner:
+        rows = _rows(await owner.get(f"/api/boards/{team.board.slug}/votes.csv"))
+    assert len(rows) == 3 and len({r["judge"] for r in rows}) == 1

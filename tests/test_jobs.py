@@ -279,11 +279,28 @@ async def test_lease_is_held_through_slow_downloads(ctx, provider, settings):
     assert provider.submits == [tid]
 
 
-async def test_crash_during_submit_resubmits_where_the_provider_proves_it_never_saw_it(ctx, provider):
+@pytest.mark.parametrize("limit", [None, 1])
+async def test_crash_during_submit_resubmits_where_the_provider_proves_it_never_saw_it(ctx, provider, settings, limit):
     provider.resubmit_safe_when_not_found = True   # as ComfyUI: client-chosen ids, reconcile found nothing
+    if limit:   # one slot (a single-GPU ComfyUI): the take sent again must not count itself as the rival
+        settings.provider_concurrency_overrides = {"scripted": limit}
+        settings.take_timeout_s = 5
     tid = await make_take(ctx, status="submitting")
-    assert await generate_take(ctx, tid) == "ready"
+    assert await generate_take(ctx, tid) == "ready", (await get(ctx, tid)).error_message
     assert provider.submits == [tid]
+
+
+async def test_a_take_cancelled_while_it_waits_for_a_slot_frees_its_worker(ctx, provider, settings):
+    settings.provider_concurrency_overrides = {"scripted": 1}
+    settings.take_timeout_s = 60
+    blocker = await make_take(ctx, status="running")     # holds the only slot
+    await _set_take(ctx, blocker, remote_id="r-blocker")
+    tid = await make_take(ctx)
+    task = asyncio.create_task(generate_take(ctx, tid))
+    await asyncio.sleep(0.3)
+    await _set_take(ctx, tid, status="cancelled")
+    assert await asyncio.wait_for(task, 5) is None       # not the 60 s take timeout
+    assert (await get(ctx, tid)).status == "cancelled" and provider.submits == []
 
 
 async def _set_take(ctx, take_id, **values) -> None:

@@ -1,3 +1,4 @@
+import pytest
 """Every page renders, on both databases, with what a reader expects to see."""
 
 from tests.conftest import wait_for_takes
@@ -39,6 +40,15 @@ async def test_form_errors_keep_input_and_write_nothing(client):
                           headers={"accept": "text/html"})
     assert r.status_code == 422 and "the prompt is empty" in r.text and "Nothing was sent" in r.text
     assert "value=\"demo/ember\"" in r.text and "checked" in r.text
+    assert "Recent comparisons" not in (await client.get("/")).text
+
+
+@pytest.mark.parametrize("seed, needle", [("1.7", "the seed must be a whole number, not &#39;1.7"), ("inf", "whole number, not &#39;inf"),
+                                           ("4294967296", "from 0 to 4294967295")])
+async def test_form_seed_must_be_a_whole_32_bit_number(client, seed, needle):
+    r = await client.post("/comparisons", data={"prompt": "a kite", "models": ["demo/ember"], "seed": seed},
+                          headers={"accept": "text/html"})
+    assert r.status_code == 422 and needle in r.text and "Nothing was sent" in r.text
     assert "Recent comparisons" not in (await client.get("/")).text
 
 

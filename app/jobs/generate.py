@@ -312,7 +312,8 @@ async def _claim_slot(ctx: JobContext, take: Take) -> bool:
     limit = ctx.settings.concurrency_for(take.provider)
     busy = (
         select(func.count()).select_from(Take.__table__.alias("other"))
-        .where(text("other.provider = :prov"), text("other.status IN ('submitting', 'submitted', 'running')"))
+        .where(text("other.provider = :prov"), text("other.status IN ('submitting', 'submitted', 'running')"),
+               text("other.id <> :me"))   # a take sent again (crash, unknown outcome) is not its own rival
         .scalar_subquery()
     )
     async with ctx.db.session() as s:
@@ -324,7 +325,7 @@ async def _claim_slot(ctx: JobContext, take: Take) -> bool:
             .where(Take.id == take.id, Take.lease_owner == ctx.worker_id, Take.status.in_(("queued", "submitting")))
             .where(busy < limit)
             .values(status="submitting", progress=None, updated_at=utcnow()),
-            {"prov": take.provider},
+            {"prov": take.provider, "me": take.id},
         )
         await s.commit()
         return res.rowcount == 1
@@ -339,6 +340,10 @@ async def _wait_for_slot(ctx: JobContext, take: Take, deadline) -> None:
     provider whose slots never free up (stuck takes, a limit of 0) must not hold a take in
     `queued` forever with nothing on screen saying why."""
     while not await _claim_slot(ctx, take):
+        async with ctx.db.session() as s:
+            status = (await s.execute(select(Take.status).where(Take.id == take.id))).scalar_one_or_none()
+        if status not in ("queued", "submitting"):
+            raise LeaseLost(f"take {take.id} is {status} while waiting for a slot")   # e.g. cancelled by a reviewer
         if utcnow() >= deadline:
             raise NoSlot(f"no free slot at {take.provider} within {ctx.settings.take_timeout_s:g} s: "
                          f"{ctx.settings.concurrency_for(take.provider)} takes were in flight there the whole time")

@@ -14,6 +14,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, Request, Response
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ids import new_id
@@ -70,7 +72,10 @@ async def ensure_voter(request: Request, response: Response, s: AsyncSession) ->
     if voter_id and await s.get(Voter, voter_id):
         return voter_id
     voter_id = voter_id or request.scope.get(NEW_VOTER_SCOPE_KEY) or new_id()
-    s.add(Voter(id=voter_id))
+    # The id came with the first page (view_voter): two first writes at once (a double click,
+    # two tabs) both create its row. ON CONFLICT DO NOTHING lets the second find it made.
+    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+    await s.execute(insert(Voter).values(id=voter_id).on_conflict_do_nothing(index_elements=["id"]))
     await s.commit()
     request.scope[NEW_VOTER_SCOPE_KEY] = voter_id
     set_cookie(request, response, VOTER_COOKIE, voter_signer(request).sign(voter_id).decode(), max_age=5 * 365 * 86400)

@@ -18,7 +18,7 @@ from app.comparisons import (
     plan_durations, reroll, shared_choice,
 )
 from app.errors import InputError
-from app.models import Comparison, Take, Vote, Voter, utcnow
+from app.models import Comparison, Take, Voter, utcnow
 from app.votes import BallotInput, record_ballot
 from app.votes import voted_on
 from app.web.deps import ensure_voter, session, view_voter, voter_from_cookie
@@ -68,6 +68,16 @@ async def home(request: Request, s: AsyncSession = Depends(session), actor: Acto
     return await _home(request, s, actor)
 
 
+def _seed(v: str | None) -> int | None:
+    """A whole number (its range is checked with the rest of the comparison); 1.7 or "inf" is refused, not cut."""
+    if v in (None, ""):
+        return None
+    try:
+        return int(v.strip())
+    except ValueError:
+        raise InputError(f"the seed must be a whole number, not {v!r}") from None
+
+
 def _float(v: str | None) -> float | None:
     if v in (None, ""):
         return None
@@ -88,11 +98,11 @@ async def create_from_form(request: Request, s: AsyncSession = Depends(session),
     upload = form.get("image")
     try:
         image = await upload.read() if upload is not None and getattr(upload, "filename", "") else None
-        seed = _float(raw["seed"])
+        seed = _seed(raw["seed"])
         data = ComparisonInput(
             prompt=raw["prompt"] or "", models=raw["models"], duration_s=_float(raw["duration_s"]),
             aspect_ratio=raw["aspect_ratio"] or None, resolution=raw["resolution"] or None,
-            board=raw["board"] or None, seed=int(seed) if seed is not None else None,
+            board=raw["board"] or None, seed=seed,
             negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image)
         board = await target_board(s, actor, data.board)
         response = RedirectResponse("/", status_code=303)
