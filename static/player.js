@@ -3,7 +3,8 @@
 // Browsers have no way to play several media elements in lockstep (MediaController was removed
 // from Blink and the spec), so sync is done here. Measurements behind the design are in
 // /work/shared/player-notes.md §3: the dominant error is the ~1-frame *startup* offset, not slow
-// drift, so every start is primed (seek all, wait for data, play all in one task) and small
+// drift, so every start is primed (seek all to one frame, wait for data, play all — clips that
+// start late, e.g. with an audio track, a learned lead earlier in wall time) and small
 // residual drift is removed by nudging playbackRate; only large drift is fixed by seeking,
 // because a seek stalls decoding for 45–450 ms. The clock is virtual (performance.now()) rather
 // than a leader video so a stalled or ended clip cannot drag the others.
@@ -22,7 +23,11 @@ const CORRECT_MS = 200;       // correction cadence; per-frame *corrections* han
 const STALL_AHEAD = 1.0;      // s of buffer every clip needs before resuming after a stall
 const HANDS_OFF_MS = 200;     // after a start, let Chromium's pipelines settle before judging drift
 const MAX_LEAD = 0.15;        // s: cap on the learned per-clip start lead
-const AUDIO_LEAD = 0.04;      // s: prior start lead of a clip with an audio track
+const AUDIO_LEAD = 0.04;      // s: prior start lead of a clip with an audio track (at 1×)
+const AUDIO_RUN = 0.015;      // s: how far such a clip moves before its audio renderer holds it
+const LEAD_STEP = 0.03;       // s: most one start may move a learned lead (× rate)
+const RATE_LAG = 0.07;        // s: a clip with audio applies a new playbackRate this late (÷ old rate above 1×)
+const STAGGER_GROUP = 0.004;  // s: clips whose start times differ by less start in one task
 const POLL_MS = 25;
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
@@ -71,8 +76,16 @@ class Clip {
     return Number.isFinite(d) && d > 0 ? d : this.declared;
   }
 
+  /** Start lead at `rate`: learned, else extrapolated from 1×. A clip with audio moves ~15 ms
+   *  (AUDIO_RUN, media time) right after play(), then stands still until its audio renderer runs
+   *  a fixed wall time after play(): its lead is rate × (that wait) − AUDIO_RUN (measured: ~40 ms
+   *  at 1×, ~100 ms at 2×). */
   leadAt(rate) {
-    return this.leads.get(rate) ?? (this.leads.has(1) ? this.leads.get(1) * rate : (this.hasAudio ? AUDIO_LEAD * rate : 0));
+    const learned = this.leads.get(rate);
+    if (learned !== undefined) return learned;
+    const run = this.hasAudio ? AUDIO_RUN : 0;
+    const at1 = this.leads.get(1) ?? (this.hasAudio ? AUDIO_LEAD : 0);
+    return (at1 + run) * rate - run;
   }
 
   get lastFrame() { return Math.max(0, Math.ceil(this.duration * this.fps - 0.01) - 1); }
@@ -119,6 +132,7 @@ class SyncGrid {
     this.lastStart = 0;
     this.lastRateChange = 0;
     this.endTimer = null;
+    this.rateTimer = null;     // pending second half of a speed change (see setRate)
     this.rendered = {};
     this._wire();
     this.timer = setInterval(() => this.correct(), CORRECT_MS);
@@ -169,8 +183,18 @@ class SyncGrid {
     this.render(true);
   }
 
+  /** A speed change still waiting for its second half (see setRate): every clip takes the user
+   *  rate now; the caller re-bases or freezes the clock. */
+  _cancelRate() {
+    if (!this.rateTimer) return;
+    clearTimeout(this.rateTimer);
+    this.rateTimer = null;
+    for (const c of this.clips) if (c.video.playbackRate !== this.rate) c.video.playbackRate = this.rate;
+  }
+
   _cancel() {
     this.gen += 1;
+    this._cancelRate();
     if (this.endTimer) { clearTimeout(this.endTimer); this.endTimer = null; }
     return this.gen;
   }
@@ -216,11 +240,8 @@ class SyncGrid {
     return clip.seeking;
   }
 
-  seekAll(t, withLead = false) {
-    return Promise.all(this.clips.map((c) => {
-      const lead = withLead && !c.holds(t) ? c.leadAt(this.rate) : 0;
-      return this.seekClip(c, clamp(c.targetFor(t) + lead, 0, c.targetFor(c.duration)));
-    }));
+  seekAll(t) {
+    return Promise.all(this.clips.map((c) => this.seekClip(c, c.targetFor(t))));
   }
 
   _ready(clip, t, ahead) {
@@ -233,9 +254,19 @@ class SyncGrid {
     return bufferedEnd(v, t) - t >= Math.min(ahead, clip.duration - t - 0.05);
   }
 
+  /** Wall seconds after the first play() at which each clip's play() is due, so that all reach
+   *  the same media time together: a clip that starts late by its learned lead L is started L /
+   *  rate earlier, and one parked further into its frame (mid-frame targets differ between frame
+   *  rates by up to ~⅔ frame) that much later. The spread is capped at MAX_LEAD. */
+  _startWaits(active, t) {
+    const ahead = active.map((c) => (c.video.currentTime - t - c.leadAt(this.rate)) / this.rate);
+    const first = Math.min(...ahead);
+    return ahead.map((a) => clamp(a - first, 0, MAX_LEAD));
+  }
+
   /** Put every clip on t (middle of its frame) and wait until each can play from there. */
   async _prime(t, gen, ahead) {
-    await this.seekAll(t, true);
+    await this.seekAll(t);
     while (gen === this.gen) {
       const waiting = this.clips.map((c) => !this._ready(c, t, ahead));
       this.clips.forEach((c, i) => c.tile.toggleAttribute('data-waiting', waiting[i]));
@@ -254,7 +285,30 @@ class SyncGrid {
     this._setPhase('priming');
     const active = this.clips.filter((c) => !c.broken && !c.holds(t));
     for (const c of this.clips) { c.video.playbackRate = this.rate; c.nudging = false; }
-    const results = await Promise.all(active.map((c) => c.video.play().then(() => null, (e) => [c, e])));
+    // Staggered start: every clip sits on the frame of t; a clip that starts late (learned lead,
+    // e.g. one with an audio track) gets play() that much earlier in wall time, so all begin to
+    // move together. Seeking it ahead instead showed a frame 2–3 frames ahead of the others while
+    // its audio pipeline warmed up. Clips within STAGGER_GROUP of each other start in one task.
+    const waits = this._startWaits(active, t);
+    const order = active.map((c, i) => i).sort((a, b) => waits[a] - waits[b]);
+    const t0 = performance.now();
+    const pending = [];
+    for (let k = 0; k < order.length;) {
+      const w = waits[order[k]];
+      let j = k;
+      while (j < order.length && waits[order[j]] - w < STAGGER_GROUP) j += 1;
+      const due = t0 + w * 1000 - performance.now();
+      if (due > 1) {
+        await sleep(due);
+        if (gen !== this.gen) return false;
+      }
+      for (const i of order.slice(k, j)) {
+        const c = active[i];
+        pending.push(c.video.play().then(() => null, (e) => [c, e]));
+      }
+      k = j;
+    }
+    const results = await Promise.all(pending);
     if (gen !== this.gen) return false;
     for (const r of results) {
       if (!r) continue;
@@ -269,7 +323,7 @@ class SyncGrid {
       }
     }
     // Start the clock where the clips actually are: the fewest clips then need nudging.
-    const cts = active.filter((c) => !c.video.paused).map((c) => c.video.currentTime - c.leadAt(this.rate));
+    const cts = active.filter((c) => !c.video.paused).map((c) => c.video.currentTime);
     const start = cts.length ? median(cts) : t;
     this.leadCheck = true;
     // First correction exactly HANDS_OFF_MS after the start, not up to CORRECT_MS later.
@@ -343,11 +397,33 @@ class SyncGrid {
 
   setRate(r) {
     r = clamp(Number(r) || 1, RATES[0], RATES[RATES.length - 1]);
-    const t = this.now();
+    if (this.rateTimer) this._rateApply();   // finish a speed change still in its lag first
     this.rate = r;
-    if (!this.clock.paused) this.clock = { base: performance.now(), media: t, rate: r, paused: false };
-    else this.clock.rate = r;
-    for (const c of this.clips) { c.video.playbackRate = r; c.nudging = false; }
+    // Clips with an audio track apply a new rate late (their audio renderer first plays out what
+    // it buffered at the old rate: measured ~70 ms after 1×→2×, ~35 ms after 2×→1×). While
+    // playing, they get the new rate first and the others and the clock follow that much later,
+    // so every clip changes speed at the same moment.
+    const live = this.phase === 'playing' ? this.clips.filter((c) => !c.broken && !c.video.paused) : [];
+    const slow = live.filter((c) => c.hasAudio);
+    const apply = this._rateApply = () => {
+      if (this.rateTimer) clearTimeout(this.rateTimer);
+      this.rateTimer = null;
+      const t = this.now();
+      if (!this.clock.paused) this.clock = { base: performance.now(), media: t, rate: this.rate, paused: false };
+      else this.clock.rate = this.rate;
+      for (const c of this.clips) {
+        if (c.video.playbackRate !== this.rate) c.video.playbackRate = this.rate;
+        c.nudging = false;
+      }
+    };
+    if (slow.length && slow.length < live.length && r !== this.clock.rate) {
+      const lag = Math.min(RATE_LAG, RATE_LAG / this.clock.rate);
+      for (const c of slow) { c.video.playbackRate = r; c.nudging = false; }
+      const gen = this.gen;
+      this.rateTimer = setTimeout(() => { if (gen === this.gen) apply(); else this.rateTimer = null; }, lag * 1000);
+    } else {
+      apply();
+    }
     this.lastRateChange = performance.now();
     this.epoch += 1;
     const sel = this.$('select[data-action="speed"]');
@@ -399,7 +475,7 @@ class SyncGrid {
 
   /** Every CORRECT_MS while playing: nudge rates for small drift, seek for large drift. */
   correct() {
-    if (this.phase !== 'playing') return;
+    if (this.phase !== 'playing' || this.rateTimer) return;
     if (performance.now() - this.lastStart < HANDS_OFF_MS) return;
     let T = this.now();
     if (this.leadCheck) { this.leadCheck = false; this._learnLead(T); }
@@ -455,7 +531,7 @@ class SyncGrid {
   /** Some clips start late by a repeatable amount (in Chromium a clip with an audio track starts
    *  ~1–2 frames after audio-less clips, notes §0.2, and its first rate change costs another
    *  ~20 ms). Nudging that away takes a second after every start, so each clip learns how late it
-   *  starts relative to the others and is primed that much ahead next time. */
+   *  starts relative to the others and is started that much earlier (wall time) next time. */
   _learnLead(T) {
     const live = this.clips.filter((c) => !c.broken && !c.holds(T) && !c.video.paused && !c.seeking && !c.video.seeking);
     if (live.length < 2) return;
@@ -463,7 +539,9 @@ class SyncGrid {
     const m = median(d);
     live.forEach((c, i) => {
       const r = this.rate;
-      c.leads.set(r, clamp(c.leadAt(r) + 0.6 * (d[i] - m), -MAX_LEAD * r, MAX_LEAD * r));
+      // One start's step is capped: a hiccup right after a start must not throw the next one off.
+      const step = clamp(0.6 * (d[i] - m), -LEAD_STEP * r, LEAD_STEP * r);
+      c.leads.set(r, clamp(c.leadAt(r) + step, -MAX_LEAD * r, MAX_LEAD * r));
     });
   }
 
