@@ -50,6 +50,8 @@ def shared_choice(specs: list[ModelSpec], field: str, preferred: str, order: tup
     if preferred in common or not common:
         return preferred
     return ordered(common, order)[0]
+
+
 IMAGE_FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp")}
 
 
@@ -187,7 +189,6 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
         elif not isinstance(seconds, (int, float)) or not (0 < seconds <= 60):
             errors.append(f"the duration for {mid} must be between 0 and 60 seconds")
     if data.seed is not None and not (isinstance(data.seed, int) and 0 <= data.seed <= MAX_SEED):
-        # Providers take 32-bit seeds (some signed); a larger one is refused there, after submit.
         errors.append(f"the seed must be a whole number from 0 to {MAX_SEED}")
     if data.negative_prompt and len(data.negative_prompt) > settings.max_prompt_chars:
         errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")

@@ -9,8 +9,11 @@ pair vote, which is its own ballot).
 Blind boards: the rows pair take ids with model names, and take ids are in every player's
 markup, so a reviewer who could download the votes of a comparison before voting on it could
 tell which take is which model. `hidden_for` keeps those rows out: for the listed boards only
-comparisons the requesting voter has voted on are exported (editors and owners see all). tstamp is Unix seconds with milliseconds (truncated, not rounded, so
-both databases agree to the byte).
+comparisons the requesting voter has voted on are exported (editors, owners and viewers, who
+cast no vote, see all: app.access.blind_to).
+
+tstamp is Unix seconds with milliseconds (truncated, not rounded, so both databases agree to
+the byte).
 
 On PostgreSQL the rows are written by the server itself (`COPY (SELECT …) TO STDOUT WITH CSV`,
 streamed through asyncpg): building a million rows in Python was several times slower than

@@ -90,13 +90,14 @@ def _ftyp_brand(path: Path) -> bytes | None:
     return head[8:12] if head[4:8] == b"ftyp" else None
 
 
-def _file_type(path: Path, fmt: str, codec: str) -> str:
-    """What the file is, as a key of FILE_TYPES when known (demuxer names group families:
-    "mov,mp4,…" and "matroska,webm" are told apart by the ftyp brand and the EBML DocType)."""
+def _file_type(fmt: str, codec: str | None, path: Path | None = None) -> str:
+    """What the file is, as a key of FILE_TYPES when known. Demuxer names group families
+    ("mov,mp4,…", "matroska,webm"); with the file at hand they are told apart by its ftyp brand
+    and EBML DocType, without it (old probes) by the codec."""
     if "mp4" in fmt or "mov" in fmt:
-        return "mov" if _ftyp_brand(path) == b"qt  " else "mp4"
+        return "mov" if path is not None and _ftyp_brand(path) == b"qt  " else "mp4"
     if "matroska" in fmt or "webm" in fmt:
-        doctype = _ebml_doctype(path)
+        doctype = _ebml_doctype(path) if path is not None else None
         if doctype in ("webm", "matroska"):
             return doctype
         return "webm" if codec in WEBM_CODECS else "matroska"
@@ -105,16 +106,7 @@ def _file_type(path: Path, fmt: str, codec: str) -> str:
 
 def _kind(info: dict[str, Any]) -> str:
     """probe's `file_type`; probes from before it existed fall back on the demuxer name."""
-    kind = info.get("file_type")
-    if kind is None:
-        fmt = info.get("container") or "mp4"
-        if "mp4" in fmt or "mov" in fmt:
-            kind = "mp4"
-        elif "matroska" in fmt or "webm" in fmt:
-            kind = "webm" if info.get("codec") in WEBM_CODECS else "matroska"
-        else:
-            kind = fmt.split(",")[0]
-    return kind
+    return info.get("file_type") or _file_type(info.get("container") or "mp4", info.get("codec"))
 
 
 def file_type(info: dict[str, Any] | None) -> tuple[str, str]:
@@ -153,7 +145,7 @@ def probe(path: Path) -> dict[str, Any]:
         fmt = c.format.name
         info = {
             "container": fmt,
-            "file_type": _file_type(path, fmt, v.codec_context.name),
+            "file_type": _file_type(fmt, v.codec_context.name, path),
             "codec": v.codec_context.name,
             "profile": v.codec_context.profile,
             "pix_fmt": v.codec_context.pix_fmt,

@@ -290,9 +290,9 @@ async def _reconcile(ctx: JobContext, take_id: str, model, provider, req: Genera
             await _sleep(ctx, take_id, wait)
 
 
-async def _current_status(ctx: JobContext, take_id: str) -> str:
+async def _current_status(ctx: JobContext, take_id: str) -> str | None:
     async with ctx.db.session() as s:
-        return (await s.execute(select(Take.status).where(Take.id == take_id))).scalar_one()
+        return (await s.execute(select(Take.status).where(Take.id == take_id))).scalar_one_or_none()
 
 
 async def _safe_cancel(provider, model, take: Take) -> None:
@@ -340,8 +340,7 @@ async def _wait_for_slot(ctx: JobContext, take: Take, deadline) -> None:
     provider whose slots never free up (stuck takes, a limit of 0) must not hold a take in
     `queued` forever with nothing on screen saying why."""
     while not await _claim_slot(ctx, take):
-        async with ctx.db.session() as s:
-            status = (await s.execute(select(Take.status).where(Take.id == take.id))).scalar_one_or_none()
+        status = await _current_status(ctx, take.id)
         if status not in ("queued", "submitting"):
             raise LeaseLost(f"take {take.id} is {status} while waiting for a slot")   # e.g. cancelled by a reviewer
         if utcnow() >= deadline:
