@@ -67,13 +67,18 @@ def _moov_before_mdat(path: Path) -> bool | None:
         return None
 
 
-def _ebml_doctype(path: Path) -> str | None:
-    """The DocType of a Matroska-family file's EBML header: "webm" or "matroska"."""
+def _head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a file (b"" when it cannot be read)."""
     try:
         with path.open("rb") as fh:
-            head = fh.read(64)
+            return fh.read(size)
     except OSError:
-        return None
+        return b""
+
+
+def _ebml_doctype(path: Path) -> str | None:
+    """The DocType of a Matroska-family file's EBML header: "webm" or "matroska"."""
+    head = _head(path, 64)
     i = head.find(b"\x42\x82")
     if not head.startswith(b"\x1a\x45\xdf\xa3") or i < 0 or i + 3 > len(head) or not head[i + 2] & 0x80:
         return None
@@ -82,11 +87,7 @@ def _ebml_doctype(path: Path) -> str | None:
 
 
 def _ftyp_brand(path: Path) -> bytes | None:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return None
+    head = _head(path, 12)
     return head[8:12] if head[4:8] == b"ftyp" else None
 
 
