@@ -71,7 +71,7 @@ class GenerationRequest:
     image: Path | None = None    # source image on local disk, for image-to-video
     image_mime: str | None = None
     # The image's size in bytes when it is not on disk yet (the form-time check); else read
-    # from `image`. Adapters' per-provider image limits read `image_size`.
+    # from `image`. Adapters' per-provider image limits read `image_size_bytes`.
     image_nbytes: int | None = None
 
     @property
@@ -79,7 +79,7 @@ class GenerationRequest:
         return self.image is not None or self.image_nbytes is not None
 
     @property
-    def image_size(self) -> int | None:
+    def image_size_bytes(self) -> int | None:
         if self.image_nbytes is not None:
             return self.image_nbytes
         return self.image.stat().st_size if self.image is not None else None

@@ -71,7 +71,7 @@ class RunwayProvider(HttpProvider):
             errors.append(f"{model.name} has no Runway ratio for {req.aspect_ratio}")
         if len(req.prompt.encode("utf-16-le")) // 2 > MAX_PROMPT_UTF16:
             errors.append(f"{model.name} accepts prompts of at most {MAX_PROMPT_UTF16} characters")
-        size = req.image_size
+        size = req.image_size_bytes
         if size is not None and 4 * ((size + 2) // 3) > MAX_DATA_URI_BYTES:
             errors.append(f"the source image is too large for Runway ({size} bytes; "
                           f"about {MAX_DATA_URI_BYTES * 3 // 4 // 1024} KiB at most)")
