@@ -62,8 +62,8 @@ def json_object(resp: httpx.Response) -> dict[str, Any]:
 
 
 class HttpProvider(Provider):
-    """Base of the REST adapters: subclasses set `safe_create_statuses` (and `auth_scheme`) and
-    the hooks `auth_headers`, `error` (and `create_error` / `refused_safely` where the provider
+    """Base of the REST adapters: subclasses set `base_url_setting`, `safe_create_statuses`
+    (and `auth_scheme`) and the hooks `auth_headers`, `error` (and `create_error` / `refused_safely` where the provider
     answers refusals in its body), and implement `create` and `poll` with the calls below."""
 
     base_url_setting: ClassVar[str] = ""    # the Settings field holding the API's base URL
@@ -84,7 +84,8 @@ class HttpProvider(Provider):
         return {"Authorization": f"{self.auth_scheme} {key}", "Accept": "application/json"}
 
     def url(self, path: str = "") -> str:
-        return str(getattr(self.settings, self.base_url_setting) or "").rstrip("/") + path
+        """`path` on the API's base URL (the `base_url_setting` field of Settings)."""
+        return str(getattr(self.settings, self.base_url_setting, None) or "").rstrip("/") + path
 
     def error(self, resp: httpx.Response) -> ProviderError:
         """An error answer → our code, the provider's own words kept (adapters refine)."""
