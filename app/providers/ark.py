@@ -54,7 +54,6 @@ class ArkProvider(HttpProvider):
     base_url_setting = "ark_base_url"
     # no safe_create_statuses: a 5xx on create is a refusal only when Ark's code says so
 
-
     def error(self, resp: httpx.Response) -> ProviderError:
         return ark_error(resp)
 

@@ -36,15 +36,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import jwt
 
-from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response, retry_after_s
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
+from app.providers.base import error_from_response, retry_after_s
 from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
 
 TOKEN_TTL_S = 1800
-STATES = {"submitted": "queued", "processing": "running"}   # task states still under way
 TOKEN_REFRESH_MARGIN_S = 300
+STATES = {"submitted": "queued", "processing": "running"}   # task states still under way
 
 # Kling's `task_status_msg` is free text. Failed tasks whose message names the content checks
 # are moderation refusals (terminal); anything else is a provider failure.
@@ -97,7 +98,6 @@ class KlingProvider(HttpProvider):
 
     def refused_safely(self, resp: httpx.Response) -> bool:
         return super().refused_safely(resp) or json_object(resp).get("code") == 5001
-
 
     # -- request mapping --------------------------------------------------------------------
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:

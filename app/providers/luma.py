@@ -52,7 +52,6 @@ class LumaProvider(HttpProvider):
     def error(self, resp: httpx.Response) -> ProviderError:
         return luma_error(resp)
 
-
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
         errors = super().validate(model, req)

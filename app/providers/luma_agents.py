@@ -70,7 +70,6 @@ class LumaAgentsProvider(HttpProvider):
     def error(self, resp: httpx.Response) -> ProviderError:
         return agents_error(resp)
 
-
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
         seconds = int(round(req.duration_s))

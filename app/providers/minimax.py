@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from app.providers._submit import image_data_uri
-from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response, retry_after_s
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
+from app.providers.base import error_from_response, retry_after_s
 from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
@@ -61,7 +62,6 @@ class MiniMaxProvider(HttpProvider):
     key_settings = ("minimax_api_key",)
     docs = "platform.minimax.io Video Generation v1 API (read 2026-11)"
     base_url_setting = "minimax_base_url"
-
 
     def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
         """A non-zero base_resp on create (even with HTTP 200): MiniMax refused and created nothing."""

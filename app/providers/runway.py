@@ -61,7 +61,6 @@ class RunwayProvider(HttpProvider):
     def error(self, resp: httpx.Response) -> ProviderError:
         return runway_error(resp)
 
-
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
         errors = super().validate(model, req)
