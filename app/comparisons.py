@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from app.boards import board_by_slug, default_board
 from app.budget import check_budget
 from app.catalog import Catalog, ModelSpec, check_request, duration_allowed, frame_size
 from app.errors import Conflict, InputError, NotFound
-from app.models import Board, Comparison, Take
+from app.models import Board, Comparison, ComparisonParams, Take
 from app.providers import Providers
 from app.providers.base import GenerationRequest
 from app.settings import Settings
@@ -153,12 +154,37 @@ def plan_durations(specs: list[ModelSpec], asked: float | None,
 
 
 def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, settings: Settings) -> tuple[list[ModelSpec], dict, CheckedImage | None]:
+    """Everything checked before anything is written: (models, params as stored, image).
+
+    Runs in steps, each adding to one list of errors so the user sees them all; a model's own
+    rules (the catalog's and its adapter's `validate`, image limits included) are checked on
+    the very request the job will send (`generation_request`)."""
     errors: list[str] = []
+    prompt = _check_prompt(data, settings, errors)
+    specs = _check_models(data, catalog, providers, errors)
+    image = check_image(data.image, settings) if data.image else None
+    _check_numbers(data, settings, errors)
+    if errors or not specs:
+        raise InputError(errors[0] if errors else "choose at least one model", errors)
+    params = plan_params(data, specs, image)
+    for spec in specs:
+        errors += model_problems(spec, params, prompt, providers, image)
+    if errors:
+        raise InputError(errors[0], errors)
+    return specs, params.to_json(), image
+
+
+def _check_prompt(data: ComparisonInput, settings: Settings, errors: list[str]) -> str:
     prompt = (data.prompt or "").strip()
     if not prompt:
         errors.append("the prompt is empty")
     elif len(prompt) > settings.max_prompt_chars:
         errors.append(f"the prompt is {len(prompt)} characters; the limit is {settings.max_prompt_chars}")
+    return prompt
+
+
+def _check_models(data: ComparisonInput, catalog: Catalog, providers: Providers, errors: list[str]) -> list[ModelSpec]:
+    """The chosen models that exist and can be generated now, in the order given."""
     if not data.models:
         errors.append("choose at least one model")
     if len(data.models) > MAX_MODELS:
@@ -180,11 +206,15 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
             errors.append(f"{spec.name} is not available: set {keys}")
             continue
         specs.append(spec)
-    image = check_image(data.image, settings) if data.image else None
+    return specs
+
+
+def _check_numbers(data: ComparisonInput, settings: Settings, errors: list[str]) -> None:
+    """Durations, seed and negative prompt, before any model looks at them."""
     if data.duration_s is not None and not (0 < data.duration_s <= 60):
         errors.append("duration must be between 0 and 60 seconds")
     for mid, seconds in (data.durations or {}).items():
-        if mid not in seen:
+        if mid not in data.models:
             errors.append(f"durations names {mid!r}, which is not one of the chosen models")
         elif not isinstance(seconds, (int, float)) or not (0 < seconds <= 60):
             errors.append(f"the duration for {mid} must be between 0 and 60 seconds")
@@ -192,49 +222,62 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
         errors.append(f"the seed must be a whole number from 0 to {MAX_SEED}")
     if data.negative_prompt and len(data.negative_prompt) > settings.max_prompt_chars:
         errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")
-    if errors or not specs:
-        raise InputError(errors[0] if errors else "choose at least one model", errors)
+
+
+def plan_params(data: ComparisonInput, specs: list[ModelSpec], image: CheckedImage | None) -> ComparisonParams:
+    """The comparison's parameters: what was asked, and a shared choice where nothing was."""
     duration, overrides = plan_durations(specs, data.duration_s, data.durations or {})
-    aspect = data.aspect_ratio or shared_choice(specs, "aspect_ratios", DEFAULT_ASPECT, ASPECT_ORDER)
-    resolution = data.resolution or shared_choice(specs, "resolutions", DEFAULT_RESOLUTION, RESOLUTION_ORDER)
-    for spec in specs:
-        own = overrides.get(spec.id, duration)
-        problems = check_request(spec, duration_s=own, aspect_ratio=aspect, resolution=resolution,
-                                 has_image=image is not None, audio=data.audio,
-                                 negative_prompt=data.negative_prompt, prompt=prompt)
-        adapter = providers.get(spec.provider)
-        if not problems and hasattr(adapter, "validate"):
-            # Combinations the catalog cannot express ("1080p only at 6 s") are the adapter's call.
-            width, height = frame_size(resolution, aspect)
-            problems = adapter.validate(spec, GenerationRequest(
-                take_id="", prompt=prompt, duration_s=own, aspect_ratio=aspect, resolution=resolution,
-                width=width, height=height, seed=data.seed, negative_prompt=data.negative_prompt,
-                audio=bool(data.audio), image=None, image_mime=image.mime if image else None))
-        errors += problems
-    if errors:
-        raise InputError(errors[0], errors)
-    params = {"duration_s": duration, "aspect_ratio": aspect, "resolution": resolution, "audio": bool(data.audio)}
-    if overrides:
-        params["durations"] = overrides
-    if data.seed is not None:
-        params["seed"] = int(data.seed)
-    if data.negative_prompt:
-        params["negative_prompt"] = data.negative_prompt.strip()
-    if image:
-        params["image_mime"] = image.mime
-        params["image_size"] = [image.width, image.height]
-    return specs, params, image
+    return ComparisonParams(
+        duration_s=duration,
+        aspect_ratio=data.aspect_ratio or shared_choice(specs, "aspect_ratios", DEFAULT_ASPECT, ASPECT_ORDER),
+        resolution=data.resolution or shared_choice(specs, "resolutions", DEFAULT_RESOLUTION, RESOLUTION_ORDER),
+        audio=bool(data.audio), durations=overrides,
+        seed=int(data.seed) if data.seed is not None else None,
+        negative_prompt=data.negative_prompt.strip() if data.negative_prompt else None,
+        image_mime=image.mime if image else None, image_size=(image.width, image.height) if image else None,
+    )
 
 
-def duration_for(params: dict, model_id: str) -> float:
-    """The duration asked of one model: its own when the comparison set one, else the shared one."""
-    return float((params.get("durations") or {}).get(model_id, params["duration_s"]))
+def model_problems(spec: ModelSpec, params: ComparisonParams, prompt: str, providers: Providers,
+                   image: CheckedImage | None) -> list[str]:
+    """What one model refuses: the catalog's rules, then its adapter's (which the catalog cannot
+    express: "1080p only at 6 s", Runway's 5 MB image) on the request the job would send."""
+    problems = check_request(spec, duration_s=params.duration_for(spec.id), aspect_ratio=params.aspect_ratio,
+                             resolution=params.resolution, has_image=image is not None, audio=params.audio,
+                             negative_prompt=params.negative_prompt, prompt=prompt)
+    adapter = providers.get(spec.provider)
+    if problems or adapter is None:
+        return problems
+    req = generation_request(params, spec, prompt=prompt, image_nbytes=len(image.data) if image else None)
+    return adapter.validate(spec, req)
 
 
-def estimate_cost(specs: list[ModelSpec], params: dict) -> float | None:
-    prices = [s.price_for(duration_for(params, s.id), params.get("audio", False), params.get("resolution"))
-              for s in specs]
-    if any(p is None for p in prices):
+def generation_request(params: ComparisonParams, spec: ModelSpec, *, prompt: str, take_id: str = "",
+                       image: Path | None = None, image_nbytes: int | None = None) -> GenerationRequest:
+    """The one place a comparison becomes a provider request: the form's check (no take yet,
+    the image still in memory: `image_nbytes`) and the job (`image` on disk) both call it."""
+    width, height = frame_size(params.resolution, params.aspect_ratio)
+    return GenerationRequest(
+        take_id=take_id, prompt=prompt, duration_s=params.duration_for(spec.id), aspect_ratio=params.aspect_ratio,
+        resolution=params.resolution, width=width, height=height, seed=params.seed,
+        negative_prompt=params.negative_prompt, audio=params.audio, image=image, image_mime=params.image_mime,
+        image_nbytes=image_nbytes,
+    )
+
+
+def _typed(params: dict | ComparisonParams) -> ComparisonParams:
+    return params if isinstance(params, ComparisonParams) else ComparisonParams.from_json(params)
+
+
+def duration_for(params: dict | ComparisonParams, model_id: str) -> float:
+    """The duration asked of one model (ComparisonParams.duration_for; takes the stored dict too)."""
+    return _typed(params).duration_for(model_id)
+
+
+def estimate_cost(specs: list[ModelSpec], params: dict | ComparisonParams) -> float | None:
+    p = _typed(params)
+    prices = [s.price_for(p.duration_for(s.id), p.audio, p.resolution or None) for s in specs]
+    if any(price is None for price in prices):
         return None
     return round(sum(prices), 4)
 
@@ -244,15 +287,15 @@ async def create_comparison(session: AsyncSession, data: ComparisonInput, *, cat
                             voter_id: str | None, board: Board | None = None) -> Comparison:
     """`board`, when given, is the board the caller already resolved (and checked access to);
     otherwise `data.board` or the default board."""
-    specs, params, image = validate(data, catalog, providers, settings)
+    specs, stored, image = validate(data, catalog, providers, settings)
+    params = ComparisonParams.from_json(stored)
     if board is None:
         board = await board_by_slug(session, data.board) if data.board else await default_board(session)
     if board.archived_at is not None:
         raise InputError(f"board {board.name!r} is archived")
-    costs = [spec.price_for(duration_for(params, spec.id), params.get("audio", False), params["resolution"])
-             for spec in specs]
+    costs = [spec.price_for(params.duration_for(spec.id), params.audio, params.resolution) for spec in specs]
     await check_budget(session, board, costs, unpriced=[spec.name for spec, c in zip(specs, costs) if c is None])
-    comparison = Comparison(board_id=board.id, prompt=data.prompt.strip(), params=params, created_by=voter_id)
+    comparison = Comparison(board_id=board.id, prompt=data.prompt.strip(), params=stored, created_by=voter_id)
     session.add(comparison)
     await session.flush()
     image_path = None

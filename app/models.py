@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -85,12 +86,60 @@ class Board(Base):
     comparisons: Mapped[list[Comparison]] = relationship(back_populates="board")
 
 
+@dataclass
+class ComparisonParams:
+    """What a comparison asks of every model: the typed form of `Comparison.params`.
+
+    The column stays JSON (`to_json` writes the shape rows have always had: optional fields
+    only when set), so no migration; code reads `Comparison.typed_params`."""
+
+    duration_s: float
+    aspect_ratio: str = ""
+    resolution: str = ""
+    audio: bool = False
+    durations: dict[str, float] = field(default_factory=dict)   # models asked for their own duration
+    seed: int | None = None
+    negative_prompt: str | None = None
+    image_mime: str | None = None                 # the source image's type, when there is one
+    image_size: tuple[int, int] | None = None     # its width × height
+
+    def duration_for(self, model_id: str) -> float:
+        """The duration asked of one model: its own when the comparison set one, else the shared one."""
+        return float(self.durations.get(model_id, self.duration_s))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ComparisonParams:
+        size = data.get("image_size")
+        return cls(
+            duration_s=float(data.get("duration_s") or 0), aspect_ratio=data.get("aspect_ratio") or "",
+            resolution=data.get("resolution") or "", audio=bool(data.get("audio")),
+            durations={k: float(v) for k, v in (data.get("durations") or {}).items()},
+            seed=data.get("seed"), negative_prompt=data.get("negative_prompt"), image_mime=data.get("image_mime"),
+            image_size=(int(size[0]), int(size[1])) if size else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"duration_s": self.duration_s, "aspect_ratio": self.aspect_ratio,
+                               "resolution": self.resolution, "audio": self.audio}
+        if self.durations:
+            out["durations"] = dict(self.durations)
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.negative_prompt:
+            out["negative_prompt"] = self.negative_prompt
+        if self.image_mime:
+            out["image_mime"] = self.image_mime
+        if self.image_size:
+            out["image_size"] = list(self.image_size)
+        return out
+
+
 class Comparison(Base):
     __tablename__ = "comparisons"
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_id)
     board_id: Mapped[str] = mapped_column(ForeignKey("boards.id", ondelete="CASCADE"), index=True)
     prompt: Mapped[str] = mapped_column(Text)
-    # duration_s, aspect_ratio, resolution, seed, negative_prompt, audio
+    # ComparisonParams.to_json(); read it as `typed_params`
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source_image: Mapped[str | None] = mapped_column(String(300))  # storage key
     created_by: Mapped[str | None] = mapped_column(ForeignKey("voters.id", ondelete="SET NULL"))
@@ -101,9 +150,14 @@ class Comparison(Base):
         back_populates="comparison", order_by="Take.created_at", cascade="all, delete-orphan"
     )
 
+    @property
+    def typed_params(self) -> ComparisonParams:
+        return ComparisonParams.from_json(self.params or {})
+
 
 class Take(Base):
-    """One model's attempt at one comparison. See DESIGN.md for the state machine."""
+    """One model's attempt at one comparison. The state machine is described in
+    app/jobs/generate.py's docstring."""
 
     __tablename__ = "takes"
     __table_args__ = (UniqueConstraint("comparison_id", "model_id", "attempt"),)

@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from app.catalog import check_request, frame_size, load_catalog
@@ -73,3 +76,62 @@ def test_nearest_duration_and_auto_durations_for_models_without_a_shared_one():
     assert d == 8
     assert auto_durations([veo, kling, free], d) == {"x/kling": 10.0, "x/free": 6.0}
     assert auto_durations([veo, free], 6) == {}
+
+
+# ---------------------------------------------------------------------- citations
+ROOT = Path(__file__).resolve().parent.parent
+# A path ending in .md: relative, "../…" or absolute (the last two can never be in the repository).
+MD_REF = re.compile(r"(?<![\w/.-])((?:\.\./|/)?(?:[\w.-]+/)*[\w-][\w.-]*\.md)\b")
+HOST = re.compile(r"[\w-]+(?:\.[\w-]+)+")
+
+
+def cited_md(text: str) -> list[str]:
+    """The .md files a text cites, leaving out paths in other sites (github.com/owner/repo/…)."""
+    out = []
+    for ref in MD_REF.findall(text):
+        first = ref.lstrip("/").split("/")[0]
+        if "/" in ref.lstrip("/") and HOST.fullmatch(first):
+            continue
+        out.append(ref)
+    return out
+
+
+def in_repository(ref: str, where) -> bool:
+    """`ref` names a file inside the repository, from the root or from the citing file's folder."""
+    if ref.startswith("/"):
+        return False
+    for base in (ROOT, where):
+        path = (base / ref).resolve()
+        if path.is_relative_to(ROOT) and path.exists():
+            return True
+    return False
+
+
+def test_cited_md_finds_what_a_citation_looks_like():
+    assert cited_md("see docs/providers/fal.md §Models and README.md") == ["docs/providers/fal.md", "README.md"]
+    assert cited_md("per /work/shared/providers.md §4, ../shared/DESIGN.md") == [
+        "/work/shared/providers.md", "../shared/DESIGN.md"]
+    assert cited_md("github.com/inference-sh/grid/blob/HEAD/api/klingai/pricing.md") == []
+    assert not in_repository("/work/shared/providers.md", ROOT)
+    assert not in_repository("providers.md", ROOT / "app")
+    assert in_repository("docs/providers/README.md", ROOT / "app")
+
+
+def test_catalog_and_code_cite_only_files_in_the_repository():
+    """Descriptions on /models, docstrings, templates and docs name only files a reader of this
+    repository can open (no notes kept outside it)."""
+    missing = []
+    for spec in load_catalog():
+        for field in ("description", "docs", "price_source", "retired_reason"):
+            for ref in cited_md(str(getattr(spec, field, "") or "")):
+                if not in_repository(ref, ROOT):
+                    missing.append(f"catalog {spec.id} {field}: {ref}")
+    patterns = ("app/**/*.py", "app/catalog/*.toml", "templates/**/*.html", "static/*.js", "docs/**/*.md",
+                "tests/**/*.py", "bench/**/*.py")
+    for path in sorted({p for pattern in patterns for p in ROOT.glob(pattern)}):
+        if path.name == "test_catalog.py":
+            continue   # its own examples of bad citations
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            missing += [f"{path.relative_to(ROOT)}:{n}: {ref}" for ref in cited_md(line)
+                        if not in_repository(ref, path.parent)]
+    assert not missing, "cited but not in the repository:\n" + "\n".join(missing)

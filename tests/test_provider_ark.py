@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from app.catalog import check_request, load_catalog
-from app.providers.ark import Ark, derived_seed
+from app.providers.ark import ArkProvider, derived_seed
 from app.providers.base import GenerationRequest, JobStatus, ProviderError
 from app.settings import Settings
 from tests.fakes import free_port, serve
@@ -30,7 +30,7 @@ def fake():
 
 
 def make(url: str, key: str | None = "test-ark-key", timeout: float = 5.0, **settings) -> Ark:
-    return Ark(Settings(_env_file=None, ark_api_key=key, ark_base_url=url, **settings),
+    return ArkProvider(Settings(_env_file=None, ark_api_key=key, ark_base_url=url, **settings),
                http=httpx.AsyncClient(timeout=timeout))
 
 
@@ -319,6 +319,6 @@ def test_check_request_names_what_the_model_accepts():
 
 
 def test_available_needs_the_key():
-    assert not Ark(Settings(_env_file=None, ark_api_key=None)).available()
-    assert Ark(Settings(_env_file=None, ark_api_key=None)).missing_keys() == ["ARK_API_KEY"]
-    assert Ark(Settings(_env_file=None, ark_api_key="k")).available()
+    assert not ArkProvider(Settings(_env_file=None, ark_api_key=None)).available()
+    assert ArkProvider(Settings(_env_file=None, ark_api_key=None)).missing_keys() == ["ARK_API_KEY"]
+    assert ArkProvider(Settings(_env_file=None, ark_api_key="k")).available()

@@ -14,7 +14,7 @@ from app.catalog import check_request, load_catalog
 from app.providers.base import GenerationRequest, JobStatus, ProviderError
 from app.providers.comfyui import (
     BUILTIN_WORKFLOWS,
-    ComfyUI,
+    ComfyUIProvider,
     WorkflowError,
     derived_seed,
     find_video,
@@ -44,9 +44,9 @@ def fake():
         yield url, state
 
 
-def make(url: str, catalog_dir: Path | None = None, timeout: float = 5.0) -> ComfyUI:
+def make(url: str, catalog_dir: Path | None = None, timeout: float = 5.0) -> ComfyUIProvider:
     settings = Settings(_env_file=None, comfyui_url=url, catalog_dir=catalog_dir or Path("/nonexistent-catalog"))
-    return ComfyUI(settings, http=httpx.AsyncClient(timeout=timeout))
+    return ComfyUIProvider(settings, http=httpx.AsyncClient(timeout=timeout))
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def req(**kw) -> GenerationRequest:
     return GenerationRequest(**base)
 
 
-async def run_to_end(p: ComfyUI, model, remote_id: str, meta: dict, limit: int = 20) -> JobStatus:
+async def run_to_end(p: ComfyUIProvider, model, remote_id: str, meta: dict, limit: int = 20) -> JobStatus:
     for _ in range(limit):
         st = await p.poll(model, remote_id, meta)
         if st.state in ("succeeded", "failed", "cancelled"):
@@ -196,7 +196,7 @@ async def test_5xx_on_prompt_is_outcome_unknown_and_then_reconcile_decides(comfy
     err = await expect_error(comfy.submit(WAN, req()))
     assert err.code == "outcome_unknown" and len(state.posts) == 1
     assert await comfy.reconcile(WAN, req()) is None          # nowhere: re-submitting is safe
-    assert ComfyUI.resubmit_safe_when_not_found
+    assert ComfyUIProvider.resubmit_safe_when_not_found
     sub = await comfy.submit(WAN, req())
     assert sub.remote_id == prompt_id_for("take-cf-1") and len(state.posts) == 2
 
@@ -405,7 +405,7 @@ def test_broken_user_workflows_are_explained(tmp_path):
     (tmp_path / "mine.toml").write_text(USER_TOML.replace('seed = "4.seed"', 'seed = "4.noise_seed"'))
     (tmp_path / "my_graph.json").write_text(json.dumps(USER_GRAPH))
     model = load_catalog(extra_dir=tmp_path).get("comfyui/my-hunyuan")
-    p = ComfyUI(Settings(_env_file=None, comfyui_url="http://x", catalog_dir=tmp_path))
+    p = ComfyUIProvider(Settings(_env_file=None, comfyui_url="http://x", catalog_dir=tmp_path))
     assert p.validate(model, req()) == [
         "My Hunyuan graph: inputs.seed = '4.noise_seed': node 4 (KSampler) has no input 'noise_seed'"]
     (tmp_path / "my_graph.json").write_text(json.dumps({"nodes": [], "links": []}))
@@ -434,9 +434,9 @@ def test_builtin_entries_map_onto_their_workflows(model_id):
 
 
 def test_available_only_with_a_url():
-    assert not ComfyUI(Settings(_env_file=None, comfyui_url=None)).available()
-    assert ComfyUI(Settings(_env_file=None, comfyui_url=None)).missing_keys() == ["COMFYUI_URL"]
-    assert ComfyUI(Settings(_env_file=None, comfyui_url="http://127.0.0.1:8188")).available()
+    assert not ComfyUIProvider(Settings(_env_file=None, comfyui_url=None)).available()
+    assert ComfyUIProvider(Settings(_env_file=None, comfyui_url=None)).missing_keys() == ["COMFYUI_URL"]
+    assert ComfyUIProvider(Settings(_env_file=None, comfyui_url="http://127.0.0.1:8188")).available()
 
 
 def test_prompt_ids_are_deterministic_uuids_per_take():

@@ -5,7 +5,7 @@ The adapter tests (tests/test_provider_*.py) prove each adapter maps a fault to 
 ProviderError; tests/test_jobs.py proves the state machine reacts to scripted errors. Neither
 proves the two agree, which is what a user sees: a fault must end as a retried success or as a
 failed take carrying the provider's reason and our error code, and never as a second paid job.
-What each fault must end as (DESIGN.md "never pays twice"):
+What each fault must end as (docs/providers/README.md §Never pay twice):
 
 - auth (a wrong key; ComfyUI: an auth proxy)     failed, `auth`, nothing created at the provider
 - 429 on the create call, with Retry-After       ready after waiting that Retry-After; the refused

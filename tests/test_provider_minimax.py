@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.catalog import check_request, load_catalog
 from app.providers.base import GenerationRequest, JobStatus, ProviderError
-from app.providers.minimax import MiniMax
+from app.providers.minimax import MiniMaxProvider
 from app.settings import Settings
 from tests.fakes import free_port, serve
 from tests.fakes.minimax import create_app
@@ -29,9 +29,9 @@ def fake():
         yield url, state
 
 
-def make(url: str, key: str | None = "test-minimax-key", timeout: float = 5.0) -> MiniMax:
+def make(url: str, key: str | None = "test-minimax-key", timeout: float = 5.0) -> MiniMaxProvider:
     settings = Settings(_env_file=None, minimax_api_key=key, minimax_base_url=url)
-    return MiniMax(settings, http=httpx.AsyncClient(timeout=timeout))
+    return MiniMaxProvider(settings, http=httpx.AsyncClient(timeout=timeout))
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def req(**kw) -> GenerationRequest:
     return GenerationRequest(**base)
 
 
-async def run_to_end(p: MiniMax, model, remote_id: str, meta: dict, limit: int = 20) -> JobStatus:
+async def run_to_end(p: MiniMaxProvider, model, remote_id: str, meta: dict, limit: int = 20) -> JobStatus:
     for _ in range(limit):
         st = await p.poll(model, remote_id, meta)
         if st.state in ("succeeded", "failed", "cancelled"):
@@ -281,12 +281,12 @@ def test_check_request_names_what_the_model_accepts():
 
 
 def test_available_needs_the_key():
-    assert not MiniMax(Settings(_env_file=None, minimax_api_key=None)).available()
-    assert MiniMax(Settings(_env_file=None, minimax_api_key=None)).missing_keys() == ["MINIMAX_API_KEY"]
-    assert MiniMax(Settings(_env_file=None, minimax_api_key="k")).available()
+    assert not MiniMaxProvider(Settings(_env_file=None, minimax_api_key=None)).available()
+    assert MiniMaxProvider(Settings(_env_file=None, minimax_api_key=None)).missing_keys() == ["MINIMAX_API_KEY"]
+    assert MiniMaxProvider(Settings(_env_file=None, minimax_api_key="k")).available()
 
 
 def test_registry_discovers_the_adapter():
     from app.providers import provider_class
 
-    assert provider_class("minimax") is MiniMax
+    assert provider_class("minimax") is MiniMaxProvider

@@ -335,3 +335,37 @@ def test_available_needs_the_secret():
     assert not RunwayProvider(Settings(_env_file=None)).available()
     assert RunwayProvider(Settings(_env_file=None)).missing_keys() == ["RUNWAYML_API_SECRET"]
     assert RunwayProvider(Settings(_env_file=None, runwayml_api_secret="key_x")).available()
+
+
+async def test_image_over_runways_limit_is_a_422_at_the_api_and_writes_nothing(db_url, tmp_path):
+    """Runway takes the image as a data URI of at most 5 MB: refused when the comparison is
+    created (naming the limit), not when the take is submitted, and nothing is written."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from sqlalchemy import func, select
+
+    from app.main import create_app
+    from app.models import Comparison, Take
+    from tests import conftest
+
+    settings = conftest.make_settings(db_url, tmp_path, runwayml_api_secret=API_SECRET,
+                                      runway_base_url=f"http://127.0.0.1:{free_port()}")
+    noise = np.random.default_rng(7).integers(0, 256, (1000, 1400, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "PNG")   # noise does not compress: ~4.2 MB, 5.6 MB as base64
+    data = buf.getvalue()
+    assert 5 * 1024 * 1024 < 4 * ((len(data) + 2) // 3) and len(data) < settings.max_upload_bytes
+    body = {"prompt": "the ship leaves the harbour", "models": ["runway/gen4-turbo"], "duration_s": 5,
+            "image": "data:image/png;base64," + base64.b64encode(data).decode()}
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            r = await c.post("/api/comparisons", json=body)
+        async with app.state.db.session() as s:
+            rows = [(await s.execute(select(func.count()).select_from(t))).scalar_one() for t in (Comparison, Take)]
+    assert r.status_code == 422, r.text
+    assert "too large for Runway" in r.text and "3840 KiB at most" in r.text
+    assert rows == [0, 0]
+    assert not list(settings.media_dir.rglob("source.*")), "the source image was written"

@@ -430,6 +430,6 @@ def test_available_with_project_and_credentials(tmp_path, monkeypatch):
     assert p(vertex_project="x", google_application_credentials=tmp_path / "sa.json").available()
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
     assert p(vertex_project="x").missing_keys() == ["VERTEX_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS"]
-    assert p(vertex_project="x")._base() == "https://us-central1-aiplatform.googleapis.com"
-    assert p(vertex_project="x", vertex_location="global")._base() == "https://aiplatform.googleapis.com"
-    assert p(vertex_project="x", vertex_location="europe-west4")._base() == "https://europe-west4-aiplatform.googleapis.com"
+    assert p(vertex_project="x").url() == "https://us-central1-aiplatform.googleapis.com"
+    assert p(vertex_project="x", vertex_location="global").url() == "https://aiplatform.googleapis.com"
+    assert p(vertex_project="x", vertex_location="europe-west4").url() == "https://europe-west4-aiplatform.googleapis.com"

@@ -35,8 +35,7 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select, text, update
 
 from app import media
-from app.catalog import frame_size
-from app.comparisons import duration_for
+from app.comparisons import generation_request
 from app.jobs.context import JobContext
 from app.models import TERMINAL_STATES, Comparison, Take, utcnow
 from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
@@ -109,16 +108,10 @@ async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
     await asyncio.sleep(max(0.0, seconds))
 
 
-def build_request(ctx: JobContext, take: Take, comparison: Comparison) -> GenerationRequest:
-    p = comparison.params
-    width, height = frame_size(p["resolution"], p["aspect_ratio"])
+def build_request(ctx: JobContext, take: Take, comparison: Comparison, model) -> GenerationRequest:
+    """The request the form already checked (app.comparisons.generation_request), image on disk."""
     image = ctx.storage.path(comparison.source_image) if comparison.source_image else None
-    return GenerationRequest(
-        take_id=take.id, prompt=comparison.prompt, duration_s=duration_for(p, take.model_id),
-        aspect_ratio=p["aspect_ratio"], resolution=p["resolution"], width=width, height=height,
-        seed=p.get("seed"), negative_prompt=p.get("negative_prompt"), audio=bool(p.get("audio")),
-        image=image, image_mime=p.get("image_mime"),
-    )
+    return generation_request(comparison.typed_params, model, prompt=comparison.prompt, take_id=take.id, image=image)
 
 
 def _backoff(attempt: int, base: float, cap: float) -> float:
@@ -180,6 +173,7 @@ async def _heartbeat(ctx: JobContext, take_id: str, driver: asyncio.Task) -> Non
 
 
 async def _drive(ctx: JobContext, take_id: str) -> str:
+    """The take from wherever it is to its end: submit (or find) it, poll it, fetch the clip."""
     take, comparison = await _load(ctx, take_id)
     model = ctx.catalog.get(take.model_id)
     provider = ctx.providers.get(model.provider) if model else None
@@ -189,46 +183,61 @@ async def _drive(ctx: JobContext, take_id: str) -> str:
     if not provider.available():
         await _fail(ctx, take_id, "auth", f"{provider.label or provider.name} is not configured: set {', '.join(provider.missing_keys())}")
         return "failed"
-    req = build_request(ctx, take, comparison)
-    settings = ctx.settings
+    req = build_request(ctx, take, comparison, model)
+    if take.status in ("queued", "submitting") and not await _start(ctx, take, model, provider, req):
+        return "failed"
+    # submitted / running / downloading / processing: resume by polling (idempotent).
+    status = await _poll_to_end(ctx, take, model, provider)
+    if isinstance(status, str):
+        return status
+    if status.state == "cancelled":
+        await _set(ctx, take_id, status="cancelled", finished_at=utcnow())
+        return "cancelled"
+    if status.state == "failed":
+        err = status.error or ProviderError("provider_error", "the provider reported a failure without a reason")
+        await _fail(ctx, take_id, err.code, err.message)
+        return "failed"
+    return await _finish(ctx, take_id, model, provider, status)
 
+
+async def _start(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> bool:
+    """Get the take a remote job: submit a queued one; for one found in `submitting` (a crash
+    mid-create) look for it first. Sets take.remote_id; False when the take has failed."""
     if take.status == "queued":
         sub = await _submit(ctx, take, model, provider, req)
-        if sub is None:
-            return "failed"
-        take.remote_id, take.remote_meta = sub.remote_id, sub.meta
-    elif take.status == "submitting":
+    else:
         try:
-            sub = await _reconcile(ctx, take_id, model, provider, req)
+            sub = await _reconcile(ctx, take.id, model, provider, req)
         except ProviderError as err:
-            await _fail(ctx, take_id, err.code, f"{err.message} (while checking whether an interrupted submit reached "
+            await _fail(ctx, take.id, err.code, f"{err.message} (while checking whether an interrupted submit reached "
                         f"{provider.label or provider.name}: the outcome is unknown and it may have been billed)")
-            return "failed"
+            return False
         if sub is None and provider.resubmit_safe_when_not_found:
-            log.info("take %s: not found at %s after a crash; submitting it (safe for this provider)", take_id, provider.name)
+            log.info("take %s: not found at %s after a crash; submitting it (safe for this provider)", take.id, provider.name)
             sub = await _submit(ctx, take, model, provider, req)
-            if sub is None:
-                return "failed"
-            take.remote_id, take.remote_meta = sub.remote_id, sub.meta
         elif sub is None:
-            await _fail(ctx, take_id, "outcome_unknown",
+            await _fail(ctx, take.id, "outcome_unknown",
                         "The worker stopped while submitting this take; the outcome is unknown and it may have "
                         "been billed. Check the provider's dashboard, then re-roll if needed.")
-            return "failed"
+            return False
         else:
-            await _set(ctx, take_id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
+            await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
                        submitted_at=take.submitted_at or utcnow())
-            take.remote_id, take.remote_meta = sub.remote_id, sub.meta
+    if sub is None:
+        return False
+    take.remote_id, take.remote_meta = sub.remote_id, sub.meta
+    return True
 
-    # submitted / running / downloading / processing: resume by polling (idempotent).
-    submitted_at = take.submitted_at or utcnow()
-    deadline = submitted_at + timedelta(seconds=settings.take_timeout_s)
+
+async def _poll_to_end(ctx: JobContext, take: Take, model, provider) -> JobStatus | str:
+    """Poll until the provider says done (its final JobStatus), or the take ended here first
+    ("cancelled" by a reviewer, "failed" on a refusal or the take timeout)."""
+    settings, take_id = ctx.settings, take.id
+    deadline = (take.submitted_at or utcnow()) + timedelta(seconds=settings.take_timeout_s)
     errors = 0
     interval = settings.poll_interval_s
-    status: JobStatus | None = None
     while True:
-        current = await _current_status(ctx, take_id)
-        if current == "cancelled":
+        if await _current_status(ctx, take_id) == "cancelled":
             await _safe_cancel(provider, model, take)
             return "cancelled"
         try:
@@ -246,27 +255,17 @@ async def _drive(ctx: JobContext, take_id: str) -> str:
                 return "failed"
             await _sleep(ctx, take_id, wait)
             continue
-        if status.state in ("queued", "running"):
-            if utcnow() > deadline:
-                await _safe_cancel(provider, model, take)
-                await _fail(ctx, take_id, "timeout", f"no result after {settings.take_timeout_s:.0f} s")
-                return "failed"
-            await _set(ctx, take_id, status="running" if status.state == "running" else "submitted",
-                       progress=status.progress)
-            wait = status.poll_after if status.poll_after is not None else interval
-            interval = min(settings.poll_max_interval_s, interval * 1.5)
-            await _sleep(ctx, take_id, wait)
-            continue
-        break
-
-    if status.state == "cancelled":
-        await _set(ctx, take_id, status="cancelled", finished_at=utcnow())
-        return "cancelled"
-    if status.state == "failed":
-        err = status.error or ProviderError("provider_error", "the provider reported a failure without a reason")
-        await _fail(ctx, take_id, err.code, err.message)
-        return "failed"
-    return await _finish(ctx, take_id, model, provider, status)
+        if status.state not in ("queued", "running"):
+            return status
+        if utcnow() > deadline:
+            await _safe_cancel(provider, model, take)
+            await _fail(ctx, take_id, "timeout", f"no result after {settings.take_timeout_s:.0f} s")
+            return "failed"
+        await _set(ctx, take_id, status="running" if status.state == "running" else "submitted",
+                   progress=status.progress)
+        wait = status.poll_after if status.poll_after is not None else interval
+        interval = min(settings.poll_max_interval_s, interval * 1.5)
+        await _sleep(ctx, take_id, wait)
 
 
 async def _reconcile(ctx: JobContext, take_id: str, model, provider, req: GenerationRequest) -> Submission | None:
@@ -408,7 +407,7 @@ async def _look_for(ctx: JobContext, take: Take, model, provider, req: Generatio
 async def _fail_submit(ctx: JobContext, take: Take, err: ProviderError) -> None:
     message = err.message
     if err.code == "outcome_unknown" and "billed" not in message:
-        # every adapter says why; the user also needs to know what it may cost (DESIGN.md)
+        # every adapter says why; the user also needs to know what it may cost
         message += "; the outcome is unknown and it may have been billed: check the provider's dashboard before re-rolling"
     await _fail(ctx, take.id, err.code, message)
 
@@ -468,12 +467,13 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         await asyncio.to_thread(media.make_proxy, dest, storage.path(proxy_key), info)
         info["proxy_reasons"] = reasons
     take, comparison = await _load(ctx, take_id)
-    duration = info["duration_s"] or duration_for(comparison.params, take.model_id)
+    params = comparison.typed_params
+    duration = info["duration_s"] or params.duration_for(take.model_id)
     await _set(
         ctx, take_id, status="ready", clip_key=original_key, proxy_key=proxy_key, poster_key=poster_key,
         media_info=info, duration_s=duration, fps=info["fps"], width=info["width"], height=info["height"],
         has_audio=info["has_audio"], finished_at=utcnow(), progress=1.0, error_code=None, error_message=None,
-        cost_usd=model.price_for(duration, bool(comparison.params.get("audio")), comparison.params.get("resolution")),
+        cost_usd=model.price_for(duration, params.audio, params.resolution or None),
     )
     return "ready"
 

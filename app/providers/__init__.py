@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 log = logging.getLogger(__name__)
-_SKIP = {"base"}
+_SKIP = {"base", "http"}
 IMPORT_ERRORS: dict[str, str] = {}
 
 

@@ -1,6 +1,7 @@
-"""Small pieces every HTTP submit needs, shared by the fal, Replicate and Google adapters.
+"""Request-body pieces several adapters share: the source image as bytes or a data URI, and
+the option-driven input mapping of the hosting services (fal, Replicate).
 
-Kept out of base.py (the lead's interface) and prefixed with "_" so the registry skips it.
+Prefixed with "_" so the registry skips it. The HTTP calls themselves are in http.py.
 """
 
 from __future__ import annotations
@@ -9,39 +10,9 @@ import base64
 import mimetypes
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from app.providers.base import ProviderError
-
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
     from app.providers.base import GenerationRequest
-
-
-async def post_once(client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str],
-                    who: str) -> httpx.Response:
-    """One create POST, never retried (no provider here has an idempotency key).
-
-    Only a failure before the request left us (connect refused/timed out, no pooled connection)
-    proves nothing was created, so only that is retryable; a timeout or dropped connection after
-    sending means the job may exist and may be billed.
-    """
-    try:
-        return await client.post(url, json=body, headers=headers)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise ProviderError("provider_error", f"could not reach {who}: {exc!r}", retryable=True) from exc
-    except httpx.HTTPError as exc:
-        raise ProviderError("outcome_unknown", f"the request to {who} was sent but no answer came back ({exc!r}); "
-                            "the job may exist and may be billed") from exc
-
-
-def check_durations_by_resolution(model: ModelSpec, req: GenerationRequest) -> None:
-    """Last guard before a paid call; the form already refused this (catalog.check_request)."""
-    from app.catalog import resolution_duration_problem
-
-    problem = resolution_duration_problem(model, req.duration_s, req.resolution)
-    if problem:
-        raise ProviderError("invalid_request", problem)
 
 
 def image_bytes_and_mime(req: GenerationRequest) -> tuple[bytes, str]:

@@ -24,22 +24,14 @@ Volcengine China accounts use https://ark.cn-beijing.volces.com/api/v3 with doub
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import mimetypes
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    retry_after_s,
-)
+from app.providers._submit import image_data_uri
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, retry_after_s
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -54,17 +46,20 @@ def derived_seed(take_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"takes-seed:{take_id}".encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
-class Ark(Provider):
+class ArkProvider(HttpProvider):
     name = "ark"
     label = "BytePlus ModelArk (Seedance)"
     key_settings = ("ark_api_key",)
     docs = "BytePlus ModelArk Video Generation API, content generation tasks (read 2026-11)"
+    base_url_setting = "ark_base_url"
+    # no safe_create_statuses: a 5xx on create is a refusal only when Ark's code says so
 
-    def _url(self, path: str) -> str:
-        return self.settings.ark_base_url.rstrip("/") + path
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return ark_error(resp)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.ark_api_key}"}
+    def refused_safely(self, resp: httpx.Response) -> bool:
+        """Ark's own code on a 5xx (overloaded, rate limited, refused content …) says it refused."""
+        return code_error(_error_code(resp), "", None, resp.status_code) is not None
 
     def model_id(self, model: ModelSpec, req: GenerationRequest) -> str:
         return (model.endpoint_i2v or model.endpoint) if req.image else model.endpoint
@@ -75,7 +70,7 @@ class Ark(Provider):
     def request_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": req.prompt}]
         if req.image:
-            content.append({"type": "image_url", "image_url": {"url": data_url(req.image, req.image_mime)},
+            content.append({"type": "image_url", "image_url": {"url": image_data_uri(req)},
                             "role": "first_frame"})
         body: dict[str, Any] = {
             "model": self.model_id(model, req),
@@ -92,24 +87,10 @@ class Ark(Provider):
         return body
 
     # -- the interface -------------------------------------------------------------------------
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        problems = self.validate(model, req)
-        if problems:
-            raise ProviderError("invalid_request", "; ".join(problems))
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         body = self.request_body(model, req)
-        try:
-            resp = await self.http.post(self._url(TASKS), json=body, headers=self._headers())
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not reach ModelArk: {exc!r}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"ModelArk create call broke off after sending ({type(exc).__name__}): "
-                                "the task may exist and be billed") from exc
-        if resp.status_code >= 400:
-            raise ark_error(resp, creating=True)
-        task_id = (_json(resp) or {}).get("id")
-        if not task_id:
-            raise ProviderError("outcome_unknown", f"ModelArk answered {resp.status_code} without a task id")
-        return Submission(remote_id=str(task_id), meta={"model": body["model"], "seed": body["seed"]})
+        task_id, _ = self.created_id(await self.create_call(model, self.url(TASKS), body), "id")
+        return Submission(remote_id=task_id, meta={"model": body["model"], "seed": body["seed"]})
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
         task = await self._get(f"{TASKS}/{remote_id}")
@@ -138,13 +119,10 @@ class Ark(Provider):
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
         """DELETE cancels a queued task (and deletes a finished one). Ark refuses a running task:
         that refusal is raised with Ark's message; a task already gone (404) is fine."""
-        try:
-            resp = await self.http.delete(self._url(f"{TASKS}/{remote_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"ModelArk cancel failed: {exc!r}", retryable=True) from exc
+        resp = await self.call("DELETE", self.url(f"{TASKS}/{remote_id}"), what="cancel")
         if resp.status_code < 400 or resp.status_code == 404:
             return
-        raise ark_error(resp, creating=False)
+        raise ark_error(resp)
 
     async def reconcile(self, model: ModelSpec, req: GenerationRequest) -> Submission | None:
         """Find the task a crashed submit may have created. Matching rule: among the newest
@@ -174,19 +152,13 @@ class Ark(Provider):
         return Submission(remote_id=str(matches[0]["id"]), meta={"model": want_model, "seed": seed, "reconciled": True})
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            resp = await self.http.get(self._url(path), params=params, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"ModelArk {path} failed: {exc!r}", retryable=True) from exc
+        resp = await self.call("GET", self.url(path), what=path, params=params)
         if resp.status_code == 404:
-            err = ark_error(resp, creating=False)
-            raise ProviderError("provider_error", f"ModelArk no longer has this task: {err.message}", status=404)
+            raise ProviderError("provider_error", f"ModelArk no longer has this task: {ark_error(resp).message}",
+                                status=404)
         if resp.status_code >= 400:
-            raise ark_error(resp, creating=False)
-        data = _json(resp)
-        if data is None:
-            raise ProviderError("provider_error", f"ModelArk {path} returned a non-JSON body", retryable=True)
-        return data
+            raise ark_error(resp)
+        return self.read_json(resp, path)
 
 
 # -- error mapping ------------------------------------------------------------------------------
@@ -207,14 +179,13 @@ def task_failure(code: str, message: str) -> ProviderError:
     return ProviderError("provider_error", text)
 
 
-def ark_error(resp: httpx.Response, *, creating: bool) -> ProviderError:
-    body = _json(resp) or {}
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    code = str(err.get("code") or "")
-    message = str(err.get("message") or resp.text[:300] or f"HTTP {resp.status_code}")
-    text = f"{message} ({code})" if code else f"HTTP {resp.status_code}: {message}"
-    status, retry_after = resp.status_code, retry_after_s(resp)
+def _error_code(resp: httpx.Response) -> str:
+    err = json_object(resp).get("error")
+    return str(err.get("code") or "") if isinstance(err, dict) else ""
 
+
+def code_error(code: str, text: str, retry_after: float | None, status: int) -> ProviderError | None:
+    """What Ark's `error.code` alone decides (it wins over the HTTP status), else None."""
     def e(our: str, retryable: bool = False) -> ProviderError:
         return ProviderError(our, text, retryable=retryable, retry_after=retry_after if retryable else None,
                              status=status)
@@ -225,30 +196,28 @@ def ark_error(resp: httpx.Response, *, creating: bool) -> ProviderError:
         return e("rate_limit", True)
     if code == "AccountOverdueError" or code == "QuotaExceeded":   # QuotaExceeded semantics [UNVERIFIED]
         return e("quota")
-    if code == "AuthenticationError" or status == 401:
+    if code in ("AuthenticationError", "AccessDenied"):
         return e("auth")
-    if code == "AccessDenied" or status == 403:
-        return e("auth")
+    return None
+
+
+def ark_error(resp: httpx.Response) -> ProviderError:
+    """Ark's `{"error": {code, message}}` → our code; a 5xx on create is judged by HttpProvider."""
+    err = json_object(resp).get("error")
+    err = err if isinstance(err, dict) else {}
+    code = str(err.get("code") or "")
+    message = str(err.get("message") or resp.text[:300] or f"HTTP {resp.status_code}")
+    text = f"{message} ({code})" if code else f"HTTP {resp.status_code}: {message}"
+    status, retry_after = resp.status_code, retry_after_s(resp)
+    known = code_error(code, text, retry_after, status)
+    if known is not None:
+        return known
+    if status in (401, 403):
+        return ProviderError("auth", text, status=status)
     if status == 429:
-        return e("rate_limit", True)
+        return ProviderError("rate_limit", text, retryable=True, retry_after=retry_after, status=status)
     if status >= 500:
-        if creating:
-            return ProviderError("outcome_unknown", f"ModelArk answered HTTP {status} to the create call: "
-                                 f"the task may exist ({text})", status=status)
-        return e("provider_error", True)
-    if status in (408,):
-        return e("timeout", True)
-    return e("invalid_request")   # InvalidParameter, MissingParameter, ModelNotOpen, ...NotFound
-
-
-def data_url(path: Path, mime: str | None) -> str:
-    mime = mime or mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
-
-
-def _json(resp: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = resp.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+        return ProviderError("provider_error", text, retryable=True, retry_after=retry_after, status=status)
+    if status == 408:
+        return ProviderError("timeout", text, retryable=True, retry_after=retry_after, status=status)
+    return ProviderError("invalid_request", text, status=status)   # InvalidParameter, ModelNotOpen, ...NotFound

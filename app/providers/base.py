@@ -4,9 +4,11 @@ A provider adapter turns our request into one provider API's calls. It never tou
 database: the job code (app.jobs.generate) owns the take's state machine and persists the
 remote id returned by `submit` before it ever calls `poll`, which is what makes a crash safe.
 
-Rules every adapter follows (DESIGN.md "never pays twice", providers.md §10):
-- `submit` makes exactly one create call: no SDK auto-retry, no retry loop. A failure that
-  may have reached the provider raises ProviderError(code="outcome_unknown").
+Rules every adapter follows (docs/providers/README.md §Never pay twice):
+- `submit` refuses what `validate` refuses, then `create` makes exactly one create call: no
+  SDK auto-retry, no retry loop. A failure that may have reached the provider raises
+  ProviderError(code="outcome_unknown"). The REST adapters get this from
+  app/providers/http.py (HttpProvider).
 - `poll`, `download` and `cancel` may be retried freely; they raise ProviderError with
   `retryable=True` (and `retry_after` when the provider says) for 429 / 5xx / network errors.
 - Moderation and validation refusals are terminal and keep the provider's own message.
@@ -68,6 +70,19 @@ class GenerationRequest:
     audio: bool = False
     image: Path | None = None    # source image on local disk, for image-to-video
     image_mime: str | None = None
+    # The image's size in bytes when it is not on disk yet (the form-time check); else read
+    # from `image`. Adapters' per-provider image limits read `image_size_bytes`.
+    image_nbytes: int | None = None
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None or self.image_nbytes is not None
+
+    @property
+    def image_size_bytes(self) -> int | None:
+        if self.image_nbytes is not None:
+            return self.image_nbytes
+        return self.image.stat().st_size if self.image is not None else None
 
 
 @dataclass
@@ -87,7 +102,7 @@ class JobStatus:
 
 
 class Provider:
-    """Base class: subclasses set `name` and `key_settings` and implement submit/poll (+cancel)."""
+    """Base class: subclasses set `name` and `key_settings` and implement create/poll (+cancel)."""
 
     name: ClassVar[str]
     label: ClassVar[str] = ""
@@ -119,10 +134,24 @@ class Provider:
         return [k.upper() for k in self.key_settings if not getattr(self.settings, k, None)]
 
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
-        """Rules the catalog cannot express (e.g. a resolution only at one duration); [] if fine."""
-        return []
+        """What this provider refuses; [] if fine. The default is the catalog's
+        durations_by_resolution rule ("1080p only at 6 s"); adapters add theirs to it. The
+        form asks this too (app/comparisons.py), so a refusal is a 422 before anything is
+        written, and `submit` asks it again as the last guard before a paid call."""
+        from app.catalog import resolution_duration_problem
+
+        problem = resolution_duration_problem(model, req.duration_s, req.resolution)
+        return [problem] if problem else []
 
     async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        """`validate`, then the one create call: the single place every submit passes."""
+        problems = self.validate(model, req)
+        if problems:
+            raise ProviderError("invalid_request", "; ".join(problems))
+        return await self.create(model, req)
+
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        """Make exactly one create call at the provider (never retried here)."""
         raise NotImplementedError
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:

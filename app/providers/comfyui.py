@@ -52,7 +52,6 @@ import base64
 import copy
 import hashlib
 import json
-import mimetypes
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,14 +60,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    retry_after_s,
-)
+from app.providers._submit import image_bytes_and_mime
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, retry_after_s
+from app.providers.http import HttpProvider, json_object, json_value
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -221,11 +215,12 @@ def describe_rejection(body: Any) -> str:
     return "; ".join(parts) or "ComfyUI rejected the workflow"
 
 
-class ComfyUI(Provider):
+class ComfyUIProvider(HttpProvider):
     name = "comfyui"
     label = "ComfyUI (self-hosted)"
     key_settings = ("comfyui_url",)
     docs = "ComfyUI server routes (docs.comfy.org comms_routes; comfyanonymous/ComfyUI server.py), read 2026-11"
+    base_url_setting = "comfyui_url"
     # The client key is honoured: when reconcile() finds the prompt nowhere, submitting the same
     # take again (same prompt_id) cannot create a second job. A hint for the jobs layer.
     resubmit_safe_when_not_found = True
@@ -235,20 +230,22 @@ class ComfyUI(Provider):
         self.client_id = str(uuid.uuid4())
 
     # -- URLs and auth -------------------------------------------------------------------------
-    def _base(self) -> str:
-        return str(self.settings.comfyui_url or "").rstrip("/")
 
-    def _url(self, path: str) -> str:
-        return self._base() + path   # userinfo in COMFYUI_URL becomes Basic auth in httpx
+    @property
+    def service(self) -> str:
+        return f"ComfyUI at {self._public_base()}"
+
+    async def auth_headers(self) -> dict[str, str]:
+        return {}   # userinfo in COMFYUI_URL becomes Basic auth in httpx
 
     def _public_base(self) -> str:
-        parts = urlsplit(self._base())
+        parts = urlsplit(self.url())
         host = parts.hostname or ""
         netloc = host + (f":{parts.port}" if parts.port else "")
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     def download_headers(self, url: str) -> dict[str, str]:
-        parts = urlsplit(self._base())
+        parts = urlsplit(self.url())
         if parts.username is None:
             return {}
         token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
@@ -257,43 +254,38 @@ class ComfyUI(Provider):
     # -- the interface -------------------------------------------------------------------------
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         try:
-            load_workflow(model, self.settings.catalog_dir, image=req.image is not None)
+            load_workflow(model, self.settings.catalog_dir, image=req.has_image)
         except WorkflowError as exc:
             return [str(exc)]
-        return []
+        return super().validate(model, req)
 
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        """ComfyUI has no rate limit and no auth: a 401/403/429 comes from a proxy in front of it
+        (nothing reached ComfyUI); a 5xx leaves the outcome unknown, and reconcile() can tell."""
+        status = resp.status_code
+        if status in (401, 403):
+            return ProviderError("auth", f"ComfyUI (or its proxy) refused us: HTTP {status}; "
+                                 "put credentials in COMFYUI_URL", status=status)
+        if status == 429:
+            return ProviderError("rate_limit", f"the proxy in front of ComfyUI rate-limited POST /prompt (HTTP 429): "
+                                 f"{resp.text[:200]}", retryable=True, retry_after=retry_after_s(resp), status=429)
+        if status >= 500:
+            return ProviderError("provider_error", f"HTTP {status} on POST /prompt", status=status)
+        if status >= 400:
+            return ProviderError("invalid_request", describe_rejection(json_value(resp, resp.text)), status=status)
+        return None
+
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         try:
             wf = load_workflow(model, self.settings.catalog_dir, image=req.image is not None)
         except WorkflowError as exc:
             raise ProviderError("invalid_request", str(exc)) from exc
         image_name = await self._upload(req) if req.image else None
-        graph = build_graph(wf, model, req, image_name)
         pid = prompt_id_for(req.take_id)
-        body = {"prompt": graph, "client_id": self.client_id, "prompt_id": pid}
-        try:
-            resp = await self.http.post(self._url("/prompt"), json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not reach ComfyUI at {self._public_base()}: {exc!r}",
-                                retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"POST /prompt broke off after sending ({type(exc).__name__}); "
-                                f"reconcile() can tell whether prompt {pid} was queued") from exc
-        if resp.status_code in (401, 403):
-            raise ProviderError("auth", f"ComfyUI (or its proxy) refused us: HTTP {resp.status_code}; "
-                                "put credentials in COMFYUI_URL", status=resp.status_code)
-        if resp.status_code == 429:   # a proxy's rate limit: the request never reached ComfyUI
-            raise ProviderError("rate_limit", f"the proxy in front of ComfyUI rate-limited POST /prompt (HTTP 429): "
-                                f"{resp.text[:200]}", retryable=True, retry_after=retry_after_s(resp), status=429)
-        if resp.status_code >= 500:
-            raise ProviderError("outcome_unknown", f"ComfyUI answered HTTP {resp.status_code} to POST /prompt; "
-                                f"reconcile() can tell whether prompt {pid} was queued", status=resp.status_code)
-        data = _json(resp)
-        if resp.status_code >= 400:
-            raise ProviderError("invalid_request", describe_rejection(data if data is not None else resp.text),
-                                status=resp.status_code)
-        returned = str((data or {}).get("prompt_id") or pid)
-        meta = {"client_id": self.client_id, "number": (data or {}).get("number"), "workflow": wf.path.name}
+        body = {"prompt": build_graph(wf, model, req, image_name), "client_id": self.client_id, "prompt_id": pid}
+        data = json_object(await self.create_call(model, self.url("/prompt"), body))
+        returned = str(data.get("prompt_id") or pid)
+        meta = {"client_id": self.client_id, "number": data.get("number"), "workflow": wf.path.name}
         if returned != pid:
             meta["client_key_ignored"] = True   # a ComfyUI too old to take prompt_id: reconcile cannot help
         return Submission(remote_id=returned, meta=meta)
@@ -342,14 +334,9 @@ class ComfyUI(Provider):
         assert req.image is not None
         suffix = req.image.suffix.lower() or ".png"
         name = f"takes_{req.take_id}{suffix}"
-        mime = req.image_mime or mimetypes.guess_type(req.image.name)[0] or "image/png"
-        files = {"image": (name, req.image.read_bytes(), mime)}
-        try:
-            resp = await self.http.post(self._url("/upload/image"), files=files,
-                                        data={"type": "input", "overwrite": "true"})
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"uploading the source image to ComfyUI failed: {exc!r}",
-                                retryable=True) from exc
+        data, mime = image_bytes_and_mime(req)
+        resp = await self.call("POST", self.url("/upload/image"), what="image upload", files={"image": (name, data, mime)},
+                               data={"type": "input", "overwrite": "true"})
         if resp.status_code in (401, 403):
             raise ProviderError("auth", f"ComfyUI (or its proxy) refused the upload: HTTP {resp.status_code}",
                                 status=resp.status_code)
@@ -359,9 +346,9 @@ class ComfyUI(Provider):
                                 f"ComfyUI refused the source image: HTTP {resp.status_code}: {resp.text[:300]}",
                                 retryable=retry, retry_after=retry_after_s(resp) if retry else None,
                                 status=resp.status_code)
-        data = _json(resp) or {}
-        stored = str(data.get("name") or name)
-        return f"{data['subfolder']}/{stored}" if data.get("subfolder") else stored
+        reply = json_object(resp)
+        stored = str(reply.get("name") or name)
+        return f"{reply['subfolder']}/{stored}" if reply.get("subfolder") else stored
 
     async def _history_status(self, pid: str) -> JobStatus | None:
         entry = (await self._get_json(f"/history/{pid}")).get(pid)
@@ -408,10 +395,7 @@ class ComfyUI(Provider):
         return ids(data.get("queue_running")), ids(data.get("queue_pending"))
 
     async def _get_json(self, path: str) -> dict[str, Any]:
-        try:
-            resp = await self.http.get(self._url(path))
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"ComfyUI {path} failed: {exc!r}", retryable=True) from exc
+        resp = await self.call("GET", self.url(path), what=path)
         if resp.status_code in (401, 403):
             raise ProviderError("auth", f"ComfyUI (or its proxy) refused us: HTTP {resp.status_code}",
                                 status=resp.status_code)
@@ -420,25 +404,11 @@ class ComfyUI(Provider):
                                 f"ComfyUI {path}: HTTP {resp.status_code}",
                                 retryable=resp.status_code >= 500 or resp.status_code == 429,
                                 retry_after=retry_after_s(resp), status=resp.status_code)
-        data = _json(resp)
-        if data is None:
-            raise ProviderError("provider_error", f"ComfyUI {path} returned a non-JSON body", retryable=True)
-        return data
+        return self.read_json(resp, path)
 
     async def _post(self, path: str, body: dict[str, Any]) -> None:
-        try:
-            resp = await self.http.post(self._url(path), json=body)
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"ComfyUI {path} failed: {exc!r}", retryable=True) from exc
+        resp = await self.call("POST", self.url(path), what=path, json=body)
         if resp.status_code >= 400:
             raise ProviderError("provider_error", f"ComfyUI {path}: HTTP {resp.status_code}",
                                 retryable=resp.status_code >= 500 or resp.status_code == 429,
                                 retry_after=retry_after_s(resp), status=resp.status_code)
-
-
-def _json(resp: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = resp.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None

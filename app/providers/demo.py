@@ -58,7 +58,7 @@ class DemoProvider(Provider):
         h = int.from_bytes(hashlib.sha256(remote_id.encode()).digest()[:8], "little") / 2**64
         return h < rate
 
-    async def submit(self, model, req: GenerationRequest) -> Submission:
+    async def create(self, model, req: GenerationRequest) -> Submission:
         remote_id = "demo-" + new_id(16)
         job = {
             "model": model.id, "look": model.options.get("look", model.endpoint),

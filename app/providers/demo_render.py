@@ -153,6 +153,39 @@ def _load_image(path: Path, w: int, h: int) -> np.ndarray:
 CODECS = {"h264": "libx264", "vp9": "libvpx-vp9", "hevc": "libx265"}
 
 
+def _video_stream(out, codec: str, width: int, height: int, fps: int, gop: int):
+    """The encoder with this codec's settings: every GOP exactly `gop` frames long."""
+    vs = out.add_stream(CODECS[codec], rate=fps)
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    vs.codec_context.gop_size = gop
+    if codec == "h264":
+        vs.options = {"preset": "veryfast", "crf": "23", "sc_threshold": "0", "keyint_min": str(gop)}
+    elif codec == "hevc":
+        vs.options = {"preset": "ultrafast", "crf": "28", "x265-params": f"keyint={gop}:min-keyint={gop}:log-level=error"}
+    else:
+        vs.options = {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "crf": "34", "b": "0",
+                      "g": str(gop)}
+    return vs
+
+
+def _numbered_frame(rgb: np.ndarray, first: np.ndarray | None, i: int, t: float, duration_s: float,
+                    width: int, height: int, scale: int) -> av.VideoFrame:
+    """One frame of the scene at the output size with its frame number drawn in; with a source
+    image (image-to-video) the image is the first frame, then it dissolves into the motion."""
+    if first is not None:
+        if rgb.shape[:2] != first.shape[:2]:
+            rgb = np.asarray(av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                             .reformat(width=width, height=height).to_ndarray(format="rgb24"))
+        a = min(1.0, t / max(0.5, duration_s * 0.6))
+        rgb = (first * (1 - a) + rgb * a).astype(np.uint8)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    if frame.width != width or frame.height != height:
+        frame = frame.reformat(width=width, height=height, interpolation="BILINEAR")
+    arr = frame.to_ndarray(format="rgb24")
+    _draw_number(arr, i, scale)
+    return av.VideoFrame.from_ndarray(arr, format="rgb24")
+
+
 def render_clip(dest: Path, *, look: str, width: int, height: int, fps: int, duration_s: float,
                 prompt: str, seed: int | None = None, audio: bool = False, image: Path | None = None,
                 gop_s: float = 0.5, codec: str = "h264") -> Path:
@@ -173,37 +206,14 @@ def render_clip(dest: Path, *, look: str, width: int, height: int, fps: int, dur
         gop_s = 4.0
     gop = max(1, round(fps * gop_s))
     with av.open(str(tmp), "w", options={} if codec == "hevc" else {"movflags": "faststart"}) as out:
-        vs = out.add_stream(CODECS[codec], rate=fps)
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        vs.codec_context.gop_size = gop
-        if codec == "h264":
-            vs.options = {"preset": "veryfast", "crf": "23", "sc_threshold": "0", "keyint_min": str(gop)}
-        elif codec == "hevc":
-            vs.options = {"preset": "ultrafast", "crf": "28", "x265-params": f"keyint={gop}:min-keyint={gop}:log-level=error"}
-        else:
-            vs.options = {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "crf": "34", "b": "0",
-                          "g": str(gop)}
+        vs = _video_stream(out, codec, width, height, fps, gop)
         astream = None
         if audio:
             astream = out.add_stream("aac", rate=48000)
             astream.layout = "stereo"
         scale = max(2, height // 90)
         for i in range(n_frames):
-            t = i / fps
-            rgb = scene.frame(t)
-            if first is not None:
-                # image-to-video: the source image is the first frame, then it dissolves into motion
-                if rgb.shape[:2] != first.shape[:2]:
-                    rgb = np.asarray(av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                                     .reformat(width=width, height=height).to_ndarray(format="rgb24"))
-                a = min(1.0, t / max(0.5, duration_s * 0.6))
-                rgb = (first * (1 - a) + rgb * a).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            if frame.width != width or frame.height != height:
-                frame = frame.reformat(width=width, height=height, interpolation="BILINEAR")
-            arr = frame.to_ndarray(format="rgb24")
-            _draw_number(arr, i, scale)
-            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            frame = _numbered_frame(scene.frame(i / fps), first, i, i / fps, duration_s, width, height, scale)
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in vs.encode(frame):

@@ -2,7 +2,7 @@
 
 Follows docs.fal.ai (queue, errors, fal CDN pages, read 2026-11) and the endpoint input types of
 fal-ai/fal-js `libs/client/src/types/endpoints.ts` @381105e (2026-08-02), as summarised in
-/work/shared/providers.md §3.
+docs/providers/fal.md.
 
 Plain httpx, not `fal_client`: the SDK retries the submit POST up to 10 times (408/409/429,
 502/503/504, transport errors) and fal has no idempotency key, so one lost response could buy
@@ -41,38 +41,31 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, input_from_options, post_once
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-    retry_after_s,
-)
+from app.providers._submit import input_from_options
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response
+from app.providers.http import HttpProvider, json_value
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
 
 
-class FalProvider(Provider):
+class FalProvider(HttpProvider):
     name = "fal"
     label = "fal.ai"
     key_settings = ("fal_key",)
     docs = "docs.fal.ai queue API (2026-11); fal-js endpoints.ts @381105e (2026-08-02)"
+    base_url_setting = "fal_queue_url"
+    safe_create_statuses = frozenset({503})   # fal's "try again": nothing was queued
+    auth_scheme = "Key"
 
     # ------------------------------------------------------------------ helpers
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Key {self.settings.fal_key}", "Accept": "application/json"}
-
-    def _queue_url(self) -> str:
-        return self.settings.fal_queue_url.rstrip("/")
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        return submit_error(resp) if resp.status_code >= 400 else None
 
     def _request_urls(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> dict[str, str]:
         """The URLs fal returned at submit; rebuilt from the endpoint only for rows saved without them."""
         owner, alias = (meta.get("endpoint") or model.endpoint).split("/")[:2]
-        base = f"{self._queue_url()}/{owner}/{alias}/requests/{remote_id}"
+        base = f"{self.url()}/{owner}/{alias}/requests/{remote_id}"
         return {
             "status_url": meta.get("status_url") or f"{base}/status",
             "response_url": meta.get("response_url") or base,
@@ -80,22 +73,13 @@ class FalProvider(Provider):
         }
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         endpoint = model.endpoint_i2v if (req.image and model.endpoint_i2v) else model.endpoint
         if not endpoint:
             raise ProviderError("invalid_request", f"{model.name} has no fal endpoint for this mode")
-        check_durations_by_resolution(model, req)
-        body = build_input(model, req)
-        headers = {**self._headers(), "X-Fal-Request-Timeout": str(int(self.settings.take_timeout_s))}
-        resp = await post_once(self.http, f"{self._queue_url()}/{endpoint}", body, headers, "fal")
-        if resp.status_code >= 400:
-            raise submit_error(resp)
-        try:
-            data = resp.json()
-            request_id = data["request_id"]
-        except (ValueError, KeyError, TypeError) as exc:
-            # A 2xx that we cannot read may still be a queued (billable) request.
-            raise ProviderError("outcome_unknown", f"fal accepted the request but the reply was unreadable: {resp.text[:300]}") from exc
+        headers = {**await self.auth_headers(), "X-Fal-Request-Timeout": str(int(self.settings.take_timeout_s))}
+        resp = await self.create_call(model, f"{self.url()}/{endpoint}", build_input(model, req), headers)
+        request_id, data = self.created_id(resp, "request_id")
         meta = {"endpoint": endpoint}
         for key in ("status_url", "response_url", "cancel_url"):
             if data.get(key):
@@ -105,12 +89,12 @@ class FalProvider(Provider):
     # ------------------------------------------------------------------ poll
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
         urls = self._request_urls(model, remote_id, meta)
-        resp = await get_or_raise(self.http, urls["status_url"], self._headers(), params={"logs": "1"})
+        resp = await self.call("GET", urls["status_url"], what="status check", params={"logs": "1"})
         if resp.status_code == 404:
             raise ProviderError("provider_error", f"fal does not know request {remote_id}: {_detail(resp)}", status=404)
         if resp.status_code >= 400:
             raise error_from_response(resp, f"fal status check failed (HTTP {resp.status_code}): {_detail(resp)}")
-        data = _json(resp)
+        data = self.read_json(resp, "status check")
         status = data.get("status")
         if status == "IN_QUEUE":
             return JobStatus("queued", meta={"queue_position": data.get("queue_position")})
@@ -125,10 +109,10 @@ class FalProvider(Provider):
         return await self._result(urls["response_url"])
 
     async def _result(self, response_url: str) -> JobStatus:
-        resp = await get_or_raise(self.http, response_url, self._headers())
+        resp = await self.call("GET", response_url, what="result fetch")
         status = resp.status_code
         if status == 200:
-            data = _json(resp)
+            data = json_value(resp, {})
             video = data.get("video") if isinstance(data, dict) else None
             url = video.get("url") if isinstance(video, dict) else None
             if not url:
@@ -150,13 +134,10 @@ class FalProvider(Provider):
     # ------------------------------------------------------------------ cancel
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
         url = self._request_urls(model, remote_id, meta)["cancel_url"]
-        try:
-            resp = await self.http.put(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"fal cancel failed: {exc}", retryable=True) from exc
+        resp = await self.call("PUT", url, what="cancel")
         if resp.status_code < 300:
             return
-        body = _json(resp) if resp.headers.get("content-type", "").startswith("application/json") else {}
+        body = json_value(resp, {}) if resp.headers.get("content-type", "").startswith("application/json") else {}
         if isinstance(body, dict) and body.get("status") in ("ALREADY_COMPLETED", "NOT_FOUND"):
             return  # nothing left to stop
         raise error_from_response(resp, f"fal cancel failed (HTTP {resp.status_code}): {_detail(resp)}")
@@ -170,24 +151,10 @@ def build_input(model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- HTTP + errors
-async def get_or_raise(client: httpx.AsyncClient, url: str, headers: dict[str, str],
-                       params: dict[str, str] | None = None) -> httpx.Response:
-    try:
-        return await client.get(url, headers=headers, params=params)
-    except httpx.HTTPError as exc:
-        raise ProviderError("provider_error", f"fal did not answer: {exc!r}", retryable=True) from exc
-
-
 def submit_error(resp: httpx.Response) -> ProviderError:
-    """A refused submit. 4xx prove nothing was queued; 503 is fal's "try again"; other 5xx are unclear."""
+    """A refused submit, in fal's words (HttpProvider decides which 5xx leave the outcome unknown)."""
     status = resp.status_code
     detail = _detail(resp)
-    if status == 503:
-        return ProviderError("provider_error", f"fal is unavailable (HTTP 503): {detail}", retryable=True,
-                             retry_after=retry_after_s(resp), status=status)
-    if status >= 500:
-        return ProviderError("outcome_unknown", f"fal answered HTTP {status} to the submit: {detail}; "
-                             "the request may have been queued and billed", status=status)
     if status == 422:
         return result_error(resp)
     if status == 403 and _mentions(detail, "balance", "locked", "billing"):
@@ -237,13 +204,6 @@ def _progress_from_logs(logs: Any) -> float | None:
     return None
 
 
-def _json(resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        return {}
-
-
 def _has_json(resp: httpx.Response) -> bool:
     try:
         resp.json()
@@ -253,12 +213,12 @@ def _has_json(resp: httpx.Response) -> bool:
 
 
 def _json_field(resp: httpx.Response, key: str) -> Any:
-    data = _json(resp)
+    data = json_value(resp, {})
     return data.get(key) if isinstance(data, dict) else None
 
 
 def _detail_items(resp: httpx.Response) -> list[dict[str, Any]]:
-    data = _json(resp)
+    data = json_value(resp, {})
     detail = data.get("detail") if isinstance(data, dict) else data
     if isinstance(detail, list):
         return [d for d in detail if isinstance(d, dict)]
@@ -275,7 +235,7 @@ def _detail(resp: httpx.Response) -> str:
             msg = item.get("msg") or item.get("type") or str(item)
             parts.append(f"{loc}: {msg}" if loc else str(msg))
         return "; ".join(parts)
-    data = _json(resp)
+    data = json_value(resp, {})
     if isinstance(data, dict):
         for key in ("detail", "error", "message"):
             if data.get(key):

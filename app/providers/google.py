@@ -3,8 +3,8 @@ Flash (the Interactions API).
 
 What is live, as far as we could check (November 2026, see docs/providers/google.md):
 - The Veo 3.1 *preview* ids (veo-3.1-generate-preview, -fast-, -lite-) were shut down on the
-  Gemini API on 2026-10-22 and answer 404 "is no longer available" (providers.md §0, secondary
-  notices citing ai.google.dev/gemini-api/docs/deprecations). Catalog: `retired`.
+  Gemini API on 2026-10-22 and answer 404 "is no longer available" (docs/providers/google.md
+  §Models, secondary notices citing ai.google.dev/gemini-api/docs/deprecations). Catalog: `retired`.
 - google-genai 3.6.1 (the installed official SDK) says "Currently, only Gemini Enterprise Agent
   Platform supports video generation" and raises ValueError for `models.generate_videos` in
   Gemini-API mode; its examples use veo-3.1-generate-001 on Vertex. Whether the Gemini API
@@ -67,17 +67,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, image_bytes_and_mime, post_once
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    looks_like_video,
-    retry_after_s,
-    stream_download,
-)
+from app.providers._submit import image_bytes_and_mime
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, looks_like_video, retry_after_s
+from app.providers.base import stream_download
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -90,41 +83,37 @@ RPC_CODES = {3: "invalid_request", 5: "invalid_request", 9: "invalid_request", 1
 INTERACTION_STATES = {"queued": "queued", "in_progress": "running", "idle": "queued"}
 
 
-class GoogleProvider(Provider):
+class GoogleProvider(HttpProvider):
     name = "google"
     label = "Google Gemini API (Veo, Gemini Omni)"
     key_settings = ("gemini_api_key",)
-    docs = ("ai.google.dev Veo 3.1 guide + deprecations (2026-11); google-genai 3.6.1 "
-            "interactions types and mldev operation converters")
+    docs = "ai.google.dev Veo 3.1 guide + deprecations (2026-11); google-genai 3.6.1 interactions types, mldev converters"
+    base_url_setting = "gemini_base_url"
+    safe_create_statuses = frozenset({503})   # UNAVAILABLE: nothing was created, try again
 
-    def _headers(self) -> dict[str, str]:
+    async def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.settings.gemini_api_key or "", "Accept": "application/json"}
 
-    def _base(self) -> str:
-        return self.settings.gemini_base_url.rstrip("/")
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return google_error(resp)
+
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        return submit_error(model, resp) if resp.status_code >= 400 else None
 
     def _version(self, model: ModelSpec) -> str:
         default = "v1" if _api(model) == "interactions" else "v1beta"
         return str(model.options.get("api_version", default))
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        check_durations_by_resolution(model, req)
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         if _api(model) == "interactions":
-            url = f"{self._base()}/{self._version(model)}/interactions"
+            url = f"{self.url()}/{self._version(model)}/interactions"
             body = interaction_body(model, req)
         else:
-            url = f"{self._base()}/{self._version(model)}/models/{model.endpoint}:predictLongRunning"
+            url = f"{self.url()}/{self._version(model)}/models/{model.endpoint}:predictLongRunning"
             body = predict_body(model, req)
-        resp = await post_once(self.http, url, body, self._headers(), "the Gemini API")
-        if resp.status_code >= 400:
-            raise submit_error(model, resp)
-        try:
-            data = resp.json()
-            handle = data["id"] if _api(model) == "interactions" else data["name"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProviderError("outcome_unknown", f"the Gemini API accepted the request but the reply was unreadable: "
-                                f"{resp.text[:300]}") from exc
+        resp = await self.create_call(model, url, body)
+        handle, _ = self.created_id(resp, "id" if _api(model) == "interactions" else "name")
         return Submission(remote_id=handle, meta={"api": _api(model)})
 
     # ------------------------------------------------------------------ poll
@@ -136,37 +125,27 @@ class GoogleProvider(Provider):
 
     async def _get_job(self, model: ModelSpec, remote_id: str) -> dict[str, Any]:
         if _api(model) == "interactions":
-            url = f"{self._base()}/{self._version(model)}/interactions/{remote_id}"
+            url = f"{self.url()}/{self._version(model)}/interactions/{remote_id}"
         else:
-            url = f"{self._base()}/{self._version(model)}/{remote_id}"
-        try:
-            resp = await self.http.get(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"the Gemini API did not answer: {exc!r}", retryable=True) from exc
+            url = f"{self.url()}/{self._version(model)}/{remote_id}"
+        resp = await self.call("GET", url, what="job read")
         if resp.status_code >= 400:
-            err = google_error(resp)
-            if resp.status_code == 404:
-                err = ProviderError("provider_error", f"the Gemini API no longer knows {remote_id}: {err.message}",
-                                    status=404)
-            raise err
-        return resp.json()
+            raise read_error(resp, self.service, remote_id)
+        return self.read_json(resp, "job read")
 
     # ------------------------------------------------------------------ cancel
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
         if _api(model) != "interactions":
             return  # Veo operations on the Gemini API have no documented cancel
-        url = f"{self._base()}/{self._version(model)}/interactions/{remote_id}/cancel"
-        try:
-            resp = await self.http.post(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Gemini cancel failed: {exc!r}", retryable=True) from exc
+        url = f"{self.url()}/{self._version(model)}/interactions/{remote_id}/cancel"
+        resp = await self.call("POST", url, what="cancel")
         if resp.status_code >= 400 and resp.status_code not in (404, 409):
             raise google_error(resp)
 
     # ------------------------------------------------------------------ download
     def download_headers(self, url: str) -> dict[str, str]:
         """Generated-video URIs need the API key; never send it to another host."""
-        if urlsplit(url).netloc == urlsplit(self._base()).netloc:
+        if urlsplit(url).netloc == urlsplit(self.url()).netloc:
             return {"x-goog-api-key": self.settings.gemini_api_key or ""}
         return {}
 
@@ -287,6 +266,11 @@ def operation_status(op: dict[str, Any], remote_id: str) -> JobStatus:
     if not video:
         return JobStatus("failed", error=ProviderError(
             "provider_error", f"Veo finished without a video: {str(resp)[:300]}"))
+    return video_ready(video, remote_id)
+
+
+def video_ready(video: dict[str, Any], remote_id: str) -> JobStatus:
+    """A finished video: at its URI, or inline (fetched again at download, so polls stay small)."""
     if video.get("uri"):
         return JobStatus("succeeded", progress=1.0, result_url=video["uri"])
     return JobStatus("succeeded", progress=1.0, meta={"inline": True, "remote_id": remote_id})
@@ -306,9 +290,7 @@ def interaction_status(data: dict[str, Any], remote_id: str) -> JobStatus:
         if not video:
             return JobStatus("failed", error=ProviderError(
                 "provider_error", f"Gemini finished without a video: {str(data.get('output_text') or '')[:300]}"))
-        if video.get("uri"):
-            return JobStatus("succeeded", progress=1.0, result_url=video["uri"])
-        return JobStatus("succeeded", progress=1.0, meta={"inline": True, "remote_id": remote_id})
+        return video_ready(video, remote_id)
     if status == "cancelled":
         return JobStatus("cancelled", error=ProviderError("cancelled", "the interaction was cancelled"))
     if status == "failed":
@@ -367,11 +349,7 @@ def rpc_error(status: dict[str, Any]) -> ProviderError:
 
 # ---------------------------------------------------------------------- HTTP errors
 def _error_body(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    err = body.get("error") if isinstance(body, dict) else None
+    err = json_object(resp).get("error")
     return err if isinstance(err, dict) else {}
 
 
@@ -411,15 +389,18 @@ def google_error(resp: httpx.Response) -> ProviderError:
 def submit_error(model: ModelSpec, resp: httpx.Response, service: str = "the Gemini API",
                  not_found: str = "(retired or unknown model)") -> ProviderError:
     """A refused create call. Shared with Vertex AI (app/providers/vertex.py): both answer in
-    google.rpc.Status and mean the same by 503 (nothing was created) and other 5xx (unknown)."""
+    google.rpc.Status; which 5xx leave the outcome unknown is HttpProvider's rule."""
     status = resp.status_code
     err = google_error(resp)
-    if status == 503:
-        return err  # UNAVAILABLE: nothing was created, try again (retryable)
-    if status >= 500:
-        return ProviderError("outcome_unknown", f"{service} answered HTTP {status} to the create: {err.message}; "
-                             "the job may exist and may be billed", status=status)
     if status == 404:
         return ProviderError("invalid_request", f"{model.endpoint} is not available on {service} "
                              f"{not_found}: {err.message}", status=404)
+    return err
+
+
+def read_error(resp: httpx.Response, service: str, remote_id: str) -> ProviderError:
+    """A refused job read (Gemini API and Vertex AI): a 404 means the job is gone, not retryable."""
+    err = google_error(resp)
+    if resp.status_code == 404:
+        return ProviderError("provider_error", f"{service} no longer knows {remote_id}: {err.message}", status=404)
     return err

@@ -36,21 +36,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import jwt
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-    retry_after_s,
-)
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
+from app.providers.base import error_from_response, retry_after_s
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
 
 TOKEN_TTL_S = 1800
 TOKEN_REFRESH_MARGIN_S = 300
+STATES = {"submitted": "queued", "processing": "running"}   # task states still under way
 
 # Kling's `task_status_msg` is free text. Failed tasks whose message names the content checks
 # are moderation refusals (terminal); anything else is a provider failure.
@@ -62,11 +57,13 @@ def external_task_id(take_id: str) -> str:
     return f"takes-{take_id}"
 
 
-class KlingProvider(Provider):
+class KlingProvider(HttpProvider):
     name = "kling"
     label = "Kling API"
     key_settings = ("kling_access_key", "kling_secret_key")
     docs = "Kling API reference (klingai.com dev docs, video generation + error codes), read 2026-11-25"
+    base_url_setting = "kling_base_url"
+    safe_create_statuses = frozenset({503})
 
     def __init__(self, settings, http: httpx.AsyncClient | None = None):
         super().__init__(settings, http)
@@ -89,18 +86,25 @@ class KlingProvider(Provider):
         self._jwt_exp = exp
         return self._jwt
 
-    def _headers(self) -> dict[str, str]:
+    async def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"}
 
-    def _url(self, path: str) -> str:
-        return self.settings.kling_base_url.rstrip("/") + path
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        """Kling refuses in the body too: a non-zero `code` is a refusal whatever the status."""
+        payload = json_object(resp)
+        if resp.status_code >= 400 or payload.get("code") not in (0, None):
+            return kling_error(resp, payload)
+        return None
+
+    def refused_safely(self, resp: httpx.Response) -> bool:
+        return super().refused_safely(resp) or json_object(resp).get("code") == 5001
 
     # -- request mapping --------------------------------------------------------------------
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
         if abs(req.duration_s - round(req.duration_s)) > 1e-9:
             return [f"{model.name} takes whole seconds only"]
-        return []
+        return super().validate(model, req)
 
     def build_body(self, model: ModelSpec, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
         """(endpoint, JSON body) for one create call."""
@@ -125,28 +129,10 @@ class KlingProvider(Provider):
         return "text2video", body
 
     # -- calls ------------------------------------------------------------------------------
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        problems = self.validate(model, req)
-        if problems:
-            raise ProviderError("invalid_request", "; ".join(problems))
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         endpoint, body = self.build_body(model, req)
-        try:
-            resp = await self.http.post(self._url(f"/v1/videos/{endpoint}"), json=body, headers=self._headers())
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not connect to Kling: {exc}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"Kling create call interrupted after sending ({type(exc).__name__}: {exc}); "
-                                "reconcile by external_task_id") from exc
-        payload = _json(resp)
-        if resp.status_code >= 400 or payload.get("code") not in (0, None):
-            err = kling_error(resp, payload)
-            if resp.status_code >= 500 and not (resp.status_code == 503 or payload.get("code") == 5001):
-                raise ProviderError("outcome_unknown", f"Kling answered HTTP {resp.status_code} to the create call: "
-                                    f"{err.message}", status=resp.status_code)
-            raise err
-        task_id = (payload.get("data") or {}).get("task_id")
-        if not task_id:
-            raise ProviderError("outcome_unknown", f"Kling accepted the create call but returned no task_id: {resp.text[:300]}")
+        resp = await self.create_call(model, self.url(f"/v1/videos/{endpoint}"), body)
+        task_id, _ = self.created_id(resp, "data", "task_id")
         return Submission(remote_id=task_id, meta={"endpoint": endpoint, "external_task_id": body["external_task_id"]})
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
@@ -168,12 +154,8 @@ class KlingProvider(Provider):
         return Submission(remote_id=task_id, meta={"endpoint": endpoint, "external_task_id": ext})
 
     async def _query(self, endpoint: str, task_or_external_id: str) -> dict[str, Any]:
-        try:
-            resp = await self.http.get(self._url(f"/v1/videos/{endpoint}/{task_or_external_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Kling status call failed: {type(exc).__name__}: {exc}",
-                                retryable=True) from exc
-        payload = _json(resp)
+        resp = await self.call("GET", self.url(f"/v1/videos/{endpoint}/{task_or_external_id}"), what="status call")
+        payload = json_object(resp)
         if resp.status_code >= 400 or payload.get("code") not in (0, None):
             raise kling_error(resp, payload)
         data = payload.get("data")
@@ -184,10 +166,8 @@ class KlingProvider(Provider):
 
 def status_from_task(data: dict[str, Any]) -> JobStatus:
     state = data.get("task_status")
-    if state == "submitted":
-        return JobStatus("queued")
-    if state == "processing":
-        return JobStatus("running")
+    if state in STATES:
+        return JobStatus(STATES[state])  # type: ignore[arg-type]
     if state == "succeed":
         videos = ((data.get("task_result") or {}).get("videos")) or []
         url = next((v.get("url") for v in videos if v.get("url")), None)
@@ -226,11 +206,3 @@ def kling_error(resp: httpx.Response, payload: dict[str, Any]) -> ProviderError:
         if code >= 5000:
             return ProviderError("provider_error", message, retryable=True, retry_after=ra, status=status)
     return error_from_response(resp, message)
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -29,39 +29,33 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-)
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
 
 DURATIONS = {5: "5s", 9: "9s"}
+STATES = {"queued": "queued", "dreaming": "running"}   # generation states still under way
 _MODERATION_WORDS = ("moderat", "not allowed", "safety", "policy", "inappropriate")
 _QUOTA_WORDS = ("insufficient credit", "not enough credit", "insufficient balance", "billing")
 
 
-class LumaProvider(Provider):
+class LumaProvider(HttpProvider):
     name = "luma"
     label = "Luma Dream Machine API"
     key_settings = ("lumaai_api_key",)
     docs = "Luma Dream Machine API (lumaai SDK 1.21.0 types; docs.lumalabs.ai video generation, 2026-11-25)"
+    base_url_setting = "luma_base_url"
+    safe_create_statuses = frozenset({503})
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.lumaai_api_key}", "Accept": "application/json"}
-
-    def _url(self, path: str) -> str:
-        return self.settings.luma_base_url.rstrip("/") + path
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return luma_error(resp)
 
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
-        errors = []
-        if req.image is not None:
+        errors = super().validate(model, req)
+        if req.has_image:
             errors.append(f"{model.name} on the Dream Machine API needs a public image URL for image-to-video; "
                           "local images cannot be sent (text-to-video only)")
         if int(round(req.duration_s)) not in DURATIONS or abs(req.duration_s - round(req.duration_s)) > 1e-9:
@@ -77,44 +71,15 @@ class LumaProvider(Provider):
             "resolution": req.resolution,
         }
 
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        problems = self.validate(model, req)
-        if problems:
-            raise ProviderError("invalid_request", "; ".join(problems))
-        body = self.build_body(model, req)
-        try:
-            resp = await self.http.post(self._url("/generations/video"), json=body, headers=self._headers())
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not connect to Luma: {exc}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"Luma create call interrupted after sending "
-                                f"({type(exc).__name__}: {exc})") from exc
-        if resp.status_code >= 400:
-            err = luma_error(resp)
-            if resp.status_code >= 500 and resp.status_code != 503:
-                raise ProviderError("outcome_unknown", f"Luma answered HTTP {resp.status_code} to the create call: "
-                                    f"{err.message}", status=resp.status_code)
-            raise err
-        generation = _json(resp)
-        if not generation.get("id"):
-            raise ProviderError("outcome_unknown", f"Luma accepted the create call but returned no id: {resp.text[:300]}")
-        return Submission(remote_id=str(generation["id"]))
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        resp = await self.create_call(model, self.url("/generations/video"), self.build_body(model, req))
+        return Submission(remote_id=self.created_id(resp, "id")[0])
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
-        try:
-            resp = await self.http.get(self._url(f"/generations/{remote_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Luma status call failed: {type(exc).__name__}: {exc}",
-                                retryable=True) from exc
-        if resp.status_code >= 400:
-            raise luma_error(resp)
-        return status_from_generation(_json(resp))
+        return status_from_generation(await self.get_json(self.url(f"/generations/{remote_id}"), what="status call"))
 
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
-        try:
-            resp = await self.http.delete(self._url(f"/generations/{remote_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Luma delete call failed: {exc}", retryable=True) from exc
+        resp = await self.call("DELETE", self.url(f"/generations/{remote_id}"), what="delete call")
         if resp.status_code < 400 or resp.status_code == 404:
             return
         raise luma_error(resp)
@@ -122,10 +87,8 @@ class LumaProvider(Provider):
 
 def status_from_generation(gen: dict[str, Any]) -> JobStatus:
     state = gen.get("state")
-    if state == "queued":
-        return JobStatus("queued")
-    if state == "dreaming":
-        return JobStatus("running")
+    if state in STATES:
+        return JobStatus(STATES[state])  # type: ignore[arg-type]
     if state == "completed":
         url = (gen.get("assets") or {}).get("video")
         if not url:
@@ -148,7 +111,7 @@ def failure_error(reason: str) -> ProviderError:
 
 def luma_error(resp: httpx.Response) -> ProviderError:
     """Luma answers errors as `{"detail": "..."}`; a 400 that names moderation or credits is refined."""
-    body = _json(resp)
+    body = json_object(resp)
     detail = body.get("detail") or body.get("message") or body.get("error") or resp.text[:300] or f"HTTP {resp.status_code}"
     if not isinstance(detail, str):
         detail = str(detail)
@@ -158,11 +121,3 @@ def luma_error(resp: httpx.Response) -> ProviderError:
             refined.status = 400
             return refined
     return error_from_response(resp, detail)
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -31,25 +31,20 @@ Environment: LUMA_AGENTS_API_KEY, LUMA_AGENTS_BASE_URL (default https://agents.l
 from __future__ import annotations
 
 import base64
-import mimetypes
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-)
+from app.providers._submit import image_bytes_and_mime
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
 
 DURATIONS = {5: "5s", 10: "10s"}
 I2V_DURATIONS = (5,)
+STATES = {"queued": "queued", "processing": "running"}   # generation states still under way
 
 FAILURE_CODES: dict[str, tuple[str, bool]] = {   # failure_code → (our code, worth a new attempt)
     "content_moderated": ("moderation", False),
@@ -64,17 +59,16 @@ FAILURE_CODES: dict[str, tuple[str, bool]] = {   # failure_code → (our code, w
 }
 
 
-class LumaAgentsProvider(Provider):
+class LumaAgentsProvider(HttpProvider):
     name = "luma_agents"
     label = "Luma Agents API"
     key_settings = ("luma_agents_api_key",)
     docs = "Luma Agents API (luma-agents SDK 0.5.0 types; docs.agents.lumalabs.ai error handling + models, 2026-11-25)"
+    base_url_setting = "luma_agents_base_url"
+    safe_create_statuses = frozenset({502, 503})   # documented as retryable refusals
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.luma_agents_api_key}", "Accept": "application/json"}
-
-    def _url(self, path: str) -> str:
-        return self.settings.luma_agents_base_url.rstrip("/") + path
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return agents_error(resp)
 
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
@@ -82,60 +76,32 @@ class LumaAgentsProvider(Provider):
         if seconds not in DURATIONS or abs(req.duration_s - seconds) > 1e-9:
             return [f"{model.name} accepts 5 or 10 s"]
         i2v_durations = tuple(model.options.get("i2v_durations", I2V_DURATIONS))
-        if req.image is not None and seconds not in i2v_durations:
+        if req.has_image and seconds not in i2v_durations:
             accepted = ", ".join(str(d) for d in i2v_durations)
             return [f"{model.name} takes a source image with {accepted} s clips only ({seconds} s is text-to-video only)"]
-        return []
+        return super().validate(model, req)
 
     def build_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
         video: dict[str, Any] = {"duration": DURATIONS[int(round(req.duration_s))], "resolution": req.resolution}
         if req.image is not None:
-            mime = req.image_mime or mimetypes.guess_type(req.image.name)[0] or "image/png"
-            video["start_frame"] = {"data": base64.b64encode(req.image.read_bytes()).decode("ascii"), "media_type": mime}
+            data, mime = image_bytes_and_mime(req)
+            video["start_frame"] = {"data": base64.b64encode(data).decode("ascii"), "media_type": mime}
         return {"type": "video", "model": (model.endpoint_i2v if req.image is not None and model.endpoint_i2v
                                            else model.endpoint),
                 "prompt": req.prompt, "aspect_ratio": req.aspect_ratio, "video": video}
 
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        problems = self.validate(model, req)
-        if problems:
-            raise ProviderError("invalid_request", "; ".join(problems))
-        body = self.build_body(model, req)
-        try:
-            resp = await self.http.post(self._url("/generations"), json=body, headers=self._headers())
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not connect to the Luma Agents API: {exc}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"Luma Agents create call interrupted after sending "
-                                f"({type(exc).__name__}: {exc})") from exc
-        if resp.status_code >= 400:
-            err = agents_error(resp)
-            if resp.status_code >= 500 and resp.status_code not in (502, 503):
-                raise ProviderError("outcome_unknown", f"Luma Agents answered HTTP {resp.status_code} to the create "
-                                    f"call: {err.message}", status=resp.status_code)
-            raise err
-        generation = _json(resp)
-        if not generation.get("id"):
-            raise ProviderError("outcome_unknown", f"Luma Agents accepted the create call but returned no id: {resp.text[:300]}")
-        return Submission(remote_id=str(generation["id"]))
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        resp = await self.create_call(model, self.url("/generations"), self.build_body(model, req))
+        return Submission(remote_id=self.created_id(resp, "id")[0])
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
-        try:
-            resp = await self.http.get(self._url(f"/generations/{remote_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Luma Agents status call failed: {type(exc).__name__}: {exc}",
-                                retryable=True) from exc
-        if resp.status_code >= 400:
-            raise agents_error(resp)
-        return status_from_generation(_json(resp))
+        return status_from_generation(await self.get_json(self.url(f"/generations/{remote_id}"), what="status call"))
 
 
 def status_from_generation(gen: dict[str, Any]) -> JobStatus:
     state = gen.get("state")
-    if state == "queued":
-        return JobStatus("queued")
-    if state == "processing":
-        return JobStatus("running")
+    if state in STATES:
+        return JobStatus(STATES[state])  # type: ignore[arg-type]
     if state == "completed":
         outputs = gen.get("output") or []
         url = next((o.get("url") for o in outputs if o.get("type") == "video" and o.get("url")), None)
@@ -154,7 +120,7 @@ def status_from_generation(gen: dict[str, Any]) -> JobStatus:
 
 def agents_error(resp: httpx.Response) -> ProviderError:
     """Synchronous errors: branch on the HTTP status, keep `detail` (docs: error handling guide)."""
-    body = _json(resp)
+    body = json_object(resp)
     detail = body.get("detail") or body.get("message") or body.get("error") or resp.text[:300] or f"HTTP {resp.status_code}"
     if not isinstance(detail, str):
         detail = str(detail)
@@ -164,11 +130,3 @@ def agents_error(resp: httpx.Response) -> ProviderError:
     if resp.status_code in (502, 503):
         err.retryable = True
     return err
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -25,22 +25,14 @@ https://api.minimaxi.com for mainland China accounts).
 
 from __future__ import annotations
 
-import base64
-import mimetypes
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-    retry_after_s,
-)
+from app.providers._submit import image_data_uri
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
+from app.providers.base import error_from_response, retry_after_s
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -51,7 +43,7 @@ BASE_CODES: dict[int, tuple[str, bool]] = {
     1004: ("auth", False),               # "login fail ... (1004)" — MiniMax v2 reference
     1008: ("quota", False),              # "insufficient balance (1008)" — MiniMax v2 reference
     1026: ("moderation", False),         # "video description contains sensitive content (1026)" — v2 reference
-    1027: ("moderation", False),         # generated video is sensitive — providers.md §8a, Baidu table
+    1027: ("moderation", False),         # generated video is sensitive — docs/providers/minimax.md §Errors, Baidu table
     2013: ("invalid_request", False),    # "invalid params ... (2013)" — MiniMax v2 reference
     1000: ("provider_error", True),      # "internal error (1000)" — MiniMax v2 reference
     1001: ("timeout", True),             # request timeout — [secondary: Baidu Qianfan table only]
@@ -64,25 +56,25 @@ QUEUED = {"Preparing", "Queueing"}
 RUNNING = {"Processing"}
 
 
-class MiniMax(Provider):
+class MiniMaxProvider(HttpProvider):
     name = "minimax"
     label = "MiniMax (Hailuo)"
     key_settings = ("minimax_api_key",)
     docs = "platform.minimax.io Video Generation v1 API (read 2026-11)"
+    base_url_setting = "minimax_base_url"
 
-    # -- helpers -------------------------------------------------------------------------------
-    def _url(self, path: str) -> str:
-        return self.settings.minimax_base_url.rstrip("/") + path
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        """A non-zero base_resp on create (even with HTTP 200): MiniMax refused and created nothing."""
+        if resp.status_code >= 400 or _base_code(json_object(resp)):
+            return self.error(resp)
+        return None
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.minimax_api_key}"}
+    def error(self, resp: httpx.Response) -> ProviderError:
+        """MiniMax says why in base_resp; the HTTP status is the fallback."""
+        return _base_error(json_object(resp), resp) or error_from_response(resp)
 
-    def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
-        """Hailuo renders 1080P only at 6 s: the catalog's durations_by_resolution says so."""
-        from app.catalog import resolution_duration_problem
-
-        problem = resolution_duration_problem(model, req.duration_s, req.resolution)
-        return [problem] if problem else []
+    def refused_safely(self, resp: httpx.Response) -> bool:
+        return _base_code(json_object(resp)) == 1002   # rate limited: refused before any task existed
 
     def request_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -92,37 +84,19 @@ class MiniMax(Provider):
             "resolution": req.resolution.upper(),   # our "768p" -> MiniMax's "768P"
         }
         if req.image:
-            body["first_frame_image"] = data_url(req.image, req.image_mime)
+            body["first_frame_image"] = image_data_uri(req)
         if "prompt_optimizer" in model.options:
             body["prompt_optimizer"] = bool(model.options["prompt_optimizer"])
         return body
 
     # -- the interface -------------------------------------------------------------------------
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        problems = self.validate(model, req)
-        if problems:
-            raise ProviderError("invalid_request", "; ".join(problems))
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        """Hailuo's "1080P only at 6 s" is the catalog's durations_by_resolution, refused by
+        Provider.validate before this is called."""
         body = self.request_body(model, req)
-        try:
-            resp = await self.http.post(self._url("/v1/video_generation"), json=body, headers=self._headers())
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not reach MiniMax: {exc!r}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"MiniMax create call broke off after sending ({type(exc).__name__}): "
-                                "the task may exist and be billed") from exc
-        data = _json(resp)
-        if resp.status_code >= 500 and _base_code(data) != 1002:
-            raise ProviderError("outcome_unknown", f"MiniMax answered HTTP {resp.status_code} to the create call: "
-                                "the task may exist", status=resp.status_code)
-        err = _base_error(data, resp)
-        if err:
-            raise err  # a non-zero base_resp on create: MiniMax refused and created nothing
-        if resp.status_code >= 400:
-            raise error_from_response(resp)
-        task_id = (data or {}).get("task_id")
-        if not task_id:
-            raise ProviderError("outcome_unknown", f"MiniMax reported success but gave no task_id: {str(data)[:300]}")
-        return Submission(remote_id=str(task_id), meta={"model": body["model"]})
+        resp = await self.create_call(model, self.url("/v1/video_generation"), body)
+        task_id, _ = self.created_id(resp, "task_id")
+        return Submission(remote_id=task_id, meta={"model": body["model"]})
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
         data = await self._get("/v1/query/video_generation", {"task_id": remote_id})
@@ -165,37 +139,10 @@ class MiniMax(Provider):
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """A read call: every failure is retryable except refusals that will not change."""
-        try:
-            resp = await self.http.get(self._url(path), params=params, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"MiniMax {path} failed: {exc!r}", retryable=True) from exc
-        data = _json(resp)
-        if resp.status_code >= 400:
-            err = _base_error(data, resp) or error_from_response(resp)
-            raise err
-        if data is None:
-            raise ProviderError("provider_error", f"MiniMax {path} returned a non-JSON body", retryable=True)
-        return data
+        return await self.get_json(self.url(path), what=path, params=params)
 
 
 # -- module helpers -----------------------------------------------------------------------------
-def data_url(path: Path, mime: str | None) -> str:
-    mime = mime or mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def _json(resp: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = resp.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _base_code(data: dict[str, Any] | None) -> int:
     try:
         return int(((data or {}).get("base_resp") or {}).get("status_code") or 0)

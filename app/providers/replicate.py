@@ -47,16 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, input_from_options, post_once
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-    retry_after_s,
-)
+from app.providers._submit import input_from_options
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response
+from app.providers.http import HttpProvider, json_value
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -69,69 +62,57 @@ MODERATION_WORDS = re.compile(
 PROGRESS = re.compile(r"^\s*(\d+)%\s*\|.+?\|\s*(\d+)/(\d+)")
 
 
-class ReplicateProvider(Provider):
+class ReplicateProvider(HttpProvider):
     name = "replicate"
     label = "Replicate"
     key_settings = ("replicate_api_token",)
     docs = "replicate.com/docs HTTP API (2026-11); changelog 2025-10-16 Cancel-After; replicate-python 1.0.7"
+    base_url_setting = "replicate_base_url"
+    safe_create_statuses = frozenset({503})   # unavailable: no prediction was made
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.replicate_api_token}", "Accept": "application/json"}
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return error_from_response(resp, problem_detail(resp))
 
-    def _base(self) -> str:
-        return self.settings.replicate_base_url.rstrip("/")
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        return submit_error(resp) if resp.status_code >= 400 else None
 
     def cancel_after(self) -> str:
         return f"{max(1, math.ceil(self.settings.take_timeout_s / 60))}m"
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         endpoint = model.endpoint_i2v if (req.image and model.endpoint_i2v) else model.endpoint
         if not endpoint or "/" not in endpoint:
             raise ProviderError("invalid_request", f"{model.name} has no Replicate model id (owner/name)")
-        check_durations_by_resolution(model, req)
         body: dict[str, Any] = {"input": build_input(model, req)}
         if ":" in endpoint:
-            url = f"{self._base()}/v1/predictions"
+            url = self.url("/v1/predictions")
             body["version"] = endpoint.split(":", 1)[1]
         else:
-            url = f"{self._base()}/v1/models/{endpoint}/predictions"
-        headers = {**self._headers(), "Cancel-After": self.cancel_after()}
-        resp = await post_once(self.http, url, body, headers, "Replicate")
-        if resp.status_code >= 400:
-            raise submit_error(resp)
-        try:
-            data = resp.json()
-            pid = data["id"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProviderError("outcome_unknown", f"Replicate accepted the prediction but the reply was unreadable: {resp.text[:300]}") from exc
+            url = self.url(f"/v1/models/{endpoint}/predictions")
+        headers = {**await self.auth_headers(), "Cancel-After": self.cancel_after()}
+        pid, data = self.created_id(await self.create_call(model, url, body, headers), "id")
         urls = data.get("urls") or {}
         meta = {k: urls[k] for k in ("get", "cancel") if urls.get(k)}
         return Submission(remote_id=pid, meta=meta)
 
     # ------------------------------------------------------------------ poll
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
-        url = meta.get("get") or f"{self._base()}/v1/predictions/{remote_id}"
-        try:
-            resp = await self.http.get(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Replicate did not answer: {exc!r}", retryable=True) from exc
+        url = meta.get("get") or self.url(f"/v1/predictions/{remote_id}")
+        resp = await self.call("GET", url, what="prediction read")
         if resp.status_code == 404:
             raise ProviderError("provider_error", f"Replicate does not know prediction {remote_id}: {problem_detail(resp)}",
                                 status=404)
         if resp.status_code >= 400:
-            raise error_from_response(resp, problem_detail(resp))
-        return prediction_status(resp.json())
+            raise self.error(resp)
+        return prediction_status(self.read_json(resp, "prediction read"))
 
     # ------------------------------------------------------------------ cancel
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
-        url = meta.get("cancel") or f"{self._base()}/v1/predictions/{remote_id}/cancel"
-        try:
-            resp = await self.http.post(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Replicate cancel failed: {exc!r}", retryable=True) from exc
+        url = meta.get("cancel") or self.url(f"/v1/predictions/{remote_id}/cancel")
+        resp = await self.call("POST", url, what="cancel")
         if resp.status_code >= 400 and resp.status_code != 404:
-            raise error_from_response(resp, problem_detail(resp))
+            raise self.error(resp)
 
 
 # ---------------------------------------------------------------------- mapping
@@ -201,9 +182,8 @@ def progress_from_logs(logs: Any) -> float | None:
 
 def problem_detail(resp: httpx.Response) -> str:
     """Replicate's problem-details body: `detail` (and `title`), kept as Replicate wrote it."""
-    try:
-        body = resp.json()
-    except ValueError:
+    body = json_value(resp)
+    if body is None:
         return f"HTTP {resp.status_code}: {resp.text[:300]}"
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("error") or body.get("title")
@@ -213,14 +193,9 @@ def problem_detail(resp: httpx.Response) -> str:
 
 
 def submit_error(resp: httpx.Response) -> ProviderError:
+    """A refused create: a 422 naming moderation is one; the rest map by status."""
     status = resp.status_code
     detail = problem_detail(resp)
-    if status == 503:
-        return ProviderError("provider_error", f"Replicate is unavailable (HTTP 503): {detail}", retryable=True,
-                             retry_after=retry_after_s(resp), status=status)
-    if status >= 500:
-        return ProviderError("outcome_unknown", f"Replicate answered HTTP {status} to the create: {detail}; "
-                             "the prediction may exist and may be billed", status=status)
     if status == 422 and MODERATION_WORDS.search(detail):
         return ProviderError("moderation", detail, status=status)
     return error_from_response(resp, detail)

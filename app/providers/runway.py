@@ -29,20 +29,13 @@ Environment: RUNWAYML_API_SECRET, RUNWAY_BASE_URL (default https://api.dev.runwa
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    error_from_response,
-)
+from app.providers._submit import image_data_uri
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, error_from_response
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -54,32 +47,33 @@ MAX_DATA_URI_BYTES = 5 * 1024 * 1024
 MAX_PROMPT_UTF16 = 1000
 
 
-class RunwayProvider(Provider):
+class RunwayProvider(HttpProvider):
     name = "runway"
     label = "Runway API"
     key_settings = ("runwayml_api_secret",)
     docs = "Runway API 2024-11-06 (runwayml SDK 5.24.0 types; docs.dev.runwayml.com errors pages, 2026-11-25)"
+    base_url_setting = "runway_base_url"
+    safe_create_statuses = frozenset({502, 503})   # "Runway is shedding load": refused, safe to retry
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.runwayml_api_secret}", "X-Runway-Version": RUNWAY_VERSION}
+    async def auth_headers(self) -> dict[str, str]:
+        return {**await super().auth_headers(), "X-Runway-Version": RUNWAY_VERSION}
 
-    def _url(self, path: str) -> str:
-        return self.settings.runway_base_url.rstrip("/") + path
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return runway_error(resp)
 
     def validate(self, model: ModelSpec, req: GenerationRequest) -> list[str]:
         """Rules the catalog cannot express; [] when the request is fine."""
-        errors = []
+        errors = super().validate(model, req)
         if abs(req.duration_s - round(req.duration_s)) > 1e-9:
             errors.append(f"{model.name} takes whole seconds only")
         if req.aspect_ratio not in RATIOS:
             errors.append(f"{model.name} has no Runway ratio for {req.aspect_ratio}")
         if len(req.prompt.encode("utf-16-le")) // 2 > MAX_PROMPT_UTF16:
             errors.append(f"{model.name} accepts prompts of at most {MAX_PROMPT_UTF16} characters")
-        if req.image is not None:
-            encoded = 4 * ((req.image.stat().st_size + 2) // 3)
-            if encoded > MAX_DATA_URI_BYTES:
-                errors.append(f"the source image is too large for Runway ({req.image.stat().st_size} bytes; "
-                              f"about {MAX_DATA_URI_BYTES * 3 // 4 // 1024} KiB at most)")
+        size = req.image_size_bytes
+        if size is not None and 4 * ((size + 2) // 3) > MAX_DATA_URI_BYTES:
+            errors.append(f"the source image is too large for Runway ({size} bytes; "
+                          f"about {MAX_DATA_URI_BYTES * 3 // 4 // 1024} KiB at most)")
         return errors
 
     def build_body(self, model: ModelSpec, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
@@ -91,51 +85,26 @@ class RunwayProvider(Provider):
             body["seed"] = int(req.seed)
         if req.image is not None:
             body["model"] = model.endpoint_i2v or model.endpoint
-            body["promptImage"] = data_uri(req.image.read_bytes(), req.image_mime or _guess_mime(req.image.name))
+            body["promptImage"] = image_data_uri(req)
             return "/v1/image_to_video", body
         body["model"] = model.endpoint
         return "/v1/text_to_video", body
 
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        problems = self.validate(model, req)
-        if problems:
-            raise ProviderError("invalid_request", "; ".join(problems))
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         path, body = self.build_body(model, req)
-        try:
-            resp = await self.http.post(self._url(path), json=body, headers=self._headers())
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderError("provider_error", f"could not connect to Runway: {exc}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError("outcome_unknown", f"Runway create call interrupted after sending "
-                                f"({type(exc).__name__}: {exc})") from exc
-        if resp.status_code >= 400:
-            err = runway_error(resp)
-            if resp.status_code >= 500 and resp.status_code not in (502, 503):
-                raise ProviderError("outcome_unknown", f"Runway answered HTTP {resp.status_code} to the create call: "
-                                    f"{err.message}", status=resp.status_code)
-            raise err
-        task_id = _json(resp).get("id")
-        if not task_id:
-            raise ProviderError("outcome_unknown", f"Runway accepted the create call but returned no task id: {resp.text[:300]}")
-        return Submission(remote_id=str(task_id), meta={"path": path})
+        task_id, _ = self.created_id(await self.create_call(model, self.url(path), body), "id")
+        return Submission(remote_id=task_id, meta={"path": path})
 
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
-        try:
-            resp = await self.http.get(self._url(f"/v1/tasks/{remote_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Runway status call failed: {type(exc).__name__}: {exc}",
-                                retryable=True) from exc
+        resp = await self.call("GET", self.url(f"/v1/tasks/{remote_id}"), what="status call")
         if resp.status_code == 404:
             raise ProviderError("provider_error", f"Runway has no task {remote_id} (deleted?)", status=404)
         if resp.status_code >= 400:
             raise runway_error(resp)
-        return status_from_task(_json(resp))
+        return status_from_task(self.read_json(resp, "status call"))
 
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
-        try:
-            resp = await self.http.delete(self._url(f"/v1/tasks/{remote_id}"), headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError("provider_error", f"Runway cancel call failed: {exc}", retryable=True) from exc
+        resp = await self.call("DELETE", self.url(f"/v1/tasks/{remote_id}"), what="cancel call")
         if resp.status_code == 404 or resp.status_code < 400:
             return   # cancelled, or already gone
         raise runway_error(resp)
@@ -175,7 +144,7 @@ def task_failure(failure_code: str | None, failure: str | None) -> ProviderError
 
 def runway_error(resp: httpx.Response) -> ProviderError:
     """Runway errors are `{"error": "<human-readable explanation>"}` (400 documents it)."""
-    body = _json(resp)
+    body = json_object(resp)
     text = body.get("error") or body.get("message") or resp.text[:300] or f"HTTP {resp.status_code}"
     if isinstance(text, dict):
         text = text.get("message") or str(text)
@@ -183,19 +152,3 @@ def runway_error(resp: httpx.Response) -> ProviderError:
     if resp.status_code in (502, 503):
         err.retryable = True
     return err
-
-
-def data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _guess_mime(filename: str) -> str:
-    return mimetypes.guess_type(filename)[0] or "image/png"
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -4,8 +4,8 @@ fetchPredictOperation, OAuth2 bearer auth.
 Why a separate provider: the Gemini API's Veo preview ids were shut down on 2026-10-22 and
 google-genai 3.6.1 says "Currently, only Gemini Enterprise Agent Platform supports video
 generation" (see app/providers/google.py). Vertex serves the production ids
-veo-3.1-generate-001 and veo-3.1-fast-generate-001 (providers.md §0: Vertex veo-3.0-* retired
-2026-06-30, use the 3.1 -001 ids).
+veo-3.1-generate-001 and veo-3.1-fast-generate-001 (docs/providers/vertex.md §Models: Vertex
+veo-3.0-* retired 2026-06-30, use the 3.1 -001 ids).
 
 Protocol (the Veo on Vertex AI API reference, cloud.google.com/vertex-ai/generative-ai/docs/
 model-reference/veo-video-generation, and google-genai 3.6.1's Vertex converters
@@ -68,18 +68,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.providers._submit import check_durations_by_resolution, post_once
-from app.providers.base import (
-    GenerationRequest,
-    JobStatus,
-    Provider,
-    ProviderError,
-    Submission,
-    looks_like_video,
-)
-from app.providers.google import google_error, rpc_error
+from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission, looks_like_video
+from app.providers.google import google_error, read_error, rpc_error
 from app.providers.google import predict_body as google_predict_body
 from app.providers.google import submit_error as google_submit_error
+from app.providers.http import HttpProvider, json_object
 
 if TYPE_CHECKING:
     from app.catalog import ModelSpec
@@ -93,12 +86,13 @@ STORAGE_URI_HINT = ("Vertex only returns the video inline when it is small enoug
                     "Cloud Storage URI, which this app does not use")
 
 
-class VertexProvider(Provider):
+class VertexProvider(HttpProvider):
     name = "vertex"
     label = "Google Vertex AI (Veo)"
     key_settings = ("vertex_project",)
-    docs = ("cloud.google.com Veo on Vertex AI API reference (predictLongRunning, fetchPredictOperation); "
-            "google-genai 3.6.1 Vertex converters")
+    docs = "cloud.google.com Veo on Vertex AI API reference (predictLongRunning, fetchPredictOperation); google-genai 3.6.1"
+    base_url_setting = "vertex_base_url"
+    safe_create_statuses = frozenset({503})   # UNAVAILABLE (AIP-194's one retryable server code)
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None):
         super().__init__(settings, http)
@@ -116,11 +110,13 @@ class VertexProvider(Provider):
             missing.append("VERTEX_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS")
         return missing
 
-    def _base(self) -> str:
+    def url(self, path: str = "") -> str:
+        """VERTEX_BASE_URL, else the regional endpoint of VERTEX_LOCATION (or the global one)."""
         if self.settings.vertex_base_url:
-            return self.settings.vertex_base_url.rstrip("/")
+            return super().url(path)
         loc = self.settings.vertex_location
-        return "https://aiplatform.googleapis.com" if loc == "global" else f"https://{loc}-aiplatform.googleapis.com"
+        host = "aiplatform.googleapis.com" if loc == "global" else f"{loc}-aiplatform.googleapis.com"
+        return f"https://{host}{path}"
 
     def _model_path(self, model: ModelSpec) -> str:
         s = self.settings
@@ -130,8 +126,18 @@ class VertexProvider(Provider):
         return str(model.options.get("api_version", "v1"))
 
     # ------------------------------------------------------------------ auth
-    async def _headers(self) -> dict[str, str]:
+    async def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.access_token()}", "Accept": "application/json"}
+
+    def error(self, resp: httpx.Response) -> ProviderError:
+        return google_error(resp)
+
+    def create_error(self, model: ModelSpec, resp: httpx.Response) -> ProviderError | None:
+        if resp.status_code < 400:
+            return None
+        if resp.status_code == 401 and self._refreshable():
+            self._forget_token()
+        return submit_error(model, resp)
 
     def _refreshable(self) -> bool:
         return not self.settings.vertex_access_token
@@ -170,12 +176,9 @@ class VertexProvider(Provider):
         except httpx.HTTPError as exc:
             raise ProviderError("provider_error", f"could not reach Google's token endpoint {token_uri}: {exc!r}",
                                 retryable=True) from exc
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
-        if resp.status_code >= 400 or not isinstance(body, dict) or not body.get("access_token"):
-            detail = (body.get("error_description") or body.get("error")) if isinstance(body, dict) else None
+        body = json_object(resp)
+        if resp.status_code >= 400 or not body.get("access_token"):
+            detail = body.get("error_description") or body.get("error")
             message = f"Google's token endpoint refused the credentials: {detail or resp.text[:300]}"
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise ProviderError("provider_error", message, retryable=True, status=resp.status_code)
@@ -193,21 +196,11 @@ class VertexProvider(Provider):
         return data
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, model: ModelSpec, req: GenerationRequest) -> Submission:
-        check_durations_by_resolution(model, req)
-        headers = await self._headers()  # a token failure happens before anything is sent
-        url = f"{self._base()}/{self._version(model)}/{self._model_path(model)}:predictLongRunning"
-        resp = await post_once(self.http, url, predict_body(model, req), headers, "Vertex AI")
-        if resp.status_code >= 400:
-            if resp.status_code == 401 and self._refreshable():
-                self._forget_token()
-            raise submit_error(model, resp)
-        try:
-            name = resp.json()["name"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProviderError("outcome_unknown", "Vertex AI accepted the request but the reply was unreadable: "
-                                f"{resp.text[:300]}") from exc
-        return Submission(remote_id=name)
+    async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
+        headers = await self.auth_headers()  # a token failure happens before anything is sent
+        url = f"{self.url()}/{self._version(model)}/{self._model_path(model)}:predictLongRunning"
+        resp = await self.create_call(model, url, predict_body(model, req), headers)
+        return Submission(remote_id=self.created_id(resp, "name")[0])
 
     # ------------------------------------------------------------------ poll
     async def poll(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> JobStatus:
@@ -215,27 +208,16 @@ class VertexProvider(Provider):
 
     async def _fetch_operation(self, model: ModelSpec, remote_id: str) -> dict[str, Any]:
         resource = remote_id.rpartition("/operations/")[0] or self._model_path(model)
-        url = f"{self._base()}/{self._version(model)}/{resource}:fetchPredictOperation"
+        url = f"{self.url()}/{self._version(model)}/{resource}:fetchPredictOperation"
         for attempt in (1, 2):
-            try:
-                resp = await self.http.post(url, json={"operationName": remote_id}, headers=await self._headers())
-            except httpx.HTTPError as exc:
-                raise ProviderError("provider_error", f"Vertex AI did not answer: {exc!r}", retryable=True) from exc
+            resp = await self.call("POST", url, what="operation fetch", json={"operationName": remote_id})
             if resp.status_code == 401 and self._refreshable() and attempt == 1:
                 self._forget_token()  # revoked or expired early: one more try with a fresh token
                 continue
             break
         if resp.status_code >= 400:
-            err = google_error(resp)
-            if resp.status_code == 404:
-                err = ProviderError("provider_error", f"Vertex AI no longer knows {remote_id}: {err.message}", status=404)
-            raise err
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise ProviderError("provider_error", f"Vertex AI sent an unreadable operation: {resp.text[:300]}",
-                                retryable=True) from exc
-        return data if isinstance(data, dict) else {}
+            raise read_error(resp, self.service, remote_id)
+        return self.read_json(resp, "operation fetch")
 
     # ------------------------------------------------------------------ cancel
     async def cancel(self, model: ModelSpec, remote_id: str, meta: dict[str, Any]) -> None:
