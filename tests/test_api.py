@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Comparison, Take, Vote
-from tests.conftest import wait_for_takes
+from tests.support.clients import wait_for_takes
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
@@ -217,7 +217,7 @@ async def test_failed_take_shows_the_provider_reason(db_url, tmp_path):
     import httpx
 
     from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     s = make_settings(db_url, tmp_path, demo_fail_models=["demo/ember"])
     application = create_app(s)

@@ -79,9 +79,9 @@ async def _export(url: str, board_ids, force_generic=False, monkeypatch=None) ->
 
 
 def _pg_empty(pg_url: str):
-    from tests.conftest import TABLES, _pg_exec
+    from tests.support.db import pg_empty
 
-    asyncio.run(_pg_exec(pg_url, f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    pg_empty(pg_url)
 
 
 def test_sqlite_and_postgresql_exports_are_byte_identical(tmp_path, sqlite_template, pg_database, monkeypatch):
@@ -131,7 +131,7 @@ def test_export_by_board(tmp_path, sqlite_template, boards, count):
 
 
 async def test_votes_csv_over_http_for_one_board_and_for_all(client):
-    from tests.conftest import wait_for_takes
+    from tests.support.clients import wait_for_takes
 
     for slug in ("one", "two"):
         assert (await client.post("/api/boards", json={"name": slug, "slug": slug})).status_code == 201

@@ -7,7 +7,7 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 
-from tests.conftest import wait_for_takes
+from tests.support.clients import wait_for_takes
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 NS = {"s": "http://www.w3.org/2000/svg"}

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import browser_like
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.clients import browser_like
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 

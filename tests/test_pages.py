@@ -1,7 +1,7 @@
 import pytest
 """Every page renders, on both databases, with what a reader expects to see."""
 
-from tests.conftest import wait_for_takes
+from tests.support.clients import wait_for_takes
 
 
 async def test_pages_render(client):

@@ -9,9 +9,10 @@ import time
 import httpx
 import pytest
 
-from tests.browser import PageErrors
-from tests.conftest import browser_like, make_settings
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.browser import PageErrors
+from tests.support.clients import browser_like
+from tests.support.settings import make_settings
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 

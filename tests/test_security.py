@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from app.models import Board, Invite, Membership, Vote
 from app.ratelimit import RateLimiter
 from app.web.security import Limits
-from tests.team import PASSWORD, client_for, make_team, make_user, ready_comparison, session_token
+from tests.support.factories import PASSWORD, make_user, ready_comparison, session_token
+from tests.support.team import client_for, make_team
 
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 

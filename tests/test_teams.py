@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from app import accounts
 from app.errors import Conflict, InputError
 from app.models import Board, Comment, Invite, Membership, UserSession
-from tests.conftest import ROOT, settings_env
-from tests.team import PASSWORD, client_for, make_team, make_user, ready_comparison, session_token
+from tests.support import ROOT
+from tests.support.factories import PASSWORD, make_user, ready_comparison, session_token
+from tests.support.settings import settings_env
+from tests.support.team import client_for, make_team
 
 
 # ---- accounts ---------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ async def test_api_tokens_are_hashed_bearer_and_revocable(app):
 
 
 def test_cli_create_user(tmp_path, db_url):
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     s = make_settings(db_url, tmp_path)
     env = settings_env(s)

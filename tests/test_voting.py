@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from app.models import Take, Vote
-from tests.conftest import browser_like, wait_for_takes
+from tests.support.clients import browser_like, wait_for_takes
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
@@ -203,7 +203,7 @@ async def test_blind_board_hides_models_timings_and_costs_until_the_vote(client,
 
 async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url, tmp_path):
     from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     s = make_settings(db_url, tmp_path, demo_latency_s=1.5)
     application = create_app(s)
@@ -222,7 +222,7 @@ async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url,
 
 
 async def test_reroll_stops_at_six_takes_the_grid_can_show(client, app):
-    from tests.team import ready_comparison
+    from tests.support.factories import ready_comparison
 
     async with app.state.db.session() as s:
         from app.boards import default_board
