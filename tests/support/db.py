@@ -1,5 +1,5 @@
 """Test databases: a migrated SQLite file copied per test, and one PostgreSQL database per
-session (per xdist worker), migrated once and emptied with TRUNCATE before each test."""
+session, migrated once and emptied before each test."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from pathlib import Path
 
 from tests.support.services import PG_URL, missing
 
-TABLES = ["comments", "invites", "memberships", "api_tokens", "sessions", "votes", "takes", "comparisons", "boards",
-          "users", "voters"]
-"""Every table a test writes to (TRUNCATE … CASCADE empties them in one statement)."""
+
+
+def tables() -> list[str]:
+    """Every table of the app's models, children first (so DELETE never trips a foreign key)."""
+    from app.models import Base
+
+    return [t.name for t in reversed(Base.metadata.sorted_tables)]
 
 
 def migrate(url: str) -> None:
@@ -53,7 +57,11 @@ async def pg_exec(url: str, *statements: str) -> None:
 
 
 def pg_empty(url: str) -> None:
-    asyncio.run(pg_exec(url, f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    """Empty every table in one transaction. DELETE, not TRUNCATE: on tables this small a
+    DELETE takes ~2 ms where TRUNCATE, which makes every table a new file, takes ~30 ms
+    each (~0.3 s a test, before each of some 400 tests)."""
+    deletes = [f"DELETE FROM {name}" for name in tables()]
+    asyncio.run(pg_exec(url, "BEGIN", *deletes, "COMMIT"))
 
 
 def pg_database_name() -> str:
