@@ -10,8 +10,10 @@ builds its world here in milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
+import threading
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -158,3 +160,32 @@ async def vote(app, comparison: Comparison | str, voter_id: str, **ballot) -> li
     async with app.state.db.session() as s:
         c = await load_comparison(s, cid)
         return await record_ballot(s, c, voter_id, BallotInput(**ballot))
+
+
+def seed(settings, build):
+    """`await build(app)` on an app made from `settings`, returning its result: rows for a
+    server that runs as a subprocess (live_app) go into the same database and media folder.
+
+    In a thread of its own, because Playwright's sync API keeps the main thread's event loop
+    marked as running while a browser is open, and asyncio.run refuses to start there."""
+    from app.main import create_app
+
+    outcome: dict = {}
+
+    async def main():
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            outcome["value"] = await build(app)
+
+    def run():
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="seed")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
