@@ -19,6 +19,20 @@ from tests.support.settings import make_settings
 pytest_plugins = ["tests.support.ci"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2id with argon2-cffi's CHEAPEST profile (its parameters for tests) in this process,
+    as Django's test settings swap in a fast hasher: the default costs ~0.2 s of CPU a hash or
+    check, and the suite makes and checks hundreds. Hashes stay real Argon2id, verified for
+    real; servers and CLIs started as subprocesses keep the default parameters."""
+    from app import accounts
+    from tests.support.passwords import cheap_hasher
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", cheap_hasher())
+        yield
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory):
     return db.sqlite_template(tmp_path_factory.mktemp("sqlite"))

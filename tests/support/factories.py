@@ -17,7 +17,6 @@ import threading
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from unittest import mock
 
 from app import accounts
 from app.boards import board_by_slug, create_board, default_board
@@ -48,22 +47,11 @@ def png(width: int = 128, height: int = 96, colour=(200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
-@lru_cache
-def password_hash(password: str = PASSWORD) -> str:
-    """One real Argon2id hash of PASSWORD (default parameters) per test process: hashing costs
-    ~0.2 s of CPU, and a team is six accounts. Signing in still verifies it for real."""
-    return _real_hash(password)
-
-
-_real_hash = accounts.hash_password
-
-
 async def make_user(app, email: str, *, admin: bool = False, name: str | None = None):
     """An account through app.accounts.create_user (the first must be an admin: it ends open
-    mode), its password PASSWORD, hashed once per process rather than once per account."""
+    mode), with PASSWORD as its password."""
     async with app.state.db.session() as s:
-        with mock.patch.object(accounts, "hash_password", lambda p: password_hash(p)):
-            return await accounts.create_user(s, email, PASSWORD, display_name=name, is_admin=admin)
+        return await accounts.create_user(s, email, PASSWORD, display_name=name, is_admin=admin)
 
 
 async def session_token(app, user) -> str:
