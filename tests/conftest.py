@@ -70,6 +70,20 @@ async def app(settings):
 
 
 @pytest.fixture
+def no_generation(app) -> list[str]:
+    """The app queues no generation: comparisons made in the test keep their takes queued.
+    For tests about making one (who may, which defaults apply), not about its takes, which
+    would otherwise render in the background; yields the take ids that were sent to the queue."""
+    queued: list[str] = []
+
+    async def enqueue(take_ids):
+        queued.extend(take_ids)
+
+    app.state.queue.enqueue = enqueue
+    return queued
+
+
+@pytest.fixture
 async def client(app):
     async with in_process_client(app) as c:
         yield browser_like(c)

@@ -273,7 +273,7 @@ async def test_estimate_prices_the_chosen_models(client, app):
     assert est["cost_usd"] == pytest.approx(expected) and expected > 0
 
 
-async def test_unset_resolution_and_aspect_are_ones_every_model_accepts(client, app):
+async def test_unset_resolution_and_aspect_are_ones_every_model_accepts(client, app, no_generation):
     """Nothing asked for: 720p and 16:9 where every chosen model takes them, else the first
     choice they all share (a 768p-only model would otherwise be unreachable without a setting)."""
     import dataclasses

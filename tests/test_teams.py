@@ -21,7 +21,7 @@ from tests.support.team import client_for, make_team
 
 # ---- accounts ---------------------------------------------------------------------------------
 
-async def test_first_account_must_be_admin_and_adopts_open_mode_boards(client, app):
+async def test_first_account_must_be_admin_and_adopts_open_mode_boards(client, app, no_generation):
     r = await client.post("/api/comparisons", json={"prompt": "p", "models": ["demo/aurora"], "duration_s": 4,
                                                      "resolution": "360p"})
     assert r.status_code == 202 and r.json()["board"] == "default"
@@ -124,7 +124,7 @@ async def test_password_change_signs_out_other_sessions(app):
         assert (await s.execute(select(func.count()).select_from(UserSession))).scalar_one() == 1
 
 
-async def test_api_tokens_are_hashed_bearer_and_revocable(app):
+async def test_api_tokens_are_hashed_bearer_and_revocable(app, no_generation):
     admin = await make_user(app, "admin@example.com", admin=True)
     async with client_for(app, await session_token(app, admin)) as c:
         r = await c.post("/api/tokens", json={"name": "nightly"})
