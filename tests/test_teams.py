@@ -431,7 +431,7 @@ async def test_a_member_keeps_their_role_on_a_shared_board_and_authors_keep_thei
 
 # ---- budget -----------------------------------------------------------------------------------
 
-async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path):
+async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path, no_generation):
     priced = tmp_path / "catalog.d"
     team = await make_team(app)
     async with app.state.db.session() as s:
@@ -504,7 +504,7 @@ def _csv_rows(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
 
-async def test_review_accept_reroll_and_exports_follow_roles(app):
+async def test_review_accept_reroll_and_exports_follow_roles(app, no_generation):
     async def no_jobs(ids):  # re-rolls are queued, not generated: this test is about who may ask
         return None
 

@@ -211,7 +211,7 @@ async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url,
             assert (await client.get(f"/c/{c['id']}")).text.count("<video") == 2
 
 
-async def test_reroll_stops_at_six_takes_the_grid_can_show(client, app):
+async def test_reroll_stops_at_six_takes_the_grid_can_show(client, app, no_generation):
     from tests.support.factories import ready_comparison
 
     async with app.state.db.session() as s:
