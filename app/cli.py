@@ -8,6 +8,33 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    from app.settings import get_settings
+
+    settings = get_settings()
+    if args.command == "migrate" or getattr(args, "migrate", False):
+        from app.migrate import upgrade
+
+        upgrade(settings.database_url)
+        if args.command == "migrate":
+            print(f"migrated {settings.database_url.split('@')[-1]}")
+            return 0
+    if args.command in ("create-user", "set-password"):
+        return _account_command(settings, args)
+    if args.command == "prices":
+        return _prices_command(settings, args)
+    if args.command == "serve":
+        return _serve_command(settings, args)
+    if args.command == "worker":
+        return _worker_command(settings)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options (argparse builds `takes --help` from them)."""
     parser = argparse.ArgumentParser(prog="takes", description="Takes: compare video models side by side.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the web app")
@@ -35,42 +62,30 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--api", default=None,
                     help="fal: the Platform API's base URL (default: FAL_API_URL, https://api.fal.ai/v1)")
     pr.add_argument("--dry-run", action="store_true", help="print the price file instead of writing it")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    return parser
 
-    from app.settings import get_settings
 
-    settings = get_settings()
-    if args.command == "migrate" or getattr(args, "migrate", False):
-        from app.migrate import upgrade
+def _serve_command(settings, args) -> int:
+    import uvicorn
 
-        upgrade(settings.database_url)
-        if args.command == "migrate":
-            print(f"migrated {settings.database_url.split('@')[-1]}")
-            return 0
-    if args.command in ("create-user", "set-password"):
-        return _account_command(settings, args)
-    if args.command == "prices":
-        return _prices_command(settings, args)
-    if args.command == "serve":
-        import uvicorn
+    from app.main import create_app
 
-        from app.main import create_app
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
-        return 0
-    if args.command == "worker":
-        if not settings.redis_url:
-            print("takes worker needs REDIS_URL (without it, jobs run inside `takes serve`)", file=sys.stderr)
-            return 2
-        from arq.worker import run_worker
 
-        from app.jobs.worker import worker_settings
+def _worker_command(settings) -> int:
+    """`takes worker`: an arq worker. Without Redis there is no queue to read, so it refuses
+    (jobs then run inside `takes serve`)."""
+    if not settings.redis_url:
+        print("takes worker needs REDIS_URL (without it, jobs run inside `takes serve`)", file=sys.stderr)
+        return 2
+    from arq.worker import run_worker
 
-        run_worker(worker_settings())
-        return 0
-    return 1
+    from app.jobs.worker import worker_settings
+
+    run_worker(worker_settings())
+    return 0
 
 
 def _account_command(settings, args) -> int:

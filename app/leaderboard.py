@@ -1,4 +1,4 @@
-"""Leaderboards and the seed's comparison table, from the votes and takes in the database.
+"""Leaderboards and the comparison table (docs/leaderboard.md), from the votes and takes in the database.
 
 The statistics live in app.ranking (pure numpy); this module only asks the database for
 counts. A ballot (a pair vote, a best-of-N pick, a ranking) must stay whole, because the
@@ -123,7 +123,7 @@ def ranking_json(r: Ranking, names: dict[str, str] | None = None) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# The seed's comparison table
+# The comparison table (docs/leaderboard.md)
 
 
 @dataclass
@@ -191,7 +191,8 @@ async def win_rates(s: AsyncSession, board_ids: Sequence[str], *, blind_only: bo
 
 async def comparison_table(s: AsyncSession, board_ids: Sequence[str], *, blind_only: bool = False
                            ) -> list[ModelStats]:
-    """Per model, for these boards: the seed article's table, measured. Best overall win rate first.
+    """Per model, for these boards: the comparison table of docs/leaderboard.md, measured. Best
+    overall win rate first.
 
     Counted in the database (a big board has hundreds of thousands of takes); only the median
     generation time comes through Python on SQLite, which has no percentile function."""
@@ -199,6 +200,25 @@ async def comparison_table(s: AsyncSession, board_ids: Sequence[str], *, blind_o
         return []
     ids = list(board_ids)
     on_board = Take.comparison_id.in_(select(Comparison.id).where(Comparison.board_id.in_(ids)))
+    stats = await _take_counts(s, on_board)
+    await _add_attempts_to_accept(s, stats, on_board)
+    await _add_median_generation(s, stats, on_board)
+    for model, by_criterion in (await win_rates(s, ids, blind_only=blind_only)).items():
+        st = stats.setdefault(model, ModelStats(model))
+        for criterion, (rate, n) in by_criterion.items():
+            st.win_rate[criterion] = rate
+            st.votes[criterion] = n
+
+    def order(st: ModelStats):
+        rate = st.win_rate.get("overall")
+        return (rate is None, -(rate or 0.0), st.model)
+
+    return sorted(stats.values(), key=order)
+
+
+async def _take_counts(s: AsyncSession, on_board) -> dict[str, ModelStats]:
+    """A row per model with takes on the boards: takes, ready, failed, comparisons, cost (the
+    provider's reported cost, else the estimate) and seconds of accepted video, in one query."""
     spent = func.coalesce(Take.cost_usd, Take.cost_estimate_usd)
     ready = Take.status == "ready"
     stats: dict[str, ModelStats] = {}
@@ -212,8 +232,12 @@ async def comparison_table(s: AsyncSession, board_ids: Sequence[str], *, blind_o
         stats[model] = ModelStats(model, takes=int(takes), ready=int(n_ready or 0), failed=int(n_failed or 0),
                                   comparisons=int(comparisons), cost_usd=float(cost) if n_cost else None,
                                   accepted_seconds=float(seconds or 0.0))
+    return stats
 
-    # Attempts to the first accepted take, per (comparison, model) that has one.
+
+async def _add_attempts_to_accept(s: AsyncSession, stats: dict[str, ModelStats], on_board) -> None:
+    """Attempts to the first accepted take, per (comparison, model) that has one: every take
+    of that model up to the first accepted attempt counts, failed ones included."""
     first = (select(Take.comparison_id, Take.model_id, func.min(Take.attempt).label("first"))
              .where(on_board, Take.accepted.is_(True)).group_by(Take.comparison_id, Take.model_id).subquery())
     for model, pairs, attempts in (await s.execute(
@@ -226,33 +250,25 @@ async def comparison_table(s: AsyncSession, board_ids: Sequence[str], *, blind_o
         st.accepted_comparisons = int(pairs)
         st.attempts_to_accept = int(attempts) / int(pairs)
 
-    timed = (ready, Take.submitted_at.is_not(None), Take.finished_at.is_not(None), on_board)
+
+async def _add_median_generation(s: AsyncSession, stats: dict[str, ModelStats], on_board) -> None:
+    """Median submission → finished clip over the ready takes: percentile_cont on PostgreSQL;
+    SQLite has no percentile function, so its timings are streamed through Python."""
+    timed = (Take.status == "ready", Take.submitted_at.is_not(None), Take.finished_at.is_not(None), on_board)
     if (await s.connection()).dialect.name == "postgresql":
         seconds = func.extract("epoch", Take.finished_at - Take.submitted_at)
         for model, median in (await s.execute(
                 select(Take.model_id, func.percentile_cont(0.5).within_group(seconds))
                 .where(*timed).group_by(Take.model_id))).all():
             stats[model].median_generation_s = float(median)
-    else:
-        gen: dict[str, list[float]] = defaultdict(list)
-        result = await s.stream(select(Take.model_id, Take.submitted_at, Take.finished_at).where(*timed)
-                                .execution_options(yield_per=10_000))
-        async for model, sub, fin in result:
-            gen[model].append((fin - sub).total_seconds())
-        for model, values in gen.items():
-            stats[model].median_generation_s = statistics.median(values)
-
-    for model, by_criterion in (await win_rates(s, ids, blind_only=blind_only)).items():
-        st = stats.setdefault(model, ModelStats(model))
-        for criterion, (rate, n) in by_criterion.items():
-            st.win_rate[criterion] = rate
-            st.votes[criterion] = n
-
-    def order(st: ModelStats):
-        rate = st.win_rate.get("overall")
-        return (rate is None, -(rate or 0.0), st.model)
-
-    return sorted(stats.values(), key=order)
+        return
+    gen: dict[str, list[float]] = defaultdict(list)
+    result = await s.stream(select(Take.model_id, Take.submitted_at, Take.finished_at).where(*timed)
+                            .execution_options(yield_per=10_000))
+    async for model, sub, fin in result:
+        gen[model].append((fin - sub).total_seconds())
+    for model, values in gen.items():
+        stats[model].median_generation_s = statistics.median(values)
 
 
 def stats_json(st: ModelStats, names: dict[str, str] | None = None) -> dict:

@@ -130,14 +130,14 @@ def analyse(data, settle_ms, t_from, t_to):
 async def run(args):
     from playwright.async_api import async_playwright
 
-    from tests import services
+    from tests.support import services
 
     rng = random.Random(args.seed)
     with ExitStack() as stack:
         url = args.url
         if not url:
             from tests.fakes import serve
-            from tests.player_fixture import BENCH_CLIPS, build_clips, make_app, render_page
+            from tests.support.player_fixture import BENCH_CLIPS, build_clips, make_app, render_page
             clips = Path(args.clips_dir or tempfile.mkdtemp(prefix="takes-bench-"))
             tiles = build_clips(clips, BENCH_CLIPS, width=args.width, height=args.width * 9 // 16)
             base = stack.enter_context(serve(make_app(clips, {"/": render_page(tiles, title="Takes drift bench")})))

@@ -35,8 +35,9 @@ from sqlalchemy import delete
 
 from app.models import ApiToken, Board, Comment, Take, Voter
 from app.web.security import csrf_for
-from tests.team import PASSWORD, add_member, make_team, make_user, ready_comparison
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.factories import PASSWORD, add_member, make_user, ready_comparison
+from tests.support.team import make_team
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
@@ -430,7 +431,7 @@ def test_every_route_has_a_rule():
     from pathlib import Path
 
     from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     app = create_app(make_settings("sqlite+aiosqlite:////nonexistent.db", Path("/tmp/takes-matrix")))
     routes = app_routes(app)

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Comparison, Take, Vote
-from tests.conftest import wait_for_takes
+from tests.support.clients import wait_for_takes
+from tests.support.factories import ready_json
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
@@ -130,7 +131,7 @@ async def test_image_over_the_pixel_limit_is_refused_and_writes_nothing(client, 
 
 
 async def test_votes_and_csv(client, app):
-    c = await wait_for_takes(client, (await _create(client))["id"])
+    c = await ready_json(client, app, models=DEMOS, prompt="a paper boat in the rain")
     a, b, d = (t["id"] for t in c["takes"])
     r = await client.post(f"/api/comparisons/{c['id']}/votes", json={"take_a": a, "take_b": b, "outcome": "a"})
     assert r.status_code == 201, r.text
@@ -161,8 +162,8 @@ async def test_votes_and_csv(client, app):
     assert (total, superseded) == (4, 1), "the replaced vote is kept in the history"
 
 
-async def test_pair_outcomes_map_to_arena_winners(client):
-    c = await wait_for_takes(client, (await _create(client, models=["demo/aurora", "demo/blocks"]))["id"])
+async def test_pair_outcomes_map_to_arena_winners(client, app):
+    c = await ready_json(client, app, models=["demo/aurora", "demo/blocks"])
     a, b = (t["id"] for t in c["takes"])
     for outcome, winners in (("tie", {"tie"}), ("bothbad", {"tie (bothbad)"})):
         r = await client.post(f"/api/comparisons/{c['id']}/votes", json={"take_a": a, "take_b": b, "outcome": outcome})
@@ -171,8 +172,8 @@ async def test_pair_outcomes_map_to_arena_winners(client):
 
 
 async def test_vote_errors(client, app):
-    c1 = await wait_for_takes(client, (await _create(client, models=["demo/aurora", "demo/blocks"]))["id"])
-    c2 = (await _create(client, models=["demo/aurora", "demo/blocks"]))
+    c1 = await ready_json(client, app, models=["demo/aurora", "demo/blocks"])
+    c2 = await ready_json(client, app, models=["demo/aurora", "demo/blocks"])
     before = await _counts(app)
     a = c1["takes"][0]["id"]
     foreign = c2["takes"][0]["id"]
@@ -217,7 +218,7 @@ async def test_failed_take_shows_the_provider_reason(db_url, tmp_path):
     import httpx
 
     from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     s = make_settings(db_url, tmp_path, demo_fail_models=["demo/ember"])
     application = create_app(s)
@@ -272,7 +273,7 @@ async def test_estimate_prices_the_chosen_models(client, app):
     assert est["cost_usd"] == pytest.approx(expected) and expected > 0
 
 
-async def test_unset_resolution_and_aspect_are_ones_every_model_accepts(client, app):
+async def test_unset_resolution_and_aspect_are_ones_every_model_accepts(client, app, no_generation):
     """Nothing asked for: 720p and 16:9 where every chosen model takes them, else the first
     choice they all share (a 768p-only model would otherwise be unreachable without a setting)."""
     import dataclasses

@@ -8,18 +8,18 @@ import httpx
 import pytest
 
 from app.providers.demo import submission_counts
-from tests.conftest import Proc, make_settings, settings_env, wait_for_takes_over_http
+from tests.support.clients import wait_for_takes_over_http
+from tests.support.live import Proc
+from tests.support.settings import make_settings, settings_env
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
 
 @pytest.fixture
 def pg_settings(pg_database, fresh_redis, tmp_path):
-    import asyncio
+    from tests.support.db import pg_empty
 
-    from tests.conftest import TABLES, _pg_exec
-
-    asyncio.run(_pg_exec(pg_database, f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    pg_empty(pg_database)
     return make_settings(pg_database, tmp_path, redis_url=fresh_redis, lease_s=2.0, sweep_interval_s=0.5)
 
 

@@ -6,7 +6,8 @@ import csv
 import io
 import re
 
-from tests.team import client_for, make_team, ready_comparison
+from tests.support.factories import ready_comparison
+from tests.support.team import client_for, make_team
 
 THREE = ("demo/aurora", "demo/blocks", "demo/ember")
 

@@ -5,8 +5,8 @@ import io
 
 import pytest
 
-from tests.browser import PageErrors
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.browser import PageErrors
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
@@ -83,7 +83,7 @@ def test_mixed_codecs_fps_and_lengths_play_in_lockstep(browser, live_app):
     the frame the shared clock asks of it (shorter clips hold their last frame)."""
     import httpx
 
-    from tests.conftest import browser_like
+    from tests.support.clients import browser_like
 
     api = browser_like(httpx.Client(base_url=live_app, timeout=10))
     api.get("/")

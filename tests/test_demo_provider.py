@@ -5,7 +5,7 @@ import time
 from app.catalog import load_catalog
 from app.providers.base import GenerationRequest
 from app.providers.demo import DemoProvider, submission_counts
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def _req(tid="t1"):

@@ -79,9 +79,9 @@ async def _export(url: str, board_ids, force_generic=False, monkeypatch=None) ->
 
 
 def _pg_empty(pg_url: str):
-    from tests.conftest import TABLES, _pg_exec
+    from tests.support.db import pg_empty
 
-    asyncio.run(_pg_exec(pg_url, f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    pg_empty(pg_url)
 
 
 def test_sqlite_and_postgresql_exports_are_byte_identical(tmp_path, sqlite_template, pg_database, monkeypatch):
@@ -130,14 +130,12 @@ def test_export_by_board(tmp_path, sqlite_template, boards, count):
     assert {r["board"] for r in rows} <= {"alpha" if boards == ["b1"] else "beta"}
 
 
-async def test_votes_csv_over_http_for_one_board_and_for_all(client):
-    from tests.conftest import wait_for_takes
+async def test_votes_csv_over_http_for_one_board_and_for_all(client, app):
+    from tests.support.factories import ready_json
 
     for slug in ("one", "two"):
         assert (await client.post("/api/boards", json={"name": slug, "slug": slug})).status_code == 201
-        r = await client.post("/api/comparisons", json={"prompt": f"prompt, {slug}", "models": ["demo/aurora", "demo/blocks"],
-                                                         "board": slug, "duration_s": 4, "resolution": "360p"})
-        c = await wait_for_takes(client, r.json()["id"])
+        c = await ready_json(client, app, slug, models=["demo/aurora", "demo/blocks"], prompt=f"prompt, {slug}")
         a, b = (t["id"] for t in c["takes"])
         assert (await client.post(f"/api/comparisons/{c['id']}/votes",
                                   json={"take_a": a, "take_b": b, "outcome": "bothbad"})).status_code == 201

@@ -194,7 +194,7 @@ async def test_models_page_and_estimate_use_the_price_file(fake, db_url, tmp_pat
     import httpx
 
     from app.main import create_app as create_takes
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     url, _ = fake
     results = await fetch_prices(load_catalog(), api_url=url, key=KEY)

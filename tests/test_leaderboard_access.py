@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.team import make_team, ready_comparison
+from tests.support.factories import ready_comparison
+from tests.support.team import make_team
 
 
 def _csv(r) -> list[dict]:

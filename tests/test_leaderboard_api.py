@@ -7,23 +7,18 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 
-from tests.conftest import wait_for_takes
+from tests.support.clients import wait_for_takes
+from tests.support.factories import ready_json
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 NS = {"s": "http://www.w3.org/2000/svg"}
 
 
-async def _setup(client, slug="lb", n=3):
+async def _setup(client, app, slug="lb", n=3):
     r = await client.post("/api/boards", json={"name": f"Board {slug}", "slug": slug, "criteria": ["motion"],
                                                     "blind": False})
     assert r.status_code == 201, r.text
-    comparisons = []
-    for _ in range(n):
-        r = await client.post("/api/comparisons", json={"prompt": "a kite", "models": DEMOS, "duration_s": 4,
-                                                        "resolution": "360p", "board": slug})
-        assert r.status_code == 202, r.text
-        comparisons.append(await wait_for_takes(client, r.json()["id"]))
-    return comparisons
+    return [await ready_json(client, app, slug, models=DEMOS, prompt="a kite") for _ in range(n)]
 
 
 def _take(c, model):
@@ -36,8 +31,8 @@ async def _vote(client, c, a, b, outcome="a", **extra):
     assert r.status_code == 201, r.text
 
 
-async def test_leaderboard_json_reflects_votes(client):
-    cs = await _setup(client)
+async def test_leaderboard_json_reflects_votes(client, app):
+    cs = await _setup(client, app)
     for c in cs:  # aurora beats ember and blocks everywhere; ember beats blocks once
         await _vote(client, c, "demo/aurora", "demo/ember")
         await _vote(client, c, "demo/aurora", "demo/blocks")
@@ -68,8 +63,8 @@ async def test_leaderboard_json_reflects_votes(client):
     assert rows["demo/aurora"]["attempts_to_first_accept"] is None
 
 
-async def test_accepting_and_rerolling_feed_the_table(client):
-    cs = await _setup(client, "acc", n=1)
+async def test_accepting_and_rerolling_feed_the_table(client, app):
+    cs = await _setup(client, app, "acc", n=1)
     c = cs[0]
     r = await client.post(f"/api/comparisons/{c['id']}/reroll", json={"model": "demo/ember"})
     assert r.status_code == 202, r.text
@@ -82,8 +77,8 @@ async def test_accepting_and_rerolling_feed_the_table(client):
     assert rows["demo/ember"]["takes"] == 2 and rows["demo/aurora"]["attempts_to_first_accept"] is None
 
 
-async def test_leaderboard_page_has_table_plot_and_heatmap(client):
-    cs = await _setup(client, "page", n=2)
+async def test_leaderboard_page_has_table_plot_and_heatmap(client, app):
+    cs = await _setup(client, app, "page", n=2)
     for c in cs:
         await _vote(client, c, "demo/ember", "demo/aurora")
         await _vote(client, c, "demo/ember", "demo/blocks", "tie")
@@ -119,8 +114,8 @@ def _csv(r) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text[1:])))
 
 
-async def test_csv_exports(client):
-    cs = await _setup(client, "csvb", n=1)
+async def test_csv_exports(client, app):
+    cs = await _setup(client, app, "csvb", n=1)
     await _vote(client, cs[0], "demo/aurora", "demo/ember")
     await _vote(client, cs[0], "demo/blocks", "demo/ember", criterion="motion")
     rows = _csv(await client.get("/api/boards/csvb/leaderboard.csv"))

@@ -3,13 +3,12 @@ plot and win-rate heat map show those votes; change a vote and they follow."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
-from tests.conftest import browser_like
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.clients import browser_like
+from tests.support.factories import ready_comparison, seed
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
@@ -18,26 +17,17 @@ pytestmark = pytest.mark.browser
 MODELS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
 
-def _setup(base: str) -> list[dict]:
+def _setup(base: str, settings) -> list[dict]:
+    """The board through the API; three comparisons of ready takes from the factories, each as
+    {id, takes: [{id, model}]} (what the creator's answer names; a blind GET would not)."""
     with browser_like(httpx.Client(base_url=base, timeout=30)) as api:
         assert api.post("/api/boards", json={"name": "Browser board", "slug": "lbb"}).status_code == 201
-        created = []
-        for i in range(3):
-            r = api.post("/api/comparisons", json={"prompt": f"shot {i}", "models": MODELS, "board": "lbb",
-                                                   "duration_s": 4, "resolution": "360p"})
-            assert r.status_code == 202, r.text
-            created.append(r.json())   # the creator's answer names the models; a blind GET would not
-        end = time.monotonic() + 120
-        out = []
-        for c in created:
-            while True:
-                body = api.get(f"/api/comparisons/{c['id']}").json()
-                if all(t["status"] == "ready" for t in body["takes"]):
-                    out.append(c)
-                    break
-                assert time.monotonic() < end, body
-                time.sleep(0.2)
-    return out
+
+    async def comparisons(app):
+        made = [await ready_comparison(app, "lbb", MODELS, f"shot {i}", False) for i in range(3)]
+        return [{"id": c.id, "takes": [{"id": t.id, "model": t.model_id} for t in c.takes]} for c in made]
+
+    return seed(settings, comparisons)
 
 
 def _vote_best(page, base, comparison, model):
@@ -53,8 +43,8 @@ def _heat(page) -> dict[tuple[str, str], float]:
     return {(r, c): float(v) for r, c, v in cells}
 
 
-def test_votes_show_up_in_table_plot_and_heatmap(browser, live_app):
-    comparisons = _setup(live_app)
+def test_votes_show_up_in_table_plot_and_heatmap(browser, live_app, settings):
+    comparisons = _setup(live_app, settings)
     context = browser.new_context(viewport={"width": 1300, "height": 1000})
     page = context.new_page()
     for c in comparisons:

@@ -1,13 +1,12 @@
 import pytest
 """Every page renders, on both databases, with what a reader expects to see."""
 
-from tests.conftest import wait_for_takes
+from tests.support.clients import wait_for_takes
+from tests.support.factories import ready_json
 
 
-async def test_pages_render(client):
-    r = await client.post("/api/comparisons", json={"prompt": "A <b>bold</b> fox", "models": ["demo/aurora", "demo/blocks"],
-                                                     "duration_s": 4, "resolution": "360p"})
-    c = await wait_for_takes(client, r.json()["id"])
+async def test_pages_render(client, app):
+    c = await ready_json(client, app, models=["demo/aurora", "demo/blocks"], prompt="A <b>bold</b> fox")
     home = await client.get("/")
     assert home.status_code == 200 and "Aurora (demo)" in home.text and "Generate takes" in home.text
     assert "A &lt;b&gt;bold&lt;/b&gt; fox" in home.text and "<b>bold</b>" not in home.text
@@ -52,10 +51,8 @@ async def test_form_seed_must_be_a_whole_32_bit_number(client, seed, needle):
     assert "Recent comparisons" not in (await client.get("/")).text
 
 
-async def test_vote_fragment_reveals_names(client):
-    r = await client.post("/api/comparisons", json={"prompt": "p", "models": ["demo/aurora", "demo/blocks"],
-                                                     "duration_s": 4, "resolution": "360p"})
-    c = await wait_for_takes(client, r.json()["id"])
+async def test_vote_fragment_reveals_names(client, app):
+    c = await ready_json(client, app, models=["demo/aurora", "demo/blocks"], prompt="p")
     a, b = (t["id"] for t in c["takes"])
     v = await client.post(f"/c/{c['id']}/vote", data={"kind": "pair", "take_a": a, "take_b": b, "outcome": "tie"})
     assert v.status_code == 200 and "Vote recorded" in v.text and "takes-reveal" in v.headers["hx-trigger"]

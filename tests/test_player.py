@@ -13,9 +13,9 @@ import math
 
 import pytest
 
-from tests import services
 from tests.fakes import serve
-from tests.player_fixture import (
+from tests.support import services
+from tests.support.player_fixture import (
     BARCODE_BITS, EXTRA_CLIPS, READ_FRAMES_JS, TEST_CLIPS, Gate, build_clips, make_app, render_fragment,
     render_page,
 )
@@ -186,7 +186,7 @@ def test_blind_names_reach_the_dom_only_on_reveal(open_page, site):
 def test_blind_macro_never_renders_names_even_if_given(site):
     from jinja2 import Environment, FileSystemLoader
 
-    from tests.player_fixture import ROOT
+    from tests.support.player_fixture import ROOT
 
     env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), autoescape=True)
     src = '{% from "partials/player.html" import player %}{{ player(tiles, blind=True) }}'

@@ -41,9 +41,9 @@ import pytest
 from app.jobs import generate
 from app.jobs.context import JobContext
 from app.jobs.generate import generate_take
-from tests.conftest import make_settings
 from tests.fakes import serve
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.settings import make_settings
 from tests.test_jobs import get, make_take
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only: no dialect branches here

@@ -10,8 +10,10 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.conftest import Proc, browser_like, make_settings, settings_env, wait_for_takes_over_http
 from tests.fakes import free_port, serve
+from tests.support.clients import browser_like, wait_for_takes_over_http
+from tests.support.live import Proc
+from tests.support.settings import make_settings, settings_env
 
 # (providers' fakes → settings) and one model of each provider
 COMPARISONS = [
@@ -114,11 +116,9 @@ def test_every_provider_from_the_form_in_process(db_url, tmp_path, provider_env)
 
 
 def test_every_provider_on_arq_workers(pg_database, fresh_redis, tmp_path, provider_env):
-    import asyncio
+    from tests.support.db import pg_empty
 
-    from tests.conftest import TABLES, _pg_exec
-
-    asyncio.run(_pg_exec(pg_database, f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    pg_empty(pg_database)
     settings = _settings(pg_database, tmp_path, provider_env, redis_url=fresh_redis)
     proc, url = _serve(settings, provider_env, tmp_path)
     worker = Proc(["worker"], {**settings_env(settings), **provider_env}, tmp_path / "worker.log").start()

@@ -163,7 +163,7 @@ async def test_models_page_and_estimate_use_the_price_file(site, db_url, tmp_pat
 
     from app.catalog.replicate_prices import fetch_prices, price_file
     from app.main import create_app as create_takes
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     results = await fetch_prices(load_catalog(), site_url=site)
     catalog_dir = tmp_path / "catalog.d"

@@ -4,14 +4,15 @@ CSV, winner and all) and the next comparison must load in place (htmx) after N o
 
 import csv
 import io
-import time
 
 import httpx
 import pytest
 
-from tests.browser import PageErrors
-from tests.conftest import browser_like, make_settings
-from tests import sqlite_only
+from tests.support import sqlite_only
+from tests.support.browser import PageErrors
+from tests.support.clients import browser_like
+from tests.support.factories import ready_comparison, seed
+from tests.support.settings import make_settings
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
@@ -54,26 +55,18 @@ def _votes(base: str, board: str = "kbd") -> list[dict]:
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
 
-def _setup_board(base: str) -> list[str]:
+def _setup_board(base: str, settings) -> list[str]:
+    """The board through the API; its ten comparisons of four ready takes from the factories
+    (the takes' generation is not what this test is about)."""
     with browser_like(httpx.Client(base_url=base, timeout=30)) as api:
         r = api.post("/api/boards", json={"name": "Keyboard review", "slug": "kbd"})
         assert r.status_code == 201 and r.json()["blind"] is True
-        ids = []
-        for i in range(10):
-            r = api.post("/api/comparisons", json={"prompt": f"shot {i}: a lighthouse in fog", "models": MODELS,
-                                                   "board": "kbd", "duration_s": 4, "resolution": "360p"})
-            assert r.status_code == 202, r.text
-            ids.append(r.json()["id"])
-        end = time.monotonic() + 420  # 40 renders; generous for a loaded 2-core CI box
-        for cid in ids:
-            while True:
-                takes = api.get(f"/api/comparisons/{cid}").json()["takes"]
-                if all(t["status"] == "ready" for t in takes):
-                    break
-                assert not any(t["status"] in ("failed", "cancelled") for t in takes), takes
-                assert time.monotonic() < end, takes
-                time.sleep(0.2)
-    return ids
+
+    async def comparisons(app):
+        return [(await ready_comparison(app, "kbd", MODELS, f"shot {i}: a lighthouse in fog", False)).id
+                for i in range(10)]
+
+    return seed(settings, comparisons)
 
 
 # Which key each comparison is voted with: plain letters, Shift+letter, and one full ranking.
@@ -81,8 +74,8 @@ PLAN = ["a", "b", "c", "d", "Shift+A", "Shift+D", "rank", "b", "c", "a"]
 NEXT = ["n", "Enter"]
 
 
-def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app):  # noqa: F811
-    ids = _setup_board(live_app)
+def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app, settings):  # noqa: F811
+    ids = _setup_board(live_app, settings)
     errors = PageErrors()
     context = browser.new_context(viewport={"width": 1300, "height": 1000})
     page = errors.attach(context.new_page())
@@ -158,16 +151,15 @@ def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app): 
     context.close()
 
 
-def test_drag_ranking_optional_criterion_and_accept(browser, live_app):  # noqa: F811
+def test_drag_ranking_optional_criterion_and_accept(browser, live_app, settings):  # noqa: F811
     with browser_like(httpx.Client(base_url=live_app, timeout=30)) as api:
         assert api.post("/api/boards", json={"name": "Open board", "slug": "open", "blind": False,
                                              "criteria": ["motion", "visual_quality"]}).status_code == 201
-        cid = api.post("/api/comparisons", json={"prompt": "a fox in snow", "models": MODELS[:3], "board": "open",
-                                                 "duration_s": 4, "resolution": "360p"}).json()["id"]
-        end = time.monotonic() + 60
-        while not all(t["status"] == "ready" for t in api.get(f"/api/comparisons/{cid}").json()["takes"]):
-            assert time.monotonic() < end
-            time.sleep(0.2)
+
+    async def comparison(app):
+        return (await ready_comparison(app, "open", MODELS[:3], "a fox in snow", False)).id
+
+    cid = seed(settings, comparison)
     errors = PageErrors()
     page = errors.attach(browser.new_page(viewport={"width": 1300, "height": 1000}))
     page.goto(f"{live_app}/c/{cid}")

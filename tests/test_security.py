@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from app.models import Board, Invite, Membership, Vote
 from app.ratelimit import RateLimiter
 from app.web.security import Limits
-from tests.team import PASSWORD, client_for, make_team, make_user, ready_comparison, session_token
+from tests.support.factories import PASSWORD, make_user, ready_comparison, session_token
+from tests.support.team import client_for, make_team
 
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 
@@ -67,7 +68,7 @@ async def test_writes_without_the_csrf_token_are_refused(app):
         assert (await owner.post(f"/b/{slug}/settings", data={"name": "Renamed", "visibility": "private"})).status_code == 303
 
 
-async def test_csrf_in_open_mode_blocks_cross_site_browser_posts(client, app):
+async def test_csrf_in_open_mode_blocks_cross_site_browser_posts(client, app, no_generation):
     """No account yet: scripts without cookies may post, but a browser request (Origin or
     Sec-Fetch-Site) from another site may not."""
     body = {"prompt": "p", "models": ["demo/aurora"], "duration_s": 4, "resolution": "360p"}

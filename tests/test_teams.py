@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 from app import accounts
 from app.errors import Conflict, InputError
 from app.models import Board, Comment, Invite, Membership, UserSession
-from tests.conftest import ROOT, settings_env
-from tests.team import PASSWORD, client_for, make_team, make_user, ready_comparison, session_token
+from tests.support import ROOT
+from tests.support.factories import PASSWORD, make_user, ready_comparison, session_token
+from tests.support.settings import settings_env
+from tests.support.team import client_for, make_team
 
 
 # ---- accounts ---------------------------------------------------------------------------------
 
-async def test_first_account_must_be_admin_and_adopts_open_mode_boards(client, app):
+async def test_first_account_must_be_admin_and_adopts_open_mode_boards(client, app, no_generation):
     r = await client.post("/api/comparisons", json={"prompt": "p", "models": ["demo/aurora"], "duration_s": 4,
                                                      "resolution": "360p"})
     assert r.status_code == 202 and r.json()["board"] == "default"
@@ -122,7 +124,7 @@ async def test_password_change_signs_out_other_sessions(app):
         assert (await s.execute(select(func.count()).select_from(UserSession))).scalar_one() == 1
 
 
-async def test_api_tokens_are_hashed_bearer_and_revocable(app):
+async def test_api_tokens_are_hashed_bearer_and_revocable(app, no_generation):
     admin = await make_user(app, "admin@example.com", admin=True)
     async with client_for(app, await session_token(app, admin)) as c:
         r = await c.post("/api/tokens", json={"name": "nightly"})
@@ -151,7 +153,7 @@ async def test_api_tokens_are_hashed_bearer_and_revocable(app):
 
 
 def test_cli_create_user(tmp_path, db_url):
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     s = make_settings(db_url, tmp_path)
     env = settings_env(s)
@@ -429,7 +431,7 @@ async def test_a_member_keeps_their_role_on_a_shared_board_and_authors_keep_thei
 
 # ---- budget -----------------------------------------------------------------------------------
 
-async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path):
+async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path, no_generation):
     priced = tmp_path / "catalog.d"
     team = await make_team(app)
     async with app.state.db.session() as s:
@@ -502,7 +504,7 @@ def _csv_rows(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
 
-async def test_review_accept_reroll_and_exports_follow_roles(app):
+async def test_review_accept_reroll_and_exports_follow_roles(app, no_generation):
     async def no_jobs(ids):  # re-rolls are queued, not generated: this test is about who may ask
         return None
 

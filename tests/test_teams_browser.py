@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from tests.browser import PageErrors
-from tests.conftest import ROOT, settings_env
-from tests.team import PASSWORD
-from tests import sqlite_only
+from tests.support import ROOT, sqlite_only
+from tests.support.browser import PageErrors
+from tests.support.factories import PASSWORD
+from tests.support.settings import settings_env
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 

@@ -1,15 +1,14 @@
 """Boards and their voting settings, criteria, the next-comparison flow, accepting and re-rolling
 takes, and what a blind board hides — on SQLite and PostgreSQL."""
 
-import base64
-import io
 import re
 
 import httpx
 from sqlalchemy import select
 
 from app.models import Take, Vote
-from tests.conftest import browser_like, wait_for_takes
+from tests.support.clients import browser_like, wait_for_takes
+from tests.support.factories import ready_json
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
 
@@ -27,14 +26,6 @@ async def _comparison(client, board=None, models=DEMOS, **body):
     r = await client.post("/api/comparisons", json=payload)
     assert r.status_code == 202, r.text
     return r.json()
-
-
-def _png() -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (128, 96), (10, 120, 200)).save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 async def test_board_api_defaults_to_blind_and_validates(client):
@@ -67,11 +58,10 @@ async def test_board_forms(client):
     assert "New board" in (await client.get("/boards")).text
 
 
-async def test_criteria_asked_follow_the_board_and_the_source_image(client):
+async def test_criteria_asked_follow_the_board_and_the_source_image(client, app):
     await _board(client, slug="crit", criteria=["motion", "image_fidelity"])
-    t2v = await wait_for_takes(client, (await _comparison(client, "crit", models=["demo/aurora", "demo/blocks"]))["id"])
-    i2v = await wait_for_takes(client, (await _comparison(client, "crit", models=["demo/aurora"],
-                                                          image=_png()))["id"])
+    t2v = await ready_json(client, app, "crit", models=["demo/aurora", "demo/blocks"])
+    i2v = await ready_json(client, app, "crit", models=["demo/aurora"], source_image=True)
     a, b = (t["id"] for t in t2v["takes"])
     url = f"/api/comparisons/{t2v['id']}/votes"
     assert (await client.post(url, json={"take_a": a, "take_b": b, "outcome": "a", "criterion": "motion"})).status_code == 201
@@ -96,9 +86,9 @@ async def test_criteria_asked_follow_the_board_and_the_source_image(client):
 
 async def test_next_comparison_skips_voted_and_unvotable(client, app):
     await _board(client, slug="rev")
-    first = await wait_for_takes(client, (await _comparison(client, "rev", models=["demo/aurora", "demo/blocks"]))["id"])
-    single = await wait_for_takes(client, (await _comparison(client, "rev", models=["demo/blocks"]))["id"])
-    second = await wait_for_takes(client, (await _comparison(client, "rev", models=["demo/aurora", "demo/blocks"]))["id"])
+    first = await ready_json(client, app, "rev", models=["demo/aurora", "demo/blocks"])
+    single = await ready_json(client, app, "rev", models=["demo/blocks"])
+    second = await ready_json(client, app, "rev", models=["demo/aurora", "demo/blocks"])
     third = await _comparison(client, "rev", models=["demo/aurora", "demo/blocks"])  # may still be generating
 
     async def nxt(after=None):
@@ -131,7 +121,7 @@ async def test_next_comparison_skips_voted_and_unvotable(client, app):
 
 
 async def test_accept_and_reroll(client, app):
-    c = await wait_for_takes(client, (await _comparison(client, models=["demo/aurora", "demo/blocks"]))["id"])
+    c = await ready_json(client, app, models=["demo/aurora", "demo/blocks"])
     take = c["takes"][0]
     base = f"/api/comparisons/{c['id']}/takes/{take['id']}"
     r = await client.post(base + "/accept")
@@ -160,7 +150,7 @@ async def test_accept_and_reroll(client, app):
 
 
 async def test_reroll_of_a_model_that_can_no_longer_run_is_refused(client, app):
-    c = await wait_for_takes(client, (await _comparison(client, models=["demo/aurora", "demo/blocks"]))["id"])
+    c = await ready_json(client, app, models=["demo/aurora", "demo/blocks"])
     spec = app.state.catalog.get("demo/blocks")
     import dataclasses
 
@@ -174,7 +164,7 @@ async def test_reroll_of_a_model_that_can_no_longer_run_is_refused(client, app):
 
 async def test_blind_board_hides_models_timings_and_costs_until_the_vote(client, app):
     await _board(client, slug="blind")
-    c = await wait_for_takes(client, (await _comparison(client, "blind"))["id"])
+    c = await ready_json(client, app, "blind", models=DEMOS)
     page = (await client.get(f"/c/{c['id']}")).text
     for name in ("Aurora (demo)", "Ember (demo)", "Blocks (demo)"):
         assert name not in page
@@ -203,7 +193,7 @@ async def test_blind_board_hides_models_timings_and_costs_until_the_vote(client,
 
 async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url, tmp_path):
     from app.main import create_app
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     s = make_settings(db_url, tmp_path, demo_latency_s=1.5)
     application = create_app(s)
@@ -221,8 +211,8 @@ async def test_blind_comparison_shows_no_player_until_every_take_is_done(db_url,
             assert (await client.get(f"/c/{c['id']}")).text.count("<video") == 2
 
 
-async def test_reroll_stops_at_six_takes_the_grid_can_show(client, app):
-    from tests.team import ready_comparison
+async def test_reroll_stops_at_six_takes_the_grid_can_show(client, app, no_generation):
+    from tests.support.factories import ready_comparison
 
     async with app.state.db.session() as s:
         from app.boards import default_board

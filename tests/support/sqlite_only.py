@@ -1,14 +1,12 @@
 """`db_url` for test modules that need one database only: browser flows and the access matrix,
 whose code under test has no dialect branches (their API and unit counterparts run on both).
-Import it into the module: `from tests.sqlite_only import db_url  # noqa: F401`."""
-
-import shutil
+Bind it in the module: `db_url = sqlite_only.sqlite_db_url  # the db_url fixture, SQLite only`."""
 
 import pytest
+
+from tests.support.db import sqlite_copy
 
 
 @pytest.fixture(name="db_url", params=["sqlite"])
 def sqlite_db_url(request, tmp_path, sqlite_template) -> str:
-    path = tmp_path / "takes.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+    return sqlite_copy(sqlite_template, tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from tests.services import CHROMIUM_ARGS, chromium_path
+from tests.support.services import CHROMIUM_ARGS, chromium_path
 
 
 @contextmanager

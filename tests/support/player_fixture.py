@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BARCODE_BITS = 10
 """Frame index bits drawn along the top edge (frames 0–1023 are enough for short clips)."""
 
@@ -314,7 +314,7 @@ def screenshots(out_dir: Path) -> list[Path]:
 
     from playwright.sync_api import sync_playwright
 
-    from tests import services
+    from tests.support import services
     from tests.fakes import serve
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -357,4 +357,4 @@ if __name__ == "__main__":
         for p in screenshots(Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "docs" / "screenshots")):
             print(p)
     else:
-        print("usage: python -m tests.player_fixture screenshots [OUT_DIR]")
+        print("usage: python -m tests.support.player_fixture screenshots [OUT_DIR]")
