@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.models import Board, Invite, Membership, Vote
 from app.ratelimit import RateLimiter
-from app.web.security import Limits
+from app.ratelimit import Limits
 from tests.team import PASSWORD, client_for, make_team, make_user, ready_comparison, session_token
 
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
