@@ -2,7 +2,7 @@
 //
 // Browsers have no way to play several media elements in lockstep (MediaController was removed
 // from Blink and the spec), so sync is done here. Measurements behind the design are in
-// /work/shared/player-notes.md §3: the dominant error is the ~1-frame *startup* offset, not slow
+// docs/player.md ("How sync works"): the dominant error is the ~1-frame *startup* offset, not slow
 // drift, so every start is primed (seek all to one frame, wait for data, play all — clips that
 // start late, e.g. with an audio track, a learned lead earlier in wall time) and small
 // residual drift is removed by nudging playbackRate; only large drift is fixed by seeking,
