@@ -220,7 +220,8 @@ def token_json(t) -> dict:
 async def api_me(request: Request, actor: ActorDep) -> dict:
     user = current_user(request)
     return {
-        "user": {"id": user.id, "email": user.email, "name": user.display_name, "admin": user.is_admin} if user else None,
+        "user": ({"id": user.id, "email": user.email, "name": user.display_name, "admin": user.is_admin}
+                 if user else None),
         "voter": actor.voter_id, "open_mode": actor.open_mode, "via_token": actor.via_token,
         "csrf_token": request.state.csrf_token or None,
     }

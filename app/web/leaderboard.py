@@ -1,6 +1,6 @@
 """Leaderboard routes: pages (per board and across every board you can see) and JSON (the
-CSV downloads are in app.web.exports). The numbers come from app.leaderboard; the charts from app.charts. Access is app.access's
-call: a board's leaderboard needs the view role on it (no role: the same 404 as a board that
+CSV downloads are in app.web.exports). The numbers come from app.leaderboard; the charts from
+app.charts. Access is app.access's call: a board's leaderboard needs the view role on it (no role: the same 404 as a board that
 does not exist), and the across-boards views only pool the boards the actor may see."""
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def charts(r: Ranking, names: dict[str, str]) -> dict:
     return {"plot": plot, "heatmap": heat}
 
 
-async def _page(request: Request, svc: Services, s: AsyncSession, boards: list[Board], board: Board | None, criterion: str,
-                blind: bool) -> HTMLResponse:
+async def _page(request: Request, svc: Services, s: AsyncSession, boards: list[Board], board: Board | None,
+                criterion: str, blind: bool) -> HTMLResponse:
     ids = [b.id for b in boards]
     criteria = await lb.criteria_with_votes(s, ids)
     if criterion not in criteria:

@@ -73,7 +73,8 @@ async def take_video(take_id: str, request: Request, s: SessionDep, actor: Actor
 
 
 @router.get("/media/takes/{take_id}/original.{ext}", summary="The untouched original, as a download",
-            response_class=FileResponse, responses={200: {"content": {"video/*": {}}}, 307: {"description": "an old .mp4 link: to the real extension"}, **MISSING},
+            response_class=FileResponse, responses={200: {"content": {"video/*": {}}}, **MISSING,
+                                                    307: {"description": "an old .mp4 link: to the real extension"}},
             description="`ext` is the original's own extension (mp4, mov, webm, mkv, avi, ts …), as in the "
                         "take's `original_url`; it is served with its own MIME type.")
 async def take_original(take_id: str, ext: str, request: Request, s: SessionDep, actor: ActorDep, svc: ServicesDep):

@@ -238,7 +238,8 @@ async def board_overview(s, board, catalog: Catalog, voter_id: str | None, *, mo
         shown = blind_rules.revealed(board.blind, did)
         cards.append(BoardCard(c, st, ready, len(c.takes), ballots.get(c.id, 0), comments.get(c.id, 0), did,
                                posters[:4], win_shares(outcomes.get(c.id, []), catalog) if shown else None,
-                               [model_name(catalog, t.model_id) for t in c.takes] if blind_rules.card_names_shown(board.blind) else None))
+                               [model_name(catalog, t.model_id) for t in c.takes]
+                               if blind_rules.card_names_shown(board.blind) else None))
     return BoardOverview(cards, len(comparisons), votable, voted,
                          [(m, model_name(catalog, m)) for m in model_ids],
                          {"model": model, "status": status, "mine": mine})
