@@ -27,21 +27,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, InputError, NotFound
+from app.errors import Conflict, Forbidden, NotFound, SignInRequired
 from app.models import BOARD_ROLES, Board, Comparison, Membership, Take
 
 RANK = {r: i for i, r in enumerate(BOARD_ROLES)}
 ACTIONS = {"view": "viewer", "vote": "voter", "comment": "voter", "edit": "editor", "manage": "owner"}
 # What an archived board still allows: it is read-only until an owner brings it back.
 ARCHIVED_ALLOWS = {"view", "manage"}
-
-
-class Forbidden(InputError):
-    status_code = 403
-
-
-class SignInRequired(InputError):
-    status_code = 401
 
 
 @dataclass(frozen=True)
@@ -145,14 +137,6 @@ async def take_for(s: AsyncSession, actor: Actor, take_id: str, action: str = "v
     board = (await s.execute(select(Board).join(Comparison, Comparison.board_id == Board.id)
                              .where(Comparison.id == take.comparison_id))).scalar_one()
     return take, await require(s, actor, board, action, not_found)
-
-
-async def blind_to(s: AsyncSession, actor: Actor, boards: list[Board]) -> list[str]:
-    """Ids of the blind boards on which the actor votes blind (a voter, not an editor): exports
-    there leave out comparisons the actor has not voted on yet (app/exports.py). A viewer has
-    no vote to bias, as with comments."""
-    roles = await roles_by_board(s, actor, boards)
-    return [b.id for b in boards if b.blind and allows(roles.get(b.id), "vote") and not allows(roles.get(b.id), "edit")]
 
 
 async def visible_boards(s: AsyncSession, actor: Actor, *, include_archived: bool = True) -> list[Board]:

@@ -11,12 +11,8 @@ from __future__ import annotations
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import InputError
+from app.errors import OverBudget
 from app.models import Board, Comparison, Take
-
-
-class OverBudget(InputError):
-    status_code = 402
 
 
 async def board_spend(s: AsyncSession, board_id: str) -> float:

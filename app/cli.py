@@ -97,7 +97,7 @@ def _account_command(settings, args) -> int:
 
     from app.accounts import create_user, reset_password
     from app.db import Database
-    from app.errors import InputError
+    from app.errors import TakesError
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -125,7 +125,7 @@ def _account_command(settings, args) -> int:
 
     try:
         print(asyncio.run(run()))
-    except InputError as exc:
+    except TakesError as exc:
         print(f"takes {args.command}: {exc.message}", file=sys.stderr)
         return 2
     return 0

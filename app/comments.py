@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import Forbidden
-from app.errors import Conflict, InputError, NotFound
+from app.errors import Conflict, Forbidden, InputError, NotFound
 from app.models import Comment, Comparison, Voter
 
 MAX_CHARS = 2000

@@ -10,7 +10,7 @@ Blind boards: the rows pair take ids with model names, and take ids are in every
 markup, so a reviewer who could download the votes of a comparison before voting on it could
 tell which take is which model. `hidden_for` keeps those rows out: for the listed boards only
 comparisons the requesting voter has voted on are exported (editors, owners and viewers, who
-cast no vote, see all: app.access.blind_to).
+cast no vote, see all: app.blind.csv_hidden_boards).
 
 tstamp is Unix seconds with milliseconds (truncated, not rounded, so both databases agree to
 the byte).

@@ -16,16 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import digest
-from app.errors import Conflict, InputError, NotFound
+from app.errors import Conflict, Gone, InputError, NotFound
 from app.models import BOARD_ROLES, Board, Invite, Membership, User, utcnow
 
 MAX_HOURS = 30 * 24
 DEFAULT_HOURS = 7 * 24
 RANK = {r: i for i, r in enumerate(BOARD_ROLES)}
-
-
-class Gone(InputError):
-    status_code = 410
 
 
 def check_role(role: str) -> str:

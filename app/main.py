@@ -1,4 +1,6 @@
-"""create_app(): settings → database → job runner → routers, static files and templates."""
+"""create_app(): the one place the app is assembled — settings → database → job runner →
+services, then middleware, error handlers, the OpenAPI document, static files and the routers
+(one per resource, app/web/*.py; docs/architecture-web.md lists them)."""
 
 from __future__ import annotations
 
@@ -6,21 +8,25 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.db import Database
-from app.errors import InputError
+from app.errors import TakesError
 from app.jobs.context import JobContext
 from app.jobs.runner import ArqQueue, InProcessRunner
+from app.ratelimit import Limits
 from app.settings import Settings, get_settings
-from app.web import api, auth, boards, comments, exports, leaderboard, media, pages, review, security
+from app.web import (accounts, boards, catalog, comments, comparisons, docs, errors, exports, identity, leaderboard,
+                     media, members, schemas, takes, votes)
+from app.web.security import SecurityMiddleware
+from app.web.services import Memo
 from app.web.templating import make_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("takes")
+ROUTERS = (comparisons, takes, votes, comments, boards, members, leaderboard, exports, accounts, catalog, media, docs)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = JobContext.create(settings, db)
         queue = ArqQueue(ctx, settings.redis_url) if settings.redis_url else InProcessRunner(ctx)
         await queue.start()
+        # What app.web.services.services hands to every route (and tests reach directly).
         app.state.db, app.state.jobs, app.state.queue = db, ctx, queue
         app.state.catalog, app.state.providers, app.state.storage = ctx.catalog, ctx.providers, ctx.storage
         log.info("takes: %s, jobs %s, media in %s", db.engine.url.render_as_string(hide_password=True),
@@ -48,37 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="One prompt → several video models → synced side-by-side review → votes → leaderboard.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,   # app.web.docs serves them without a CDN
         # Every route: who is asking (session, API token or anonymous) and the CSRF check.
-        dependencies=[Depends(security.guard)],
+        dependencies=[Depends(identity.guard)],
     )
-    app.state.settings = settings
-    app.state.templates = make_templates(settings)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    app.include_router(pages.router)
-    app.include_router(api.router)
-    app.include_router(media.router)
-    app.include_router(auth.router)
-    app.include_router(boards.router)
-    app.include_router(comments.router)
-    app.include_router(review.router)
-    app.include_router(exports.router)
-    app.include_router(leaderboard.router)
-    security.install(app)
-
-    @app.exception_handler(InputError)
-    async def _input_error(request: Request, exc: InputError):
-        if request.url.path.startswith("/api/") or not _wants_html(request):
-            return JSONResponse({"detail": exc.message, "errors": exc.errors}, status_code=exc.status_code)
-        return app.state.templates.TemplateResponse(
-            request, "error.html", {"message": exc.message, "errors": exc.errors}, status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        errors = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"detail": errors[0] if errors else "invalid request", "errors": errors}, status_code=422)
-
+    app.state.settings, app.state.templates = settings, make_templates(settings)
+    app.state.limits, app.state.memo = Limits(settings), Memo()
+    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.add_exception_handler(TakesError, errors.takes_error)
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    app.openapi = lambda: docs.openapi_schema(app)
+    app.mount("/static", StaticFiles(directory=ROOT / "static", packages=[("fastapi_offline", "static")]),
+              name="static")
+    for module in ROUTERS:   # every route may answer 422 with an ErrorOut body (app.web.errors)
+        app.include_router(module.router, responses=schemas.errors())
     return app
-
-
-def _wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request") == "true"

@@ -49,3 +49,18 @@ class RateLimiter:
 
     def reset(self, key: str) -> None:
         self._hits.pop(key, None)
+
+
+class Limits:
+    """The app's rate limiters (per process), sized from settings."""
+
+    def __init__(self, settings):
+        w = settings.signin_window_s
+        self.signin_failures = RateLimiter(settings.signin_max_failures, w)       # key: email|address
+        self.signin_email = RateLimiter(settings.signin_max_failures * 10, w)     # key: email, any address
+        self.signin_ip = RateLimiter(settings.signin_max_per_ip, w)               # key: address
+        self.signup_ip = RateLimiter(settings.signup_per_ip_per_hour, 3600)
+        self.votes = RateLimiter(settings.votes_per_minute, 60)                   # key: voter
+        # key: address — a script that drops its cookies is a new voter on every request
+        self.votes_ip = RateLimiter(settings.votes_per_minute * 5, 60)
+        self.comments = RateLimiter(settings.comments_per_minute, 60)

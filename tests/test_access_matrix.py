@@ -303,6 +303,11 @@ async def b_accept_invite(w, p, bw):
     return Req(f"/invite/{token}")
 
 
+async def b_accept_invite_api(w, p, bw):
+    _, token = await _invite(w, w.scratch)
+    return Req(f"/api/invites/{token}/accept")
+
+
 C = "/c/{comparison_id}"
 RULES: dict[tuple[str, str], Rule] = {
     # framework and static
@@ -335,6 +340,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/signup"): Rule("public", 303, b_signup),
     ("POST", "/signout"): Rule("public", 303, b_signout),
     ("POST", "/me/name"): Rule("public", 303, fixed("/me/name", data={"name": "Rev"})),
+    ("PUT", "/api/me/name"): Rule("public", 200, fixed("/api/me/name", json={"name": "Rev"})),
     ("GET", "/account"): Rule("user", 200, fixed("/account")),
     ("POST", "/account/password"): Rule("user", 200, b_password),
     ("POST", "/account/name"): Rule("user", 303, fixed("/account/name", data={"name": "N"})),
@@ -352,6 +358,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/s/{token}"): Rule("share", 303, b_share),
     ("GET", "/invite/{token}"): Rule("public", 200, b_invite_page),
     ("POST", "/invite/{token}"): Rule("user", 303, b_accept_invite),
+    ("POST", "/api/invites/{token}/accept"): Rule("user", 200, b_accept_invite_api),
     # a board
     ("GET", "/b/{slug}"): Rule("view", 200, fixed("/b/{slug}")),
     ("GET", "/api/boards/{slug}"): Rule("view", 200, fixed("/api/boards/{slug}")),
@@ -391,6 +398,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", C + "/comments"): Rule("comment", 200, b_comment_form),
     ("POST", C + "/comments/{comment_id}/delete"): Rule("view", 200, b_delete_comment_form),   # own comment
     ("POST", C + "/takes/{take_id}/cancel"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/cancel")),
+    ("POST", "/api/comparisons/{comparison_id}/takes/{take_id}/cancel"): Rule(
+        "edit", 200, fixed("/api/comparisons/{cid}/takes/{tid}/cancel")),
     ("POST", C + "/reroll"): Rule("edit", 303, b_reroll),
     ("POST", C + "/takes/{take_id}/accept"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/accept")),
     ("POST", C + "/takes/{take_id}/unaccept"): Rule("edit", 303, fixed("/c/{cid}/takes/{tid}/unaccept")),

@@ -302,3 +302,41 @@ async def test_unset_resolution_and_aspect_are_ones_every_model_accepts(client, 
         catalog.models["demo/ember"], catalog.models["demo/blocks"] = ember, blocks
     r = await client.post("/api/comparisons", json={"prompt": "a kite", "models": ["demo/ember", "demo/aurora"]})
     assert (r.json()["params"]["resolution"], r.json()["params"]["aspect_ratio"]) == ("720p", "16:9")
+
+
+async def test_a_take_is_cancelled_through_the_api_as_on_the_page(app):
+    """Cancelling a take is one action on both sides: editors only (a voter gets 403, an
+    outsider the comparison's 404), an unfinished take ends cancelled and a finished one
+    stays as it is."""
+    from app.models import utcnow
+    from tests.support.factories import ready_comparison
+    from tests.support.team import make_team
+
+    team = await make_team(app)
+    c = await ready_comparison(app, team.board)
+    async with app.state.db.session() as s:
+        queued = [Take(comparison_id=c.id, model_id="demo/ember", provider="demo", status="queued", attempt=n)
+                  for n in (2, 3)]
+        s.add_all(queued)
+        await s.commit()
+        api_id, page_id = queued[0].id, queued[1].id
+    url = f"/api/comparisons/{c.id}/takes/{api_id}/cancel"
+    async with team.client("voter") as voter:
+        r = await voter.post(url)
+        assert r.status_code == 403 and "editor" in r.json()["detail"]
+    async with team.client("outsider") as outsider:
+        assert (await outsider.post(url)).status_code == 404
+    async with team.client("editor") as editor:
+        r = await editor.post(url)
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == api_id and r.json()["status"] == "cancelled"
+        r = await editor.post(f"/c/{c.id}/takes/{page_id}/cancel")
+        assert r.status_code == 303 and r.headers["location"] == f"/c/{c.id}"
+        r = await editor.post(f"/api/comparisons/{c.id}/takes/{c.takes[0].id}/cancel")
+        assert r.status_code == 200 and r.json()["status"] == "ready"
+        r = await editor.post(f"/api/comparisons/{c.id}/takes/nope/cancel")
+        assert r.status_code == 404 and r.json()["errors"]
+    async with app.state.db.session() as s:
+        for tid in (api_id, page_id):
+            take = await s.get(Take, tid)
+            assert take.status == "cancelled" and take.error_code == "cancelled" and take.finished_at <= utcnow()

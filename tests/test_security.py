@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.models import Board, Invite, Membership, Vote
 from app.ratelimit import RateLimiter
-from app.web.security import Limits
+from app.ratelimit import Limits
 from tests.support.factories import PASSWORD, make_user, ready_comparison, session_token
 from tests.support.team import client_for, make_team
 

@@ -446,7 +446,8 @@ async def test_budget_refuses_a_comparison_that_would_exceed_it(app, tmp_path, n
         t = await s.get(Take, c.takes[0].id)
         t.cost_estimate_usd = 0.8
         await s.commit()
-    from app.budget import OverBudget, board_spend, check_budget
+    from app.budget import board_spend, check_budget
+    from app.errors import OverBudget
 
     async with app.state.db.session() as s:
         board = await s.get(Board, team.board.id)

@@ -1,1 +1,3 @@
-"""HTTP routers: pages (HTML + htmx fragments), the JSON API, and media."""
+"""The web layer: one router per resource (pages and JSON together) over plain functions, and
+the plumbing they share — services, identity, security, errors, schemas. docs/architecture-web.md
+has the map."""

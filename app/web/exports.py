@@ -1,25 +1,34 @@
-"""CSV downloads across boards (the per-board vote CSV is in app.web.api). Every export
-streams: the session lives inside the response body, not the request. Which boards an export
-covers is app.access's call: only the boards the actor may see."""
+"""CSV downloads: votes, leaderboards and comparison tables, per board and across every board
+the actor may see. Every export streams: its session lives inside the response body, not the
+request. Which boards an export covers is app.access's call, and which rows of a blind board
+a voter gets is app.blind's."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.access import Actor, blind_to, visible_boards
+from app import leaderboard as lb
+from app.access import Actor, board_for, visible_boards
+from app.blind import csv_hidden_boards
 from app.exports import vote_csv
-from app.web.deps import voter_from_cookie
-from app.web.security import guard
+from app.models import Board
+from app.web.identity import ActorDep, voter_of
+from app.web.schemas import errors
+from app.web.services import Services, ServicesDep
 
-router = APIRouter(tags=["api"])
+router = APIRouter(tags=["exports"])
+BlindQ = Query(False, description="Count only votes cast blind (model names hidden until the vote).")
+CSV = {"content": {"text/csv": {}}, "description": "CSV (streamed), with a header row"}
+ONE_BOARD = {200: CSV, **errors(404)}
+EVERY_BOARD = {200: CSV, **errors()}
 
 
-def csv_response(request: Request, make: Callable[..., AsyncIterator[bytes]], filename: str) -> StreamingResponse:
+def csv_response(svc: Services, make: Callable[..., AsyncIterator[bytes]], filename: str) -> StreamingResponse:
     async def body():
-        async with request.app.state.db.session() as s:
+        async with svc.db.session() as s:
             async for chunk in make(s):
                 yield chunk
 
@@ -27,11 +36,77 @@ def csv_response(request: Request, make: Callable[..., AsyncIterator[bytes]], fi
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/api/votes.csv", summary="Votes of every board you can see, one row per pairwise outcome (streamed)",
-            response_class=StreamingResponse)
-async def all_votes_csv(request: Request, actor: Actor = Depends(guard)):
-    async with request.app.state.db.session() as s:
-        boards = await visible_boards(s, actor)
-        hidden = (await blind_to(s, actor, boards), voter_from_cookie(request))
+async def _boards(svc: Services, actor: Actor, slug: str | None) -> list[Board]:
+    """The one board named (the view role needed: otherwise its 404) or every visible one."""
+    async with svc.db.session() as s:
+        if slug is None:
+            return await visible_boards(s, actor)
+        board, _ = await board_for(s, actor, slug, "view")
+        return [board]
+
+
+async def _votes(request: Request, svc: Services, actor: Actor, slug: str | None) -> StreamingResponse:
+    boards = await _boards(svc, actor, slug)
+    async with svc.db.session() as s:
+        hidden = (await csv_hidden_boards(s, actor, boards), voter_of(request, svc))
     ids = [b.id for b in boards]
-    return csv_response(request, lambda s: vote_csv(s, ids, hidden_for=hidden), "takes-votes.csv")
+    filename = "takes-votes.csv" if slug is None else f"takes-{boards[0].slug}-votes.csv"
+    return csv_response(svc, lambda s2: vote_csv(s2, ids, hidden_for=hidden), filename)
+
+
+def _names(svc: Services) -> dict[str, str]:
+    return {m.id: m.name for m in svc.catalog}
+
+
+async def _chain(*parts):
+    for part in parts:
+        async for chunk in part:
+            yield chunk
+
+
+@router.get("/api/votes.csv", summary="Votes of every board you can see, one row per pairwise outcome (streamed)",
+            response_class=StreamingResponse, responses=EVERY_BOARD)
+async def all_votes_csv(request: Request, svc: ServicesDep, actor: ActorDep):
+    return await _votes(request, svc, actor, None)
+
+
+@router.get("/api/boards/{board}/votes.csv", summary="The board's votes, one row per pairwise outcome (streamed)",
+            response_class=StreamingResponse, responses=ONE_BOARD)
+async def board_votes_csv(board: str, request: Request, svc: ServicesDep, actor: ActorDep):
+    return await _votes(request, svc, actor, board)
+
+
+@router.get("/api/boards/{slug}/leaderboard.csv", response_class=StreamingResponse, responses=ONE_BOARD,
+            summary="A board's leaderboard as CSV, every criterion with votes (streamed)")
+async def board_leaderboard_csv(slug: str, svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
+    boards, names = await _boards(svc, actor, slug), _names(svc)
+    return csv_response(svc, lambda s2: lb.leaderboard_csv(s2, boards, blind_only=blind, names=names),
+                        f"takes-{boards[0].slug}-leaderboard.csv")
+
+
+@router.get("/api/boards/{slug}/comparison-table.csv", response_class=StreamingResponse, responses=ONE_BOARD,
+            summary="A board's comparison table as CSV (streamed)")
+async def board_table_csv(slug: str, svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
+    boards, names = await _boards(svc, actor, slug), _names(svc)
+    return csv_response(svc, lambda s2: lb.comparison_table_csv(s2, boards, blind_only=blind, names=names),
+                        f"takes-{boards[0].slug}-comparison-table.csv")
+
+
+@router.get("/api/leaderboard.csv", response_class=StreamingResponse, responses=EVERY_BOARD,
+            summary="Leaderboards of every board you can see, then all of them together (board = *), as CSV")
+async def all_leaderboard_csv(svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
+    boards, names = await _boards(svc, actor, None), _names(svc)
+    return csv_response(svc, lambda s2: _chain(
+        lb.leaderboard_csv(s2, boards, blind_only=blind, names=names),
+        lb.leaderboard_csv(s2, boards, together=True, blind_only=blind, names=names, with_header=False),
+    ), "takes-leaderboard.csv")
+
+
+@router.get("/api/comparison-table.csv", response_class=StreamingResponse, responses=EVERY_BOARD,
+            summary="The comparison table of every board you can see, then all of them together (board = *)")
+async def all_table_csv(svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
+    boards, names = await _boards(svc, actor, None), _names(svc)
+    return csv_response(svc, lambda s2: _chain(
+        lb.comparison_table_csv(s2, boards, blind_only=blind, names=names),
+        lb.comparison_table_csv(s2, boards, together=True, blind_only=blind, names=names, with_header=False),
+    ), "takes-comparison-table.csv")

@@ -1,29 +1,97 @@
-"""Leaderboard routes: pages (per board and across every board you can see), JSON and CSV.
-The numbers come from app.leaderboard; the charts from app.charts. Access is app.access's
-call: a board's leaderboard needs the view role on it (no role: the same 404 as a board that
+"""Leaderboard routes: pages (per board and across every board you can see) and JSON (the
+CSV downloads are in app.web.exports). The numbers come from app.leaderboard; the charts from
+app.charts. Access is app.access's call: a board's leaderboard needs the view role on it (no role: the same 404 as a board that
 does not exist), and the across-boards views only pool the boards the actor may see."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import leaderboard as lb
 from app.access import Actor, board_for, visible_boards
 from app.boards import CRITERIA
+from app.catalog import Catalog
 from app.charts import RatingPoint, rating_plot, win_rate_heatmap
 from app.errors import InputError
 from app.models import Board
 from app.ranking import Ranking
-from app.web.deps import session
-from app.web.exports import csv_response
-from app.web.security import guard
+from app.web.identity import ActorDep
+from app.web.schemas import errors
+from app.web.services import Services, ServicesDep, SessionDep
 from app.web.views import model_name
 
 router = APIRouter()
+
+
+# ---- JSON shapes -----------------------------------------------------------------------------
+
+class RankedModelOut(BaseModel):
+    rank: int
+    model: str
+    name: str
+    rating: float
+    ci_low: float
+    ci_high: float
+    votes: int
+    wins: int
+    losses: int
+    ties: int
+    win_rate: float | None = None
+    provisional: bool
+
+
+class PositionBiasOut(BaseModel):
+    rating: float
+    ci_low: float
+    ci_high: float
+    first_shown_wins: float
+    votes: int
+
+
+class LeaderboardOut(BaseModel):
+    boards: list[str]
+    criterion: str
+    blind_only: bool
+    min_votes: int
+    models: list[RankedModelOut]
+    position_bias: PositionBiasOut | None = None
+    tie_param: float | None = None
+    votes: int
+    ballots: int
+    bootstrap_rounds: int
+    level: float
+    connected: bool
+    win_rate: dict[str, dict[str, float]] = Field(description="win_rate[a][b]: a's share of its votes against b.")
+
+
+class ModelStatsOut(BaseModel):
+    model: str
+    name: str
+    win_rate: dict[str, float] = Field(description="Per criterion: (wins + ties/2) / pairwise votes.")
+    votes: dict[str, int] = Field(description="Per criterion: pairwise votes counted.")
+    takes: int
+    ready: int
+    failed: int
+    failure_rate: float | None = None
+    median_generation_s: float | None = None
+    comparisons: int
+    accepted_comparisons: int
+    attempts_to_first_accept: float | None = None
+    cost_usd: float | None = None
+    accepted_seconds: float
+    cost_per_accepted_second: float | None = None
+
+
+class ComparisonTableOut(BaseModel):
+    board: str
+    blind_only: bool
+    models: list[ModelStatsOut]
+
 
 CriterionQ = Query("overall", description=f"One of: {', '.join(CRITERIA)}.")
 BlindQ = Query(False, description="Count only votes cast blind (model names hidden until the vote).")
@@ -35,8 +103,8 @@ def _criterion(criterion: str) -> str:
     return criterion
 
 
-def _names(request: Request, models: Sequence[str]) -> dict[str, str]:
-    return {m: model_name(request.app.state.catalog, m) for m in models}
+def _names(catalog: Catalog, models: Sequence[str]) -> dict[str, str]:
+    return {m: model_name(catalog, m) for m in models}
 
 
 async def _board(s: AsyncSession, actor: Actor, slug: str) -> Board:
@@ -67,119 +135,65 @@ def charts(r: Ranking, names: dict[str, str]) -> dict:
     return {"plot": plot, "heatmap": heat}
 
 
-async def _page(request: Request, s: AsyncSession, boards: list[Board], board: Board | None, criterion: str,
-                blind: bool) -> HTMLResponse:
+async def _page(request: Request, svc: Services, s: AsyncSession, boards: list[Board], board: Board | None,
+                criterion: str, blind: bool) -> HTMLResponse:
     ids = [b.id for b in boards]
     criteria = await lb.criteria_with_votes(s, ids)
     if criterion not in criteria:
         criteria.append(criterion)
     r = await lb.leaderboard(s, ids, criterion, blind_only=blind)
     table = await lb.comparison_table(s, ids, blind_only=blind)
-    names = _names(request, set(r.matrix_models) | {st.model for st in table})
+    names = _names(svc.catalog, set(r.matrix_models) | {st.model for st in table})
     ctx = {"board": board, "boards": boards, "criterion": criterion, "criteria": criteria, "blind": blind,
            "ranking": r, "table": table, "names": names, "min_votes": lb.MIN_VOTES,
            "table_criteria": [k for k in CRITERIA if any(k in st.win_rate for st in table)] or ["overall"],
            **charts(r, names)}
-    return request.app.state.templates.TemplateResponse(request, "leaderboard.html", ctx)
+    return svc.render(request, "leaderboard.html", ctx)
 
 
 @router.get("/leaderboard", response_class=HTMLResponse, include_in_schema=False)
-async def leaderboard_page(request: Request, criterion: str = "overall", blind: bool = False,
-                           s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
-    return await _page(request, s, await _visible(s, actor), None, _criterion(criterion), blind)
+async def leaderboard_page(request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep,
+                           criterion: str = "overall", blind: bool = False):
+    return await _page(request, svc, s, await _visible(s, actor), None, _criterion(criterion), blind)
 
 
 @router.get("/b/{slug}/leaderboard", response_class=HTMLResponse, include_in_schema=False)
-async def board_leaderboard_page(slug: str, request: Request, criterion: str = "overall", blind: bool = False,
-                                 s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
+async def board_leaderboard_page(slug: str, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep,
+                                 criterion: str = "overall", blind: bool = False):
     board = await _board(s, actor, slug)
-    return await _page(request, s, [board], board, _criterion(criterion), blind)
+    return await _page(request, svc, s, [board], board, _criterion(criterion), blind)
 
 
 # ---- JSON ---------------------------------------------------------------------------------
 
-async def _json(request: Request, s: AsyncSession, boards: list[Board], criterion: str, blind: bool) -> dict:
+async def _json(svc: Services, s: AsyncSession, boards: list[Board], criterion: str, blind: bool) -> dict:
     r = await lb.leaderboard(s, [b.id for b in boards], _criterion(criterion), blind_only=blind)
-    body = lb.ranking_json(r, _names(request, r.matrix_models))
+    body = lb.ranking_json(r, _names(svc.catalog, r.matrix_models))
     return {"boards": [b.slug for b in boards], "criterion": criterion, "blind_only": blind,
             "min_votes": lb.MIN_VOTES, **body}
 
 
-@router.get("/api/boards/{slug}/leaderboard", tags=["api"],
-            summary="A board's leaderboard: ratings, 95 % intervals, ranks, position bias, pairwise win rates")
-async def api_board_leaderboard(slug: str, request: Request, criterion: str = CriterionQ, blind: bool = BlindQ,
-                                s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
-    return await _json(request, s, [await _board(s, actor, slug)], criterion, blind)
+@router.get("/api/boards/{slug}/leaderboard", tags=["leaderboard"], response_model=LeaderboardOut,
+            summary="A board's leaderboard: ratings, 95 % intervals, ranks, position bias, pairwise win rates",
+            responses=errors(404))
+async def api_board_leaderboard(slug: str, svc: ServicesDep, s: SessionDep, actor: ActorDep,
+                                criterion: str = CriterionQ, blind: bool = BlindQ) -> dict:
+    return await _json(svc, s, [await _board(s, actor, slug)], criterion, blind)
 
 
-@router.get("/api/leaderboard", tags=["api"], summary="The leaderboard over every board you can see")
-async def api_leaderboard(request: Request, criterion: str = CriterionQ, blind: bool = BlindQ,
-                          s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
-    return await _json(request, s, await _visible(s, actor), criterion, blind)
+@router.get("/api/leaderboard", tags=["leaderboard"], summary="The leaderboard over every board you can see",
+            response_model=LeaderboardOut, responses=errors())
+async def api_leaderboard(svc: ServicesDep, s: SessionDep, actor: ActorDep, criterion: str = CriterionQ,
+                          blind: bool = BlindQ) -> dict:
+    return await _json(svc, s, await _visible(s, actor), criterion, blind)
 
 
-@router.get("/api/boards/{slug}/comparison-table", tags=["api"],
+@router.get("/api/boards/{slug}/comparison-table", tags=["leaderboard"], response_model=ComparisonTableOut,
             summary="Per model: win rate per criterion, median generation time, attempts to first accepted "
-                    "take, cost per accepted second, failure rate")
-async def api_comparison_table(slug: str, request: Request, blind: bool = BlindQ,
-                               s: AsyncSession = Depends(session), actor: Actor = Depends(guard)) -> dict:
+                    "take, cost per accepted second, failure rate", responses=errors(404))
+async def api_comparison_table(slug: str, svc: ServicesDep, s: SessionDep, actor: ActorDep,
+                               blind: bool = BlindQ) -> dict:
     board = await _board(s, actor, slug)
     table = await lb.comparison_table(s, [board.id], blind_only=blind)
-    names = _names(request, [st.model for st in table])
+    names = _names(svc.catalog, [st.model for st in table])
     return {"board": board.slug, "blind_only": blind, "models": [lb.stats_json(st, names) for st in table]}
-
-
-# ---- CSV ----------------------------------------------------------------------------------
-
-def _all_names(request: Request) -> dict[str, str]:
-    return {m.id: m.name for m in request.app.state.catalog}
-
-
-@router.get("/api/boards/{slug}/leaderboard.csv", tags=["api"], response_class=StreamingResponse,
-            summary="A board's leaderboard as CSV, every criterion with votes (streamed)")
-async def board_leaderboard_csv(slug: str, request: Request, blind: bool = BlindQ,
-                                s: AsyncSession = Depends(session), actor: Actor = Depends(guard)):
-    board = await _board(s, actor, slug)
-    names = _all_names(request)
-    return csv_response(request, lambda s2: lb.leaderboard_csv(s2, [board], blind_only=blind, names=names),
-                        f"takes-{board.slug}-leaderboard.csv")
-
-
-@router.get("/api/boards/{slug}/comparison-table.csv", tags=["api"], response_class=StreamingResponse,
-            summary="A board's comparison table as CSV (streamed)")
-async def board_table_csv(slug: str, request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session),
-                          actor: Actor = Depends(guard)):
-    board = await _board(s, actor, slug)
-    names = _all_names(request)
-    return csv_response(request, lambda s2: lb.comparison_table_csv(s2, [board], blind_only=blind, names=names),
-                        f"takes-{board.slug}-comparison-table.csv")
-
-
-async def _chain(*parts):
-    for part in parts:
-        async for chunk in part:
-            yield chunk
-
-
-@router.get("/api/leaderboard.csv", tags=["api"], response_class=StreamingResponse,
-            summary="Leaderboards of every board you can see, then all of them together (board = *), as CSV")
-async def all_leaderboard_csv(request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session),
-                              actor: Actor = Depends(guard)):
-    boards = await _visible(s, actor)
-    names = _all_names(request)
-    return csv_response(request, lambda s2: _chain(
-        lb.leaderboard_csv(s2, boards, blind_only=blind, names=names),
-        lb.leaderboard_csv(s2, boards, together=True, blind_only=blind, names=names, with_header=False),
-    ), "takes-leaderboard.csv")
-
-
-@router.get("/api/comparison-table.csv", tags=["api"], response_class=StreamingResponse,
-            summary="The comparison table of every board you can see, then all of them together (board = *)")
-async def all_table_csv(request: Request, blind: bool = BlindQ, s: AsyncSession = Depends(session),
-                        actor: Actor = Depends(guard)):
-    boards = await _visible(s, actor)
-    names = _all_names(request)
-    return csv_response(request, lambda s2: _chain(
-        lb.comparison_table_csv(s2, boards, blind_only=blind, names=names),
-        lb.comparison_table_csv(s2, boards, together=True, blind_only=blind, names=names, with_header=False),
-    ), "takes-comparison-table.csv")

@@ -1,8 +1,8 @@
-"""Shaping comparisons and takes for templates and JSON: labels, URLs, blind rules.
+"""Shaping comparisons, takes and board cards for templates and JSON: labels, URLs.
 
-Blind rules live here so the page and the API agree: on a blind board the voter sees takes
-as A, B, C … in a per-voter shuffled order, sees no player until every take has finished
-(generation speed would give the models away), and sees names only after voting.
+What a blind board hides is app.blind's call; this module applies it, so the page and the API
+show the same: takes as A, B, C … in the voter's own order, no player until every take has
+finished, names only after the vote.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from app import blind as blind_rules
 from app.catalog import Catalog
 from app.media import file_type
 from app.models import Comparison, Take
@@ -79,7 +80,7 @@ def comparison_json(c: Comparison, catalog: Catalog, view: ComparisonView | None
 
 
 def _blind_take_json(take: Take, label: str, all_done: bool) -> dict:
-    shown = all_done     # before then, only whether each take has finished (as the page shows)
+    shown = blind_rules.players_shown(True, False, all_done)  # else only whether each take has finished
     return {
         "id": take.id, "label": label, "model": None, "model_name": None,
         "status": take.status if shown else ("finished" if take.terminal else "generating"),
@@ -124,9 +125,7 @@ class ComparisonView:
 
     @property
     def show_grid(self) -> bool:
-        if self.blind and not self.revealed:
-            return self.all_done and len(self.ready_tiles) >= 1
-        return len(self.ready_tiles) >= 1
+        return blind_rules.players_shown(self.blind, self.revealed, self.all_done) and len(self.ready_tiles) >= 1
 
     @property
     def ready_key(self) -> str:
@@ -135,7 +134,7 @@ class ComparisonView:
 
 def comparison_view(c: Comparison, catalog: Catalog, voter_id: str | None, voted: bool) -> ComparisonView:
     blind = c.board.blind
-    revealed = (not blind) or voted
+    revealed = blind_rules.revealed(blind, voted)
     order = screen_order(list(c.takes), voter_id, c.id, shuffle=blind)
     tiles = []
     slots = iter(range(len(order)))
@@ -235,12 +234,12 @@ async def board_overview(s, board, catalog: Catalog, voter_id: str | None, *, mo
         if (model and all(t.model_id != model for t in c.takes)) or (status and st != status) \
                 or (mine == "voted" and not did) or (mine == "unvoted" and did):
             continue
-        # On a blind board the poster order must not follow the order models were picked in.
-        posters = sorted(c.takes, key=lambda t: t.id) if board.blind else list(c.takes)
-        shown = (not board.blind) or did
+        posters = blind_rules.poster_order(c.takes, board.blind)
+        shown = blind_rules.revealed(board.blind, did)
         cards.append(BoardCard(c, st, ready, len(c.takes), ballots.get(c.id, 0), comments.get(c.id, 0), did,
                                posters[:4], win_shares(outcomes.get(c.id, []), catalog) if shown else None,
-                               [model_name(catalog, t.model_id) for t in c.takes] if not board.blind else None))
+                               [model_name(catalog, t.model_id) for t in c.takes]
+                               if blind_rules.card_names_shown(board.blind) else None))
     return BoardOverview(cards, len(comparisons), votable, voted,
                          [(m, model_name(catalog, m)) for m in model_ids],
                          {"model": model, "status": status, "mine": mine})

@@ -1,0 +1,78 @@
+"""The model catalog: the /models page and GET /api/models, one row builder for both."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from app.web.services import Services, ServicesDep
+
+router = APIRouter()
+
+
+# ---- JSON shape ------------------------------------------------------------------------------
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    provider: str
+    family: str = ""
+    status: str
+    available: bool
+    missing_settings: list[str]
+    modes: list[str]
+    durations: list[float]
+    duration_range: list[float] | None = None
+    aspect_ratios: list[str]
+    resolutions: list[str]
+    audio: str = Field(description="none | optional | always")
+    negative_prompt: bool | None = None
+    seed: bool | None = None
+    price_per_second: float | None = None
+    price_per_second_audio: float | None = None
+    price_per_second_by_resolution: dict[str, float] = {}
+    price_source: str | None = None
+    price_date: str | None = None
+    retired_on: str | None = None
+    retired_reason: str | None = None
+    latency_s: float | None = None
+
+
+def catalog_rows(svc: Services) -> list[dict]:
+    """Every catalog model with whether it can be used here (its adapter's settings are set)."""
+    rows = []
+    for m in svc.catalog:
+        p = svc.providers.get(m.provider)
+        rows.append({"spec": m, "available": bool(m.selectable and p and p.available()),
+                     "missing": p.missing_keys() if p else [], "adapter": p})
+    return rows
+
+
+def model_json(row: dict) -> dict:
+    m = row["spec"]
+    return {
+        "id": m.id, "name": m.name, "provider": m.provider, "family": m.family, "status": m.status,
+        "available": row["available"], "missing_settings": row["missing"], "modes": list(m.modes),
+        "durations": list(m.durations), "duration_range": list(m.duration_range) if m.duration_range else None,
+        "aspect_ratios": list(m.aspect_ratios), "resolutions": list(m.resolutions), "audio": m.audio,
+        "negative_prompt": m.negative_prompt, "seed": m.seed, "price_per_second": m.price_per_second,
+        "price_per_second_audio": m.price_per_second_audio,
+        "price_per_second_by_resolution": dict(m.price_per_second_by_resolution), "price_source": m.price_source,
+        "price_date": m.price_date, "retired_on": m.retired_on or None, "retired_reason": m.retired_reason or None,
+        "latency_s": m.latency_s,
+    }
+
+
+@router.get("/models", response_class=HTMLResponse, include_in_schema=False)
+async def models_page(request: Request, svc: ServicesDep):
+    by_provider: dict[str, list[dict]] = {}
+    for r in catalog_rows(svc):
+        by_provider.setdefault(r["spec"].provider, []).append(r)
+    return svc.render(request, "models.html", {"by_provider": by_provider})
+
+
+@router.get("/api/models", tags=["models"], summary="The model catalog with availability",
+            response_model=list[ModelOut])
+async def api_models(svc: ServicesDep) -> list[dict]:
+    return [model_json(r) for r in catalog_rows(svc)]

@@ -1,0 +1,285 @@
+"""The JSON API's declared shapes: request bodies (`…In`) and response bodies (`…Out`).
+
+Every JSON route names its response model, so /openapi.json (and /docs) describe every body,
+errors included (`ErrorOut`, listed per route with `errors(…)`). Routes return plain dicts
+built by app.web.views and friends and are declared with `response_model_exclude_unset`, so a
+body has exactly the keys its builder chose: a blind take leaves out what would give its model
+away instead of sending it as null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.boards import CRITERIA
+from app.comments import MAX_CHARS
+from app.invites import DEFAULT_HOURS, MAX_HOURS
+
+Role = Literal["viewer", "voter", "editor", "owner"]
+Visibility = Literal["private", "link", "public"]
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in a sentence; nothing was written.")
+    errors: list[str] = Field(description="Every problem found (the first is `detail`).")
+
+
+ERROR_TEXT = {400: "Bad request", 401: "Sign in first, or the API token is unknown", 402: "Over the board's budget",
+              403: "Your role does not allow it", 404: "No such thing (or one you may not see)",
+              409: "Not in a state that allows it", 410: "No longer valid", 422: "Bad input",
+              429: "Too many requests (see Retry-After)"}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the error body for each 4xx status it answers (422 always)."""
+    return {s: {"model": ErrorOut, "description": ERROR_TEXT[s]} for s in sorted({*statuses, 422})}
+
+
+# ---- the cost estimate ------------------------------------------------------------------------
+
+class EstimateOut(BaseModel):
+    cost_usd: float | None = Field(description="Estimated cost in US dollars (null: a model has no known price).")
+    duration_s: float | None = None
+    durations: dict[str, float] = {}
+    resolution: str | None = None
+
+
+# ---- comparisons and takes --------------------------------------------------------------------
+
+class ComparisonIn(BaseModel):
+    prompt: str = Field(description="What to generate (1–4000 characters).")
+    models: list[str] = Field(description="Catalog model ids, e.g. demo/aurora (GET /api/models).")
+    duration_s: float | None = Field(None, description="Seconds; default: one every chosen model accepts.")
+    durations: dict[str, float] = Field(default_factory=dict, description=(
+        "Per-model seconds, for models that share no duration, e.g. {\"google/veo-3.1\": 8}; "
+        "the other models get duration_s."))
+    aspect_ratio: str | None = Field(None, examples=["16:9"])
+    resolution: str | None = Field(None, examples=["720p"])
+    board: str | None = Field(None, description="Board slug; default: the default board.")
+    seed: int | None = None
+    negative_prompt: str | None = None
+    audio: bool = False
+    image: str | None = Field(None, description="Source image for image-to-video, as a base64 data URL.")
+
+
+class TakeError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class TakeOut(BaseModel):
+    """A take. On a blind board its voter has not voted on yet: no model, timings, costs or
+    provider messages, and no media until every take has finished."""
+
+    id: str
+    label: str | None = Field(None, description="A, B, C … in this viewer's screen order (blind boards).")
+    model: str | None = None
+    model_name: str | None = None
+    attempt: int | None = None
+    status: str = Field(description="queued … ready | failed | cancelled; while blind: generating | finished.")
+    progress: float | None = None
+    video_url: str | None = None
+    original_url: str | None = None
+    poster_url: str | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    has_audio: bool | None = None
+    error: TakeError | None = None
+    cost_estimate_usd: float | None = None
+    cost_usd: float | None = None
+    accepted: bool | None = None
+    created_at: str | None = None
+    submitted_at: str | None = None
+    finished_at: str | None = None
+    generation_s: float | None = None
+
+
+class ComparisonOut(BaseModel):
+    id: str
+    board: str
+    prompt: str
+    params: dict[str, Any]
+    source_image_url: str | None = None
+    created_at: str
+    cost_estimate_usd: float | None = None
+    blind: bool
+    revealed: bool
+    takes: list[TakeOut]
+
+
+class RerollIn(BaseModel):
+    model: str = Field(description="The model to generate another take of (one already in the comparison).")
+
+
+# ---- votes and review -------------------------------------------------------------------------
+
+class VoteIn(BaseModel):
+    kind: Literal["pair", "best", "ranking"] = "pair"
+    criterion: str = "overall"
+    take_a: str | None = None
+    take_b: str | None = None
+    outcome: Literal["a", "b", "tie", "bothbad"] | None = Field(None, description="pair votes: a, b, tie, bothbad")
+    best: str | None = Field(None, description="best-of-N: the chosen take id")
+    takes: list[str] | None = Field(None, description="best-of-N: the takes shown (default all ready)")
+    ranking: list[str] | None = Field(None, description="ranking: take ids, best first")
+
+
+class VotePairOut(BaseModel):
+    vote_id: str
+    take_a: str
+    take_b: str
+    model_a: str
+    model_b: str
+    winner: str
+    position_a: int | None = None
+    position_b: int | None = None
+
+
+class BallotOut(BaseModel):
+    ballot_id: str
+    pairs: list[VotePairOut] = Field(description="The ballot as pairwise outcomes (what the leaderboard counts).")
+
+
+class NextOut(BaseModel):
+    comparison: str | None = Field(description="The next comparison's id; null when every one is voted on.")
+
+
+# ---- comments ---------------------------------------------------------------------------------
+
+class CommentIn(BaseModel):
+    take: str = Field(description="The take the comment is about (its id).")
+    time_s: float = Field(description="Time code in seconds from the start of the take.")
+    body: str = Field(description=f"The comment (1–{MAX_CHARS} characters; plain text).")
+
+
+class CommentOut(BaseModel):
+    id: str
+    take: str
+    time_s: float
+    body: str
+    author: str | None = None
+    mine: bool
+    created_at: str
+
+
+class CommentsOut(BaseModel):
+    comments: list[CommentOut]
+    hidden_until_you_vote: int = Field(description="Others' comments kept back on a blind board until you vote.")
+
+
+# ---- boards, members, invites -----------------------------------------------------------------
+
+class BoardIn(BaseModel):
+    name: str = Field(description="Display name (1–200 characters).")
+    slug: str | None = Field(None, description="URL name; default: made from the name. Once accounts exist a "
+                                               "random tail is added, so private boards' URLs cannot be guessed.")
+    description: str = ""
+    blind: bool = Field(True, description="Blind voting: takes shown as A, B, C … in a per-voter shuffled "
+                                          "order, names revealed after the vote. False: open (named) voting.")
+    criteria: list[str] = Field(["overall"], description=f"What the board asks about; known: {', '.join(CRITERIA)}.")
+    visibility: Visibility = Field(
+        "private", description="private: members only; link: anyone with the share link can view and vote; "
+                               "public: listed, anyone can view and vote")
+    budget_usd: float | None = Field(None, description="Spending cap: a comparison that would exceed it is refused.")
+
+
+class BoardPatch(BaseModel):
+    name: str | None = None
+    description: str | None = None
+    blind: bool | None = None
+    criteria: list[str] | None = None
+    visibility: Visibility | None = None
+    budget_usd: float | None = Field(None, description="null (or leave it out) keeps the budget; 0 or more sets it")
+    clear_budget: bool = Field(False, description="true removes the budget")
+    archived: bool | None = Field(None, description="true archives (read-only), false restores")
+    new_share_link: bool = Field(False, description="true replaces the share link (the old one stops working)")
+
+
+class BoardOut(BaseModel):
+    id: str
+    slug: str
+    name: str
+    description: str | None = None
+    visibility: Visibility
+    blind: bool
+    criteria: list[str]
+    archived: bool
+    budget_usd: float | None = None
+    created_at: str
+    role: Role | None = Field(None, description="Your role on the board.")
+    personal: bool = Field(description="A user's own “My comparisons” board.")
+    share_url: str | None = Field(None, description="Owners of a link board: the share link.")
+    spent_usd: float | None = None
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    email: str | None = None
+    name: str | None = None
+    role: Role
+
+
+class RoleIn(BaseModel):
+    role: Role
+
+
+class InviteIn(BaseModel):
+    role: Role = "voter"
+    expires_in_hours: float = Field(DEFAULT_HOURS, description=f"1 to {MAX_HOURS} hours")
+
+
+class InviteOut(BaseModel):
+    id: str
+    role: Role
+    created_at: str
+    expires_at: str
+    revoked: bool
+    uses: int
+    url: str | None = Field(None, description="The invite link: in the response that made it, and only there.")
+
+
+class JoinedOut(BaseModel):
+    board: str = Field(description="The slug of the board joined.")
+    role: Role
+
+
+# ---- accounts ---------------------------------------------------------------------------------
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str | None = None
+    admin: bool
+
+
+class MeOut(BaseModel):
+    user: UserOut | None = None
+    voter: str | None = None
+    open_mode: bool
+    via_token: bool
+    csrf_token: str | None = None
+
+
+class NameIn(BaseModel):
+    name: str = Field(description="Shown with your votes and comments (0–80 characters; empty: no name).")
+
+
+class NameOut(BaseModel):
+    name: str | None = None
+
+
+class TokenIn(BaseModel):
+    name: str = Field(description="What the token is for (shown in your token list).")
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None = None
+    token: str | None = Field(None, description="The secret: in the response that made it, and only there.")
