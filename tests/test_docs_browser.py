@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.browser import PageErrors
-from tests import sqlite_only
+from tests.support import sqlite_only
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 
