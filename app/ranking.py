@@ -306,6 +306,11 @@ class Ranking:
     anchor: str | None
     connected: bool
     components: list[list[str]] = field(default_factory=list)
+    # For decisions (app/decisions.py): ratings per bootstrap round, (rounds, m) in
+    # matrix_models order (the point estimate alone when rounds = 0), and the covariance of
+    # the ratings from the fit's curvature (the normal approximation the intervals are floored at).
+    draws: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
+    covariance: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
 
     def by_model(self) -> dict[str, ModelRating]:
         return {r.model: r for r in self.models}
@@ -625,7 +630,8 @@ def rank(outcomes: Outcomes, *, rounds: int = 1000, seed: int | None = 0, min_vo
     z = NormalDist().inv_cdf(1 - alpha)
     cov = np.linalg.inv(prob.information(point[None], counts[None])[0])
     jac = ratings(np.eye(prob.p)) - ratings(np.zeros((1, prob.p)))          # (p, m): d rating / d param
-    sd = np.sqrt(np.maximum(np.einsum("ki,kl,li->i", jac, cov, jac), 0.0))
+    rating_cov = jac.T @ cov @ jac
+    sd = np.sqrt(np.maximum(np.diag(rating_cov), 0.0))
     lo, hi = np.minimum(lo, rating - z * sd), np.maximum(hi, rating + z * sd)
 
     # Tallies (self-pairs excluded) and the pairwise matrix.
@@ -669,7 +675,7 @@ def rank(outcomes: Outcomes, *, rounds: int = 1000, seed: int | None = 0, min_vo
         nu_ci = (float(q[0]), float(q[1]))
     components = [[models[i] for i in np.flatnonzero(comp == c)] for c in range(n_comp)]
     return Ranking(rows, bias, nu, nu_ci, models, matrix, games, outcomes.n_votes, outcomes.n_ballots, rounds,
-                   level, anchor, n_comp == 1, components)
+                   level, anchor, n_comp == 1, components, boot_ratings, rating_cov)
 
 
 def _bootstrap(prob: _Problem, out: Outcomes, point: np.ndarray, rounds: int, seed: int | None,
