@@ -11,8 +11,14 @@ included, still says how little a few votes tell. It is the same rule that floor
 leaderboard's intervals, so a pair is settled exactly when a one-sided interval at the same
 level lies clear of zero under both.
 
-"Settled" means P ≥ 95 % (or ≤ 5 %: the pair is then stated the other way round). The top
-model is settled when P(it beats each other model) ≥ 95 %. Models in different connected parts
+"Settled" means P ≥ 95 % (or ≤ 5 %: the pair is then stated the other way round) and neither
+model is provisional (fewer than the leaderboard's `min_votes` votes): with a handful of votes
+the intervals themselves are rough, and a board that is checked after every vote would
+otherwise settle early on luck (bench/active.py measures how often a settled top model is
+wrong). The top model is settled when it is settled against each other model and, jointly,
+it is rated above all the others in ≥ 95 % of the bootstrap rounds: a board is looked at
+again and again while votes come in, and the pairwise rule alone, checked that often,
+settled on a wrong top model too often in that simulation. Models in different connected parts
 of the comparison graph were never compared, even indirectly: no probability is given.
 
 Everything returned is a plain frozen dataclass of str / float / bool, for a JSON API.
@@ -47,6 +53,7 @@ class PairDecision:
 @dataclass(frozen=True)
 class TopDecision:
     """The model rated highest; `probability` = min over the others of P(it beats them),
+    `settled` when that and `best_share` are ≥ the threshold and no model is provisional,
     `closest` the model that minimum is against, `best_share` the share of bootstrap rounds
     in which it is rated above all the others at once (a stricter, joint figure)."""
 
@@ -98,6 +105,7 @@ def decide(r: Ranking, threshold: float = SETTLED) -> Decisions:
         raise ValueError("threshold must be between 0.5 and 1")
     names = r.matrix_models
     p = better_probabilities(r)
+    rated = r.by_model()
     order = [names.index(x.model) for x in r.models]          # best first, as the leaderboard
     pairs = []
     for n, i in enumerate(order):
@@ -105,7 +113,8 @@ def decide(r: Ranking, threshold: float = SETTLED) -> Decisions:
             pij = p[i, j]
             hi, lo = (i, j) if np.isnan(pij) or pij >= 0.5 else (j, i)
             q = None if np.isnan(pij) else float(p[hi, lo])
-            pairs.append(PairDecision(names[hi], names[lo], q, q is not None and q >= threshold))
+            firm = not (rated[names[hi]].provisional or rated[names[lo]].provisional)
+            pairs.append(PairDecision(names[hi], names[lo], q, firm and q is not None and q >= threshold))
     return Decisions(pairs, _top(r, p, threshold), threshold)
 
 
@@ -120,7 +129,9 @@ def _top(r: Ranking, p: np.ndarray, threshold: float) -> TopDecision | None:
     draws = np.atleast_2d(r.draws)
     best_share = float(np.mean(np.argmax(draws, axis=1) == top)) if draws.size else 1.0
     prob = float(p[top, closest])
-    return TopDecision(names[top], prob, names[closest], best_share, prob >= threshold)
+    firm = not any(x.provisional for x in r.models)
+    settled = firm and prob >= threshold and best_share >= threshold
+    return TopDecision(names[top], prob, names[closest], best_share, settled)
 
 
 def percent(p: float) -> str:

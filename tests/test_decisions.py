@@ -123,3 +123,23 @@ def test_percent_never_overstates_and_bad_threshold_is_refused():
     assert percent(0.9496) == "94 %" and percent(0.97) == "97 %" and percent(0.995) == "> 99 %"
     with pytest.raises(ValueError):
         decide(rank(board(("A", "B", 3)), rounds=10), threshold=0.4)
+
+
+def test_provisional_models_are_never_settled():
+    r = rank(board(("A", "B", 15)), rounds=1000)       # 15–0, but 15 votes < min_votes = 20
+    dec = decide(r)
+    assert dec.pairs[0].probability > 0.95 and not dec.pairs[0].settled
+    assert dec.top.probability > 0.95 and not dec.top.settled
+    r = rank(board(("A", "B", 15)), rounds=1000, min_votes=10)
+    assert decide(r).pairs[0].settled and decide(r).top.settled
+
+
+def test_top_model_needs_the_joint_share_as_well():
+    # A is ahead of two equal challengers: P(A > B) and P(A > C) are each ≥ 95 %, but A is above
+    # both at once in fewer than 95 % of the rounds.
+    r = rank(board(("A", "B", 30), ("B", "A", 20), ("A", "C", 30), ("C", "A", 20), ("B", "C", 25), ("C", "B", 25)),
+             rounds=4000)
+    top = decide(r).top
+    assert top.model == "A" and top.probability >= 0.95 and top.best_share < 0.95
+    assert not top.settled
+    assert [x.settled for x in decide(r).pairs if x.better == "A"] == [True, True]
