@@ -4,8 +4,11 @@ What matters is the order of the top models — overall, and within each tag a c
 carries. From a fit (`app.ranking.rank`) we take the ratings, their covariance from the
 fit's curvature, and from the bootstrap rounds the chance that each model is among the
 `top` best. A *target* is a pair of models (k, l) weighted by
-    w = max(P(k in top), P(l in top)) × min(P(k > l), P(l > k)),
-i.e. how likely the pair's order matters and how likely it is shown wrong today. One more
+    w = (P(k in top) + δ) · (P(l in top) + δ) · min(P(k > l), P(l > k)),   δ = 0.05,
+i.e. how likely it is that both contend for the top (then their order decides it), and how
+likely their order is shown wrong today. The floor δ keeps an unsettled pair of the leader
+and a long shot in view. (The product beat max(P(k in top), P(l in top)) in bench/active.py,
+which spent votes ordering the challengers among themselves.) One more
 vote between models i and j adds q·x·xᵀ to the information (x = e_i − e_j, q the Davidson
 information of one vote at the current ratings), which by Sherman–Morrison shrinks the
 variance of the target's difference c·θ by q·(cᵀΣx)² / (1 + q·xᵀΣx). The score of showing
@@ -19,8 +22,10 @@ says how it was chosen and the probability of that exact (comparison, pair) unde
 mixed policy, for inverse-propensity weighting. docs/leaderboard.md says why the fit itself
 needs no weights.
 
-A model with no rating yet counts as possibly the best with the prior's variance, so new
-models get shown first.
+A model with no rating yet counts as possibly the best with the prior's variance, and a
+provisional one (fewer than the fit's `min_votes` votes) as possibly the best, so new models
+are shown first and every model soon has the votes a decision needs (app/decisions.py does
+not settle on provisional models).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from app.ranking import ELO, Ranking
 
 EPSILON = 0.25
 PRIOR_VAR = 4.0       # nats²: the fit's prior (precision prior_games/4 at prior_games = 1)
+FLOOR = 0.05         # relevance floor: an unsettled pair with a long shot still counts a little
 MAX_TARGETS = 64      # the most important model pairs kept as targets (bounds the work at ~100 models)
 
 
@@ -104,6 +110,9 @@ class Belief:
         draws = np.atleast_2d(fit.draws)
         ranks = np.argsort(np.argsort(-draws, axis=1), axis=1)     # 0 = best in that round
         rel[have] = (ranks[:, src] < top).mean(0)
+        # A provisional model (too few votes for its interval to be trusted; decisions do not
+        # settle on it) still counts as possibly the best, like a model with no votes.
+        rel[have] = np.where([by[models[h]].provisional for h in have], 1.0, rel[have])
         return cls(mu, cov, rel, float(fit.tie_param or 0.0))
 
     def info(self, i, j):
@@ -128,13 +137,13 @@ class Belief:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(var > 0, np.abs(mu[i] - mu[j]) / np.sqrt(var), 0.0)
         wrong = 0.5 * _erfc(z / math.sqrt(2.0))
-        weight = np.maximum(rel[i], rel[j]) * wrong
+        weight = np.where(var > 1e-12, (rel[i] + FLOOR) * (rel[j] + FLOOR) * wrong, 0.0)  # a known order needs nothing
         keep = np.argsort(-weight)[:MAX_TARGETS]
         keep = keep[weight[keep] > 0]
         k, l, w, vt = i[keep], j[keep], weight[keep], var[keep]
         a = cov[k][:, i] - cov[k][:, j] - cov[l][:, i] + cov[l][:, j]     # (targets, pairs): cᵀΣx
         q = self.info(i, j)
-        gain = (w / vt) @ (a * a) * q / (1.0 + q * var)
+        gain = np.maximum((w / vt) @ (a * a) * q / (1.0 + q * np.maximum(var, 0.0)), 0.0)
         out = np.zeros((m, m))
         out[i, j] = out[j, i] = gain
         return out
@@ -199,7 +208,8 @@ def pick(cands: Candidates, fit: Ranking | None, tag_fits: Mapping[str, Ranking]
     for g, b in state.tags.items():
         rows = np.flatnonzero(cands.tag_of[:, g])
         score[rows] += b.scores()[np.maximum(ma[rows], 0), np.maximum(mb[rows], 0)]
-    score = np.where(valid, score, -np.inf)
+    score = np.where(valid & np.isfinite(score), score, -np.inf)
+    score[valid & ~np.isfinite(score)] = 0.0
     best = np.flatnonzero(score.ravel() >= score.max() * (1 - 1e-9) - 1e-300)
     if rng.random() < epsilon:
         c = int(rng.choice(shown))
