@@ -79,11 +79,10 @@ def better_probabilities(r: Ranking) -> np.ndarray:
     for c, names in enumerate(r.components or [r.matrix_models]):
         comp[[r.matrix_models.index(n) for n in names]] = c
     draws = np.atleast_2d(r.draws) if r.draws.size else np.zeros((0, m))
-    if len(draws):
-        diff = draws[:, :, None] - draws[:, None, :]
-        share = (diff > TIE_POINTS).mean(0) + 0.5 * (np.abs(diff) <= TIE_POINTS).mean(0)
-    else:
-        share = np.full((m, m), 0.5)
+    share = np.full((m, m), 0.5)
+    for i in range(m if len(draws) else 0):      # row by row: (rounds, m) at a time, not (rounds, m, m)
+        diff = draws[:, [i]] - draws
+        share[i] = (diff > TIE_POINTS).mean(0) + 0.5 * (np.abs(diff) <= TIE_POINTS).mean(0)
     rating = np.array([r.by_model()[n].rating for n in r.matrix_models])
     normal = np.full((m, m), 0.5)
     if r.covariance.size:

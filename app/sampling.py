@@ -208,8 +208,7 @@ def pick(cands: Candidates, fit: Ranking | None, tag_fits: Mapping[str, Ranking]
     for g, b in state.tags.items():
         rows = np.flatnonzero(cands.tag_of[:, g])
         score[rows] += b.scores()[np.maximum(ma[rows], 0), np.maximum(mb[rows], 0)]
-    score = np.where(valid & np.isfinite(score), score, -np.inf)
-    score[valid & ~np.isfinite(score)] = 0.0
+    score = np.where(valid, np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0), -np.inf)
     best = np.flatnonzero(score.ravel() >= score.max() * (1 - 1e-9) - 1e-300)
     if rng.random() < epsilon:
         c = int(rng.choice(shown))

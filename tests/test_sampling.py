@@ -94,3 +94,41 @@ def test_no_fit_no_candidates_and_bad_epsilon():
     assert pick(cands(("A",)), None) is None
     with pytest.raises(ValueError):
         pick(board, None, epsilon=1.5)
+
+
+def test_a_vote_asked_for_updates_the_covariance_exactly():
+    from app.sampling import Belief
+
+    r = fit(*CLOSE_TOP)
+    b = Belief.from_fit(r, ["A", "B", "C", "E"])      # E: no votes, prior variance
+    before = b.cov.copy()
+    q = b.info(0, 1)
+    b.add_vote(0, 1)
+    x = np.array([1.0, -1.0, 0.0, 0.0])
+    sx = before @ x
+    assert np.allclose(b.cov, before - q * np.outer(sx, sx) / (1 + q * x @ before @ x))
+    # The same as adding q·x·xᵀ to the information, where the information exists (E's block).
+    full = np.diag([1.0, 2.0, 3.0, 4.0])
+    b2 = Belief(np.zeros(4), full.copy(), np.ones(4), 0.0)
+    b2.add_vote(0, 1)
+    assert np.allclose(b2.cov, np.linalg.inv(np.linalg.inv(full) + b2.info(0, 1) * np.outer(x, x)))
+    assert b.cov[0, 0] + b.cov[1, 1] - 2 * b.cov[0, 1] < before[0, 0] + before[1, 1] - 2 * before[0, 1]
+    assert np.allclose(b.cov[3], before[3])            # E is untouched by a vote between A and B
+
+
+def test_recorded_picks_spread_over_pairs_between_refits():
+    from app.sampling import beliefs
+
+    # Three models close together at the top: every pair's order is open.
+    r = fit(("A", "B", 21), ("B", "A", 20), ("A", "D", 21), ("D", "A", 20), ("B", "D", 21), ("D", "B", 20))
+    board = cands(("A", "B"), ("A", "D"), ("B", "D"))
+    rng = np.random.default_rng(0)
+    same = {pick(board, r, epsilon=0.0, rng=rng).comparison for _ in range(30)}
+    assert len(same) == 1                               # one fit, no record: always the same pick
+    state = beliefs(board, r)
+    seen = []
+    for _ in range(30):
+        p = pick(board, None, epsilon=0.0, rng=rng, state=state)
+        state.record(board, p)
+        seen.append(p.comparison)
+    assert set(seen) == {"c0", "c1", "c2"}
