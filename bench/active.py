@@ -74,6 +74,14 @@ def run(theta, cands, epsilon, rng, every, cap, rounds):
     return cap, None
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
 def speed(rng, n, repeat):
     models = [f"m{i:02d}" for i in range(20)]
     tags = ["walk", "crowd", "physics", "close-up"]
@@ -131,12 +139,16 @@ def main() -> None:
         n = np.array([r[0] for r in res])
         settled = [r for r in res if r[1] is not None]
         wrong = sum(r[1] != r[2] for r in settled)
+        lo, hi = wilson(wrong, len(settled))
         print(f"{policy:<8} votes to settle: mean {n.mean():.0f}, median {np.median(n):.0f}; "
               f"not settled by the cap: {len(res) - len(settled)}/{len(res)}; "
-              f"wrong top model: {wrong}/{len(settled)} = {wrong / max(len(settled), 1):.1%}")
-    ratio = np.array([r[0] for r in result["active"]]).mean() / np.array([r[0] for r in result["uniform"]]).mean()
-    med = np.median([a[0] / u[0] for a, u in zip(result["active"], result["uniform"])])
-    print(f"active / uniform: mean votes {ratio:.2f}×, median per-board ratio {med:.2f}× (goal ≤ 0.5×); "
+              f"wrong top model: {wrong}/{len(settled)} = {wrong / max(len(settled), 1):.1%} "
+              f"[95% CI {lo:.1%}, {hi:.1%}]")
+    act, uni = (np.array([r[0] for r in result[k]]) for k in ("active", "uniform"))
+    both = np.array([a[1] is not None and u[1] is not None for a, u in zip(result["active"], result["uniform"])])
+    print(f"active / uniform: mean votes {act.mean() / uni.mean():.2f}×, median per-board ratio "
+          f"{np.median(act / uni):.2f}× (goal ≤ 0.5×); on the {both.sum()} boards both settled: mean votes "
+          f"{act[both].mean() / uni[both].mean():.2f}×, median ratio {np.median(act[both] / uni[both]):.2f}×; "
           f"{time.perf_counter() - t0:.0f} s")
     build, times = speed(rng, args.big, args.repeat)
     print(f"pick() on {args.big:,} comparisons (8 takes, 20 models), CPU time over {args.repeat} calls; "
