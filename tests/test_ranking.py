@@ -9,6 +9,7 @@ vote-by-vote Davidson likelihood minimised by scipy.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -338,3 +339,23 @@ def test_pattern_sampler_mixes_tables_and_numpy_poisson():
     assert np.allclose(x.var(1), n * p * (1 - p), rtol=0.1)
     only_large = _PatternSampler(np.array([1000, 2000])).multinomial(np.random.default_rng(2), 100)
     assert np.all(only_large.sum(0) == 3000)
+
+
+def test_bias_corrected_interval():
+    from app.ranking import bias_corrected_interval
+
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0, 1, (4001, 2))
+    draws[:, 1] = 7.0                                   # e.g. an anchored model: all rounds equal
+    point = np.array([np.median(draws[:, 0]), 7.0])
+    lo, hi = bias_corrected_interval(draws, point, 0.95)
+    # Rounds centred on the estimate (z0 = 0): the plain percentile interval.
+    assert lo[0] == pytest.approx(np.quantile(draws[:, 0], 0.025)) and hi[0] == pytest.approx(np.quantile(draws[:, 0], 0.975))
+    assert lo[1] == hi[1] == 7.0
+    # Rounds sitting above the estimate (as when it is pulled outwards): the interval moves down
+    # by about twice the offset, in units of the spread: z0 = Φ⁻¹(P(round < estimate)).
+    shifted = draws[:, :1] + 0.2
+    lo2, hi2 = bias_corrected_interval(shifted, point[:1], 0.95)
+    z0 = NormalDist().inv_cdf(np.mean(shifted[:, 0] < point[0]))
+    assert lo2[0] == pytest.approx(np.quantile(shifted[:, 0], NormalDist().cdf(2 * z0 - 1.96)), abs=1e-3)
+    assert lo2[0] < np.quantile(shifted[:, 0], 0.025) - 0.25 and hi2[0] < np.quantile(shifted[:, 0], 0.975) - 0.25
