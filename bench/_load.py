@@ -68,6 +68,29 @@ def median_ratio(target: list[float], anchor: list[float]) -> tuple[float, list[
     return statistics.median(ratios), ratios
 
 
+def interleave(runs: int, target, anchor) -> tuple[list, list]:
+    """`runs` × (target(), anchor()), the order swapped every other run so neither side always
+    gets the warmer (or the quieter) slot."""
+    t, a = [], []
+    for r in range(runs):
+        if r % 2:
+            a.append(anchor())
+            t.append(target())
+        else:
+            t.append(target())
+            a.append(anchor())
+    return t, a
+
+
+def med(cells: list, attr: str) -> float:
+    return statistics.median(getattr(c, attr) for c in cells)
+
+
+def each(cells: list, attr: str, digits: int = 0) -> str:
+    """The per-run figures, for the table: "121 / 107 / 97"."""
+    return " / ".join(fmt(getattr(c, attr), digits) for c in cells)
+
+
 def lost_votes(acknowledged: list[str], stored: set[str]) -> list[str]:
     """Acknowledged vote ids (from 201 answers) that are not in the votes table."""
     return [v for v in acknowledged if v not in stored]
@@ -151,6 +174,18 @@ class Proc:
 
     def cpu(self) -> float:
         return tree_cpu(self.pid)
+
+    def settle(self, quiet: float = 0.3, timeout: float = 120) -> None:
+        """Wait until the process is idle (< 10 ms CPU in `quiet` seconds): requests a load
+        client abandoned when its time was up are still being answered, and the next cell
+        must not start behind them (nor be charged their CPU)."""
+        end, last = time.monotonic() + timeout, self.cpu()
+        while time.monotonic() < end:
+            time.sleep(quiet)
+            now = self.cpu()
+            if now - last < 0.01:
+                return
+            last = now
 
     def tail(self, n: int = 20) -> str:
         return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-n:])
@@ -443,6 +478,8 @@ def wrk(url: str, *, conns: int, seconds: float, threads: int = 2, range_bytes: 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_LUA % {"range": range_bytes, "size": file_size, "path": json.dumps(path)})
     try:
+        if server:
+            server.settle()
         cpu0 = server.cpu() if server else 0.0
         out = subprocess.run(["wrk", f"-t{min(threads, conns)}", f"-c{conns}", f"-d{max(1, round(seconds))}s",
                               "--timeout", "30s", "-s", f.name, url], capture_output=True, text=True,

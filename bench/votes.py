@@ -109,6 +109,7 @@ def over_http(base: str, server: _load.Proc, votes: list, conns: int, max_second
         if status == 201:
             acked.extend(p["vote_id"] for p in json.loads(body)["pairs"])
 
+    server.settle()
     cpu0 = server.cpu()
     cell = asyncio.run(_load.closed_loop(request, conns, len(votes), max_seconds, on_response))
     cell.server_cpu_s = server.cpu() - cpu0
