@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
-import random
 import shutil
 import socket
 import statistics
@@ -55,8 +55,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
-    return s[k]
+    return s[max(0, min(len(s), math.ceil(q / 100 * len(s))) - 1)]
 
 
 def median_ratio(target: list[float], anchor: list[float]) -> tuple[float, list[float]]:
