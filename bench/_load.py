@@ -90,6 +90,17 @@ def each(cells: list, attr: str, digits: int = 0) -> str:
     return " / ".join(fmt(getattr(c, attr), digits) for c in cells)
 
 
+LATENCY_NOTE = ("* p50/p99 of the answers completed within the cell, fewer than 2 per connection: most "
+                "connections waited longer than the cell lasted, so the true latency is higher.")
+
+
+def latency(cells: list, attr: str, conns: int) -> str:
+    """Median latency figure of the runs, marked * when a cell completed fewer than two answers
+    per connection (wrk and the closed loop time only the answers that came back in time)."""
+    short = any(c.requests < 2 * conns for c in cells)
+    return fmt(med(cells, attr)) + ("*" if short else "")
+
+
 def lost_votes(acknowledged: list[str], stored: set[str]) -> list[str]:
     """Acknowledged vote ids (from 201 answers) that are not in the votes table."""
     return [v for v in acknowledged if v not in stored]

@@ -16,7 +16,8 @@ catch-all route answering those bytes). Then per run and page: wrk (cookie-less 
 --conns connections, --duration seconds) against `takes serve`, then against the bare app
 (order swapped every other run).
 
-Printed: req/s, p50, p99 and server CPU per request (/proc/<pid>/stat) of both, the ratio
+Printed: req/s, p50, p99 (of the requests answered within the cell: marked * where fewer
+than 2 × --conns were, since most connections then waited longer than the cell lasted) and server CPU per request (/proc/<pid>/stat) of both, the ratio
 Takes / bare app per run and its median, errors (non-2xx answers, socket errors); wrk's
 ceiling against a trivial server first. The last line is JSON. Exit status 0 when no request
 failed.
@@ -69,7 +70,7 @@ def measure(kind: str, args, tmp: Path) -> list[dict]:
     paths = pages(board)
     if args.page:
         paths = {k: v for k, v in paths.items() if k in args.page}
-    server, base = _load.takes_serve(url, tmp)
+    server, base = _load.takes_serve(url, tmp, workers=args.workers)
     bare = None
     rows = []
     try:
@@ -107,10 +108,15 @@ def main() -> int:
                     help="database(s) to measure (default both)")
     ap.add_argument("--page", action="append", help="only these pages (home, comparison, board, leaderboard, "
                                                     "'api comparison', 'api models')")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="passed to `takes serve --workers` (not yet supported by app/cli.py: only 1 works today)")
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database afterwards")
     args = ap.parse_args()
 
+    if args.workers != 1 and not _load.serve_supports_workers():
+        print("`takes serve` has no --workers option yet (app/cli.py); only --workers 1 can run", file=sys.stderr)
+        return 2
     print(f"loadavg before: {_load.loadavg()}", flush=True)
     ceiling = _load.client_ceilings(args.conns, wrk_threads=args.wrk_threads)["wrk_req_s"]
     print(f"client ceiling: wrk -t{args.wrk_threads} -c{args.conns} against a trivial server: {ceiling:,.0f} req/s",
@@ -123,17 +129,20 @@ def main() -> int:
     print()
     print(f"{args.conns} connections, {args.duration:g} s per cell, {args.runs} runs (median; per run), "
           f"{time.monotonic() - t0:.0f} s in all")
-    print(_load.table(
+    text = _load.table(
         ["page, database", "Takes req/s", "p50 ms", "p99 ms", "CPU ms/req", "bare req/s", "bare p99 ms",
          "bare CPU ms/req", "Takes / bare", "errors"],
         [[f"{r['page']}, {r['db']} ({r['bytes']:,} B)",
           f"{_load.fmt(_load.med(r['takes'], 'rate'))} ({_load.each(r['takes'], 'rate')})",
-          _load.fmt(_load.med(r["takes"], "p50_ms")), _load.fmt(_load.med(r["takes"], "p99_ms")),
+          _load.latency(r["takes"], "p50_ms", args.conns), _load.latency(r["takes"], "p99_ms", args.conns),
           _load.fmt(_load.med(r["takes"], "cpu_ms_per_request"), 2),
           f"{_load.fmt(_load.med(r['bare'], 'rate'), 0)} ({_load.each(r['bare'], 'rate')})",
-          _load.fmt(_load.med(r["bare"], "p99_ms")), _load.fmt(_load.med(r["bare"], "cpu_ms_per_request"), 3),
+          _load.latency(r["bare"], "p99_ms", args.conns), _load.fmt(_load.med(r["bare"], "cpu_ms_per_request"), 3),
           f"{r['ratio']:.3f} ({' / '.join(f'{x:.3f}' for x in r['ratios'])})",
-          sum(c.errors for c in r["takes"] + r["bare"])] for r in rows]))
+          sum(c.errors for c in r["takes"] + r["bare"])] for r in rows])
+    print(text)
+    if "*" in text:
+        print(_load.LATENCY_NOTE)
     print(f"loadavg after: {_load.loadavg()}")
     ok = all(c.errors == 0 for r in rows for c in r["takes"] + r["bare"])
     print(json.dumps({"bench": "pages", "conns": args.conns, "duration_s": args.duration, "runs": args.runs,
