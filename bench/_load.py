@@ -82,7 +82,9 @@ def interleave(runs: int, target, anchor) -> tuple[list, list]:
 
 
 def med(cells: list, attr: str) -> float:
-    return statistics.median(getattr(c, attr) for c in cells)
+    """Median over the runs of a figure, leaving out runs that have none (NaN: no answer came)."""
+    values = [v for v in (getattr(c, attr) for c in cells) if v == v]
+    return statistics.median(values) if values else float("nan")
 
 
 def each(cells: list, attr: str, digits: int = 0) -> str:
@@ -400,11 +402,16 @@ class Cell:
     def cpu_ms_per_request(self) -> float:
         return 1000 * self.server_cpu_s / self.requests if self.requests else float("nan")
 
+    @property
+    def cpu_ms_per_mb(self) -> float:
+        return 1000 * self.server_cpu_s / (self.bytes / 1e6) if self.bytes else float("nan")
+
     def json(self) -> dict:
         r = lambda x, d: None if x != x else round(x, d)  # noqa: E731  (NaN is not JSON)
         return {"requests": self.requests, "seconds": r(self.seconds, 3), "rate": r(self.rate, 1),
                 "errors": self.errors, "p50_ms": r(self.p50_ms, 2), "p99_ms": r(self.p99_ms, 2),
                 "mb_s": r(self.mb_s, 1), "server_cpu_ms_per_request": r(self.cpu_ms_per_request, 3),
+                "server_cpu_ms_per_mb": r(self.cpu_ms_per_mb, 3),
                 "statuses": self.statuses}
 
 
@@ -502,8 +509,10 @@ def wrk(url: str, *, conns: int, seconds: float, threads: int = 2, range_bytes: 
         raise SystemExit(f"wrk gave no summary:\n{out.stdout}\n{out.stderr}")
     w = json.loads(line[len("WRKJSON "):])
     errors = w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"]
-    return Cell(requests=w["requests"] - w["status"], seconds=w["us"] / 1e6, errors=errors, p50_ms=w["p50"] / 1000,
-                p99_ms=w["p99"] / 1000, bytes=w["bytes"], server_cpu_s=cpu)
+    answered = w["requests"] > 0   # else wrk's percentiles are 0, not "no figure"
+    return Cell(requests=w["requests"] - w["status"], seconds=w["us"] / 1e6, errors=errors,
+                p50_ms=w["p50"] / 1000 if answered else float("nan"),
+                p99_ms=w["p99"] / 1000 if answered else float("nan"), bytes=w["bytes"], server_cpu_s=cpu)
 
 
 def client_ceilings(conns: int, *, python: bool = False, wrk_threads: int = 2, seconds: float = 3) -> dict[str, float]:

@@ -16,8 +16,9 @@ file's exact bytes (200 for a GET, 206 with the asked slice for a Range).
 
 Per run and mode, wrk (--conns connections, --duration s, 30 s timeout) against Takes, then
 nginx (order swapped every other run). Printed: MB/s (every byte wrk received), req/s (answers completed), p50, p99 (marked * where
-fewer than 2 × --conns answers completed in the cell), server CPU per request
-(/proc/<pid>/stat; nginx: master + worker), the ratio Takes / nginx of MB/s per run and its
+fewer than 2 × --conns answers completed in the cell), server CPU per MB sent
+(/proc/<pid>/stat; nginx: master + worker; per MB, since a full GET may not complete in a
+short cell), the ratio Takes / nginx of MB/s per run and its
 median, errors; wrk's ceiling against a trivial server first. The last line is JSON.
 Exit status 0 when no request failed.
 """
@@ -163,11 +164,11 @@ def main() -> int:
             out.append([f"{r['mode']}, {'Takes' if side == 'takes' else 'nginx'}",
                         f"{_load.fmt(_load.med(c, 'mb_s'), 0)} ({_load.each(c, 'mb_s')})",
                         _load.fmt(_load.med(c, "rate")), _load.latency(c, "p50_ms", args.conns),
-                        _load.latency(c, "p99_ms", args.conns), _load.fmt(_load.med(c, "cpu_ms_per_request"), 2),
+                        _load.latency(c, "p99_ms", args.conns), _load.fmt(_load.med(c, "cpu_ms_per_mb"), 2),
                         sum(x.errors for x in c)])
         out.append([f"{r['mode']}, Takes / nginx",
                     f"{r['ratio']:.3f} ({' / '.join(f'{x:.3f}' for x in r['ratios'])})", "", "", "", "", ""])
-    text = _load.table(["", "MB/s", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors"], out)
+    text = _load.table(["", "MB/s", "req/s", "p50 ms", "p99 ms", "server CPU ms/MB", "errors"], out)
     print(text)
     if "*" in text:
         print(_load.LATENCY_NOTE)

@@ -50,8 +50,18 @@ def test_cell_rates_and_cpu_per_request():
     assert c.rate == 50
     assert c.mb_s == 20
     assert c.cpu_ms_per_request == 7.5
+    assert c.cpu_ms_per_mb == 1500 / 80
     empty = _load.Cell(requests=0, seconds=1.0).json()
     assert empty["server_cpu_ms_per_request"] is None        # NaN would not be JSON
+
+
+def test_median_over_runs_leaves_out_runs_without_a_figure():
+    # a 3-s cell of full 20 MB GETs may complete no answer: no latency, not a latency of 0
+    runs = [_load.Cell(requests=n, seconds=1.0, p50_ms=p) for n, p in ((39, 1700.0), (0, float("nan")), (20, 1760.0))]
+    assert _load.med(runs, "p50_ms") == 1730.0
+    assert math.isnan(_load.med(runs[1:2], "p50_ms"))
+    assert _load.latency(runs, "p50_ms", conns=64) == "1,730.0*"     # fewer than 2 answers per connection
+    assert _load.latency(runs[:1], "p50_ms", conns=8) == "1,700.0"
 
 
 def test_tree_cpu_counts_this_process():
