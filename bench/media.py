@@ -4,6 +4,9 @@
     .venv/bin/python bench/media.py                           # 10 s per cell, 3 runs
     .venv/bin/python bench/media.py --duration 2 --runs 1     # smoke run
 
+Needs wrk and nginx (`apt-get install wrk nginx`; the script starts its own nginx, never the
+system's service).
+
 The clip: --size bytes (20,000,000) of random data behind an MP4 `ftyp` box, the `clip_key` of
 every take of one seeded comparison (no proxy, so video.mp4 serves it as it is); the server
 reads bytes, it does not parse them. Database: PostgreSQL (takes_bench_media on

@@ -4,6 +4,8 @@ bare FastAPI + uvicorn app serving the same response bytes from memory in the sa
     .venv/bin/python bench/pages.py                                    # 10 s per cell, 3 runs, both databases
     .venv/bin/python bench/pages.py --duration 2 --runs 1 --db sqlite  # smoke run
 
+Needs wrk (`apt-get install wrk`) and, for the PostgreSQL half, PostgreSQL.
+
 Data, per database (a fresh SQLite file, or takes_bench_pages on BENCH_POSTGRES_URL's server,
 dropped afterwards): a blind board "pages" of 200 comparisons × 4 ready takes and 2,000 pair
 votes by 2,000 pre-made voters, inserted through the app's models. Open mode (no account).

@@ -5,6 +5,9 @@ how fast the same database takes the same rows.
     .venv/bin/python bench/votes.py --votes 500 --runs 1     # smoke run
     .venv/bin/python bench/votes.py --workers 2              # once `takes serve --workers` exists
 
+Needs the `bench` extra (`pip install -e '.[bench]'`: aiohttp) and PostgreSQL; with wrk
+installed, its ceiling is printed too.
+
 Data: a blind board of --comparisons (2,000) comparisons × 4 ready takes and 2 × runs × votes
 pre-made voters, inserted through the app's models into a fresh database (takes_bench_votes on
 BENCH_POSTGRES_URL's server, dropped afterwards).
@@ -145,7 +148,8 @@ def main() -> int:
     ceilings = _load.client_ceilings(args.conns, python=True)
     print(f"client ceiling against a trivial server, {args.conns} connections: aiohttp "
           f"{ceilings['aiohttp_req_s']:,.0f} req/s ({ceilings['aiohttp_client_cpu_ms_per_request']:.3f} ms client "
-          f"CPU per request), wrk {ceilings['wrk_req_s']:,.0f} req/s", flush=True)
+          f"CPU per request)" + (f", wrk {ceilings['wrk_req_s']:,.0f} req/s" if "wrk_req_s" in ceilings else ""),
+          flush=True)
 
     voters = [f"{side}{r}x{i}" for r in range(args.runs) for side in ("h", "q") for i in range(args.votes)]
     warm = [f"w{i}" for i in range(2 * args.conns)]
