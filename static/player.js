@@ -19,7 +19,7 @@ const WINDOW = 0.3;           // s: gap-closing time constant (rate = 1 + d / WI
 const MAX_NUDGE = 0.10;       // ±10 % keeps pitch-preserved audio tolerable
 const MIN_NUDGE = 0.02;       // small gaps still close in reasonable time
 const SEEK_DRIFT = 0.5;       // s: drift this large is fixed by seeking, not by rate
-const CORRECT_MS = 200;       // correction cadence; per-frame *corrections* hang players (notes §3.1)
+const CORRECT_MS = 200;       // correction cadence; per-frame *corrections* hang players (docs/player.md §Measured facts)
 const STALL_AHEAD = 1.0;      // s of buffer every clip needs before resuming after a stall
 const HANDS_OFF_MS = 200;     // after a start, let Chromium's pipelines settle before judging drift
 const MAX_LEAD = 0.15;        // s: cap on the learned per-clip start lead
@@ -65,7 +65,7 @@ class Clip {
     this.nudging = false;
     // Media seconds this clip starts late relative to the others, per playback rate; learned, see
     // SyncGrid._learnLead. Prior: clips with an audio track start ~40–60 ms late in Chromium
-    // (notes §0.2, bench/sync_drift.py).
+    // (docs/player.md §Measured facts, bench/sync_drift.py).
     this.leads = new Map();
     this.presented = null;  // last rVFC metadata {mediaTime, presentedFrames, at}
     this.counter = tile.querySelector('[data-frame-counter]');
@@ -94,7 +94,7 @@ class Clip {
   frameAt(t) { return clamp(Math.floor(t * this.fps + 1e-6), 0, this.lastFrame); }
 
   /** Seek target for t: the middle of its frame. Exact k/fps lands on frame k−1 in ~40 % of
-   *  Chromium seeks (notes §0.4); the half-frame target was right in every measured case. */
+   *  Chromium seeks (docs/player.md §Measured facts); the half-frame target was right in every measured case. */
   targetFor(t) { return (this.frameAt(t) + 0.5) / this.fps; }
 
   /** At or past the last frame: the clip is held (paused on its last frame), never played. */
@@ -529,7 +529,7 @@ class SyncGrid {
   }
 
   /** Some clips start late by a repeatable amount (in Chromium a clip with an audio track starts
-   *  ~1–2 frames after audio-less clips, notes §0.2, and its first rate change costs another
+   *  ~1–2 frames after audio-less clips, docs/player.md §Measured facts, and its first rate change costs another
    *  ~20 ms). Nudging that away takes a second after every start, so each clip learns how late it
    *  starts relative to the others and is started that much earlier (wall time) next time. */
   _learnLead(T) {
