@@ -94,13 +94,18 @@ def test_web_files_are_small():
     assert not long, f"files in app/web over {MAX_FILE_LINES} lines: {long}"
 
 
-def test_web_functions_are_short():
+# The fit and its bootstrap are numerics best read as one piece (docs/architecture.md).
+LONG_ALLOWED = {("app/ranking.py", "rank"), ("app/ranking.py", "_bootstrap")}
+
+
+def test_functions_are_short():
+    """No function in app/ over 60 lines but the ranking numerics."""
     long = []
-    for path in [*WEB.glob("*.py"), APP / "main.py"]:
+    for path in APP.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
-                if n > MAX_FUNCTION_LINES:
+                if n > MAX_FUNCTION_LINES and (str(path.relative_to(ROOT)), node.name) not in LONG_ALLOWED:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
 
