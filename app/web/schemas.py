@@ -62,6 +62,9 @@ class ComparisonIn(BaseModel):
     negative_prompt: str | None = None
     audio: bool = False
     image: str | None = Field(None, description="Source image for image-to-video, as a base64 data URL.")
+    rewrite_prompt: bool = Field(False, description=(
+        "Let providers rewrite the prompt (MiniMax prompt_optimizer, fal Veo auto_fix, fal Wan "
+        "enable_prompt_expansion). Off by default, so every model gets the same words."))
 
 
 class TakeError(BaseModel):
