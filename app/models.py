@@ -191,6 +191,12 @@ class Take(Base):
     cost_estimate_usd: Mapped[float | None] = mapped_column(Float)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Delivered as asked (app/delivery.py): None until a clip is checked; False keeps the take
+    # but marks it, with what differs in `delivery_notes` ("delivered 960×540 for 1080p").
+    as_asked: Mapped[bool | None] = mapped_column(Boolean)
+    delivery_notes: Mapped[list[Any]] = mapped_column(default=list)
+    # The prompt the provider actually used, where it rewrote ours and says so (fal Wan's actual_prompt).
+    rewritten_prompt: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
