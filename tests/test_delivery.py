@@ -248,3 +248,21 @@ async def test_fractional_durations_are_refused_at_the_form_and_write_nothing(cl
     ok = await client.post("/api/comparisons", json={"prompt": "a kite", "models": ["demo/aurora"], "duration_s": 2.5,
                                                      "resolution": "360p"})
     assert ok.status_code == 202 and no_generation
+
+
+async def test_the_take_shows_the_prompt_the_provider_rewrote(client, app):
+    from sqlalchemy import update
+
+    from app.models import Take
+    from tests.support.factories import ready_comparison
+
+    c = await ready_comparison(app, models=("demo/aurora",), prompt="a kite")
+    async with app.state.db.session() as s:
+        await s.execute(update(Take).where(Take.comparison_id == c.id)
+                        .values(rewritten_prompt="a kite, golden hour, 35 mm", as_asked=True))
+        await s.commit()
+    page = (await client.get(f"/c/{c.id}")).text
+    assert "The provider rewrote the prompt" in page and "a kite, golden hour, 35 mm" in page
+    assert 'data-delivery="mismatch"' not in page
+    api = (await client.get(f"/api/comparisons/{c.id}")).json()["takes"][0]
+    assert api["rewritten_prompt"] == "a kite, golden hour, 35 mm" and api["as_asked"] is True
