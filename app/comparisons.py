@@ -72,6 +72,7 @@ class ComparisonInput:
     # Per-model durations, for models that share no duration (Veo 4/6/8 s against Kling 5/10 s):
     # {model id: seconds}; the others get `duration_s`.
     durations: dict[str, float] = field(default_factory=dict)
+    rewrite_prompt: bool = False   # let providers' prompt rewriters run (off: same words for every model)
 
 
 @dataclass
@@ -235,6 +236,7 @@ def plan_params(data: ComparisonInput, specs: list[ModelSpec], image: CheckedIma
         seed=int(data.seed) if data.seed is not None else None,
         negative_prompt=data.negative_prompt.strip() if data.negative_prompt else None,
         image_mime=image.mime if image else None, image_size=(image.width, image.height) if image else None,
+        rewrite_prompt=bool(data.rewrite_prompt),
     )
 
 
@@ -261,7 +263,7 @@ def generation_request(params: ComparisonParams, spec: ModelSpec, *, prompt: str
         take_id=take_id, prompt=prompt, duration_s=params.duration_for(spec.id), aspect_ratio=params.aspect_ratio,
         resolution=params.resolution, width=width, height=height, seed=params.seed,
         negative_prompt=params.negative_prompt, audio=params.audio, image=image, image_mime=params.image_mime,
-        image_nbytes=image_nbytes,
+        image_nbytes=image_nbytes, rewrite_prompt=params.rewrite_prompt,
     )
 
 

@@ -35,12 +35,16 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Board, Comparison, Vote, Voter
+from sqlalchemy.orm import aliased
+
+from app.models import Board, Comparison, Take, Vote, Voter
 
 BOM = "\ufeff"  # spreadsheets then read UTF-8 prompts correctly
 VOTE_COLUMNS = [
     "vote_id", "board", "comparison_id", "prompt", "criterion", "model_a", "model_b", "winner", "judge",
     "tstamp", "position_a", "position_b", "blind", "vote_kind", "take_a", "take_b", "ranking_id",
+    # Each take delivered as asked (app/delivery.py): true | false | empty when never checked.
+    "take_a_as_asked", "take_b_as_asked",
 ]
 CHUNK_BYTES = 1 << 16
 
@@ -53,11 +57,15 @@ SELECT v.id, b.slug, v.comparison_id, NULLIF(c.prompt, ''), v.criterion, NULLIF(
        NULLIF(v.model_b, ''), v.winner, COALESCE(NULLIF(vr.display_name, ''), v.voter_id),
        trunc(extract(epoch FROM v.created_at)::numeric, 3), v.position_a, v.position_b,
        CASE WHEN v.blind THEN 'true' ELSE 'false' END, v.kind, v.take_a_id, v.take_b_id,
-       CASE WHEN v.kind IN ('ranking', 'best') THEN v.ballot_id END
+       CASE WHEN v.kind IN ('ranking', 'best') THEN v.ballot_id END,
+       CASE WHEN ta.as_asked THEN 'true' WHEN NOT ta.as_asked THEN 'false' END,
+       CASE WHEN tb.as_asked THEN 'true' WHEN NOT tb.as_asked THEN 'false' END
 FROM votes v
 JOIN boards b ON b.id = v.board_id
 JOIN comparisons c ON c.id = v.comparison_id
 JOIN voters vr ON vr.id = v.voter_id
+LEFT JOIN takes ta ON ta.id = v.take_a_id
+LEFT JOIN takes tb ON tb.id = v.take_b_id
 WHERE v.board_id = ANY($1::varchar[]) AND v.superseded_at IS NULL
 ORDER BY v.created_at, v.id COLLATE "C"
 """
@@ -65,6 +73,10 @@ ORDER BY v.created_at, v.id COLLATE "C"
 _PG_VOTES_BLIND = _PG_VOTES.replace("ORDER BY", """  AND (v.board_id <> ALL($2::varchar[]) OR v.comparison_id IN (
        SELECT m.comparison_id FROM votes m WHERE m.voter_id = $3 AND m.superseded_at IS NULL))
 ORDER BY""")
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
 
 
 def tstamp(ts: datetime) -> str:
@@ -157,13 +169,17 @@ async def pg_copy(session: AsyncSession, query: str, *args, chunk_bytes: int = C
 
 
 def _vote_select(board_ids: list[str], hidden_boards: list[str], voter_id: str | None):
+    take_a, take_b = aliased(Take), aliased(Take)
     q = (
         select(Vote.id, Board.slug, Vote.comparison_id, Comparison.prompt, Vote.criterion, Vote.model_a,
                Vote.model_b, Vote.winner, Voter.display_name, Vote.voter_id, Vote.created_at, Vote.position_a,
-               Vote.position_b, Vote.blind, Vote.kind, Vote.take_a_id, Vote.take_b_id, Vote.ballot_id)
+               Vote.position_b, Vote.blind, Vote.kind, Vote.take_a_id, Vote.take_b_id, Vote.ballot_id,
+               take_a.as_asked, take_b.as_asked)
         .join(Board, Board.id == Vote.board_id)
         .join(Comparison, Comparison.id == Vote.comparison_id)
         .join(Voter, Voter.id == Vote.voter_id)
+        .outerjoin(take_a, take_a.id == Vote.take_a_id)
+        .outerjoin(take_b, take_b.id == Vote.take_b_id)
         .where(Vote.board_id.in_(board_ids), Vote.superseded_at.is_(None))
         .order_by(Vote.created_at, Vote.id)
     )
@@ -193,10 +209,10 @@ async def vote_csv(session: AsyncSession, board_ids: list[str], batch: int = 500
     async for part in result.partitions(batch):
         text, out = [], []
         for (vid, slug, cid, prompt, criterion, ma, mb, winner, name, voter, ts, pa, pb, blind, kind, ta, tb,
-             ballot) in part:
+             ballot, asked_a, asked_b) in part:
             row = [vid, slug, cid, prompt or "", criterion, ma or "", mb or "", winner, name or voter, tstamp(ts),
                    "" if pa is None else pa, "" if pb is None else pb, "true" if blind else "false", kind, ta, tb,
-                   ballot if kind in ("ranking", "best") else ""]
+                   ballot if kind in ("ranking", "best") else "", _flag(asked_a), _flag(asked_b)]
             if "\r" in row[3] or "\r" in row[5] or "\r" in row[6] or "\r" in row[8]:
                 if out:
                     text.append(lines.rows(out))

@@ -138,6 +138,7 @@ class ModelStats:
                         number of the model's takes there up to and including the first accepted one
     cost_per_accepted_s everything the model's takes cost (actual cost, else the estimate) / seconds
                         of video in accepted takes — the price of a usable second, re-rolls included
+    as_asked_rate       ready takes delivered as asked (app/delivery.py) / ready takes checked
     """
 
     model: str
@@ -152,6 +153,12 @@ class ModelStats:
     median_generation_s: float | None = None
     cost_usd: float | None = None
     accepted_seconds: float = 0.0
+    as_asked: int = 0          # ready takes delivered as asked
+    checked: int = 0           # ready takes the delivery check has seen
+
+    @property
+    def as_asked_rate(self) -> float | None:
+        return self.as_asked / self.checked if self.checked else None
 
     @property
     def failure_rate(self) -> float | None:
@@ -222,16 +229,19 @@ async def _take_counts(s: AsyncSession, on_board) -> dict[str, ModelStats]:
     spent = func.coalesce(Take.cost_usd, Take.cost_estimate_usd)
     ready = Take.status == "ready"
     stats: dict[str, ModelStats] = {}
-    for model, takes, n_ready, n_failed, cost, n_cost, seconds, comparisons in (await s.execute(
+    for model, takes, n_ready, n_failed, cost, n_cost, seconds, comparisons, n_asked, n_checked in (await s.execute(
         select(Take.model_id, func.count(), func.sum(case((ready, 1), else_=0)),
                func.sum(case((Take.status == "failed", 1), else_=0)), func.sum(spent), func.count(spent),
                func.sum(case((ready & Take.accepted.is_(True), func.coalesce(Take.duration_s, 0.0)), else_=0.0)),
-               func.count(func.distinct(Take.comparison_id)))
+               func.count(func.distinct(Take.comparison_id)),
+               func.sum(case((ready & Take.as_asked.is_(True), 1), else_=0)),
+               func.sum(case((ready & Take.as_asked.is_not(None), 1), else_=0)))
         .where(on_board).group_by(Take.model_id)
     )).all():
         stats[model] = ModelStats(model, takes=int(takes), ready=int(n_ready or 0), failed=int(n_failed or 0),
                                   comparisons=int(comparisons), cost_usd=float(cost) if n_cost else None,
-                                  accepted_seconds=float(seconds or 0.0))
+                                  accepted_seconds=float(seconds or 0.0), as_asked=int(n_asked or 0),
+                                  checked=int(n_checked or 0))
     return stats
 
 
@@ -283,6 +293,8 @@ def stats_json(st: ModelStats, names: dict[str, str] | None = None) -> dict:
         "cost_usd": None if st.cost_usd is None else round(st.cost_usd, 4),
         "accepted_seconds": round(st.accepted_seconds, 3),
         "cost_per_accepted_second": None if st.cost_per_accepted_s is None else round(st.cost_per_accepted_s, 4),
+        "as_asked": st.as_asked, "checked": st.checked,
+        "as_asked_rate": None if st.as_asked_rate is None else round(st.as_asked_rate, 4),
     }
 
 
@@ -299,7 +311,7 @@ TABLE_COLUMNS = (
     + [f"win_rate_{k}" for k in CRITERIA] + [f"votes_{k}" for k in CRITERIA]
     + ["takes", "ready", "failed", "failure_rate", "median_generation_s", "comparisons",
        "accepted_comparisons", "attempts_to_first_accept", "cost_usd", "accepted_seconds",
-       "cost_per_accepted_second"]
+       "cost_per_accepted_second", "as_asked", "checked", "as_asked_rate"]
 )
 ALL_BOARDS = "*"   # the `board` column of rows computed over every visible board together
 
@@ -349,6 +361,7 @@ async def comparison_table_csv(s: AsyncSession, boards: Sequence[Board], *, toge
                         + [_num(st.win_rate.get(k)) for k in CRITERIA] + [st.votes.get(k, 0) for k in CRITERIA]
                         + [st.takes, st.ready, st.failed, _num(st.failure_rate), _num(st.median_generation_s, 2),
                            st.comparisons, st.accepted_comparisons, _num(st.attempts_to_accept, 3),
-                           _num(st.cost_usd), _num(st.accepted_seconds, 3), _num(st.cost_per_accepted_s)])
+                           _num(st.cost_usd), _num(st.accepted_seconds, 3), _num(st.cost_per_accepted_s),
+                           st.as_asked, st.checked, _num(st.as_asked_rate)])
         if rows:
             yield lines.rows(rows).encode()

@@ -102,6 +102,9 @@ class ComparisonParams:
     negative_prompt: str | None = None
     image_mime: str | None = None                 # the source image's type, when there is one
     image_size: tuple[int, int] | None = None     # its width × height
+    # "Let providers rewrite my prompt": their rewriters (MiniMax prompt_optimizer, fal auto_fix /
+    # enable_prompt_expansion) stay off unless this is set, so every model gets the same words.
+    rewrite_prompt: bool = False
 
     def duration_for(self, model_id: str) -> float:
         """The duration asked of one model: its own when the comparison set one, else the shared one."""
@@ -116,6 +119,7 @@ class ComparisonParams:
             durations={k: float(v) for k, v in (data.get("durations") or {}).items()},
             seed=data.get("seed"), negative_prompt=data.get("negative_prompt"), image_mime=data.get("image_mime"),
             image_size=(int(size[0]), int(size[1])) if size else None,
+            rewrite_prompt=bool(data.get("rewrite_prompt")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -131,6 +135,8 @@ class ComparisonParams:
             out["image_mime"] = self.image_mime
         if self.image_size:
             out["image_size"] = list(self.image_size)
+        if self.rewrite_prompt:
+            out["rewrite_prompt"] = True
         return out
 
 
@@ -185,6 +191,12 @@ class Take(Base):
     cost_estimate_usd: Mapped[float | None] = mapped_column(Float)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Delivered as asked (app/delivery.py): None until a clip is checked; False keeps the take
+    # but marks it, with what differs in `delivery_notes` ("delivered 960×540 for 1080p").
+    as_asked: Mapped[bool | None] = mapped_column(Boolean)
+    delivery_notes: Mapped[list[Any]] = mapped_column(default=list)
+    # The prompt the provider actually used, where it rewrote ours and says so (fal Wan's actual_prompt).
+    rewritten_prompt: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -135,3 +135,31 @@ def test_catalog_and_code_cite_only_files_in_the_repository():
             missing += [f"{path.relative_to(ROOT)}:{n}: {ref}" for ref in cited_md(line)
                         if not in_repository(ref, path.parent)]
     assert not missing, "cited but not in the repository:\n" + "\n".join(missing)
+
+
+def test_seed_models_without_a_live_route_have_an_honest_row():
+    """Veo 3 and LTX-2 Pro (named by the seed): retired where they are gone, with the date and the
+    source, and an unverified route where one may still exist; never a silent absence."""
+    catalog = load_catalog()
+    for model_id, retired_on in (("fal/veo-3", "2026-08-02"), ("vertex/veo-3.0", "2026-06-30"),
+                                 ("vertex/veo-3.0-fast", "2026-06-30"), ("fal/ltx-2-pro", "2026-08-02")):
+        spec = catalog.get(model_id)
+        assert spec.status == "retired" and spec.retired_on == retired_on and not spec.selectable, model_id
+        assert "docs/providers/README.md §Status changes" in spec.retired_reason, model_id
+    for model_id, endpoint in (("runway/veo-3", "veo3"), ("replicate/ltx-2-pro", "lightricks/ltx-2-pro")):
+        spec = catalog.get(model_id)
+        assert spec.unverified and spec.selectable and spec.endpoint == endpoint, model_id
+        assert spec.description.startswith("Unverified:"), model_id
+
+
+def test_fractions_are_refused_on_whole_second_range_models_only():
+    catalog = load_catalog()
+    for model_id in ("replicate/kling-v3", "ark/seedance-2.0", "fal/kling-v3-pro"):
+        spec = catalog.get(model_id)
+        errs = check_request(spec, duration_s=6.5, aspect_ratio="16:9", resolution=spec.resolutions[0],
+                             has_image=False)
+        assert errs == [f"{spec.name} takes whole seconds only (6.5 s would be refused or rounded); choose 6 or 7 s"]
+    for model_id in ("demo/aurora", "comfyui/ltxv-2b-0.9.5"):
+        spec = catalog.get(model_id)
+        assert spec.fractional_durations and check_request(
+            spec, duration_s=6.5, aspect_ratio="16:9", resolution=spec.resolutions[-1], has_image=False) == [], model_id

@@ -300,6 +300,45 @@ async def test_official_ark_sdk_drives_the_fake(fake):
     await client.close()
 
 
+# -- Seedance 2.5 first-frame ratio (issue 13) ----------------------------------------------------
+SD25 = CATALOG.get("ark/seedance-2.5")
+
+
+async def test_seedance_25_first_frame_requests_send_an_adaptive_ratio(ark, fake, tmp_path):
+    _, state = fake
+    img = tmp_path / "first.png"
+    Image.new("RGB", (640, 480), (20, 90, 200)).save(img)
+    await ark.submit(SD25, req(image=img, image_mime="image/png", aspect_ratio="16:9"))
+    await ark.submit(SD25, req(aspect_ratio="9:16"))                      # text-to-video: the ratio asked
+    await ark.submit(SD2, req(image=img, image_mime="image/png", aspect_ratio="16:9"))  # 2.0: as before
+    assert [c["ratio"] for c in state.creates] == ["adaptive", "9:16", "16:9"]
+    # a crashed first-frame submit is still found: the task lists the ratio that was sent
+    found = await ark.reconcile(SD25, req(image=img, image_mime="image/png", aspect_ratio="16:9"))
+    assert found is not None and found.meta["model"] == SD25.endpoint
+
+
+async def test_official_ark_sdk_sends_an_adaptive_ratio_the_fake_accepts(fake):
+    from volcenginesdkarkruntime import AsyncArk
+
+    url, state = fake
+    client = AsyncArk(base_url=url, api_key="test-ark-key", max_retries=0)
+    created = await client.content_generation.tasks.create(
+        model=SD25.endpoint, content=[{"type": "text", "text": "a lighthouse"},
+                                      {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"},
+                                       "role": "first_frame"}],
+        resolution="720p", ratio="adaptive", duration=5, seed=7, execution_expires_after=3600)
+    task = await client.content_generation.tasks.get(task_id=created.id)
+    assert task.ratio == "adaptive" and state.creates[-1]["ratio"] == "adaptive"
+    await client.close()
+
+
+def test_unverified_ids_are_marked_as_such():
+    mini = CATALOG.get("ark/seedance-2.0-mini")
+    assert mini.unverified and SD25.unverified and not SD2.unverified
+    assert "dreamina-seedance-2-0-mini with no date suffix" in mini.description
+    assert "adaptive" in SD25.description
+
+
 # -- catalog --------------------------------------------------------------------------------------
 def test_catalog_entries_and_statuses():
     assert SD2.endpoint == "dreamina-seedance-2-0-260128" and SD2.status == "live"

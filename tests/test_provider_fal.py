@@ -133,7 +133,8 @@ async def test_mapping_veo_durations_with_s_suffix_and_audio(provider, state):
     body = state.creates[0]["body"]
     assert state.creates[0]["endpoint"] == "fal-ai/veo3.1"
     assert body == {"prompt": "a red kite over a grey sea", "duration": "8s", "aspect_ratio": "16:9",
-                    "resolution": "4k", "generate_audio": False, "negative_prompt": "text overlays", "seed": 3}
+                    "resolution": "4k", "generate_audio": False, "negative_prompt": "text overlays", "seed": 3,
+                    "auto_fix": False}
 
 
 async def test_mapping_veo_image_to_video_endpoint(provider, state, png):
@@ -158,7 +159,7 @@ async def test_mapping_wan_int_duration_seed_negative(provider, state):
 
 async def test_mapping_hailuo_pro_sends_no_duration_or_ratio(provider, state):
     await provider.submit(model("fal/hailuo-02-pro"), request(duration_s=6))
-    assert state.creates[0]["body"] == {"prompt": "a red kite over a grey sea"}
+    assert state.creates[0]["body"] == {"prompt": "a red kite over a grey sea", "prompt_optimizer": False}
 
 
 async def test_mapping_seedance_and_luma(provider, state):
@@ -382,3 +383,90 @@ def test_available_only_with_key():
     assert not FalProvider(Settings(_env_file=None, fal_key=None)).available()
     assert FalProvider(Settings(_env_file=None, fal_key=None)).missing_keys() == ["FAL_KEY"]
     assert FalProvider(Settings(_env_file=None, fal_key="k:s")).available()
+
+
+# ---------------------------------------------------------------------- catalog truth (issue 13)
+async def test_luma_ray_32_sends_the_resolution_asked(provider, state):
+    """fal's default is 540p: without `resolution` a 1080p take came back at 540p."""
+    await provider.submit(model("fal/luma-ray-3.2"), request(duration_s=5, resolution="1080p"))
+    assert state.creates[0]["endpoint"] == "luma/agent/ray/v3.2/text-to-video"
+    assert state.creates[0]["body"]["resolution"] == "1080p" and state.creates[0]["body"]["duration"] == "5s"
+
+
+def test_luma_ray_32_image_to_video_at_10_s_is_refused_at_the_form():
+    ray = model("fal/luma-ray-3.2")
+    errs = check_request(ray, duration_s=10, aspect_ratio="16:9", resolution="720p", has_image=True)
+    assert errs == ["Luma Ray 3.2 (fal) renders image-to-video only at 5 s (not 10 s: longer image-to-video "
+                    "needs keyframes, which Takes does not send)"]
+    assert check_request(ray, duration_s=5, aspect_ratio="16:9", resolution="720p", has_image=True) == []
+    assert check_request(ray, duration_s=10, aspect_ratio="16:9", resolution="720p", has_image=False) == []
+
+
+@pytest.mark.parametrize("model_id", ["fal/luma-ray-2", "fal/luma-ray-2-flash"])
+async def test_luma_ray_2_takes_9_21_and_refuses_1_1(provider, state, model_id):
+    spec = model(model_id)
+    errs = check_request(spec, duration_s=5, aspect_ratio="1:1", resolution="540p", has_image=False)
+    assert errs == [f"{spec.name} does not support aspect ratio 1:1; it accepts 16:9, 9:16, 4:3, 3:4, 21:9, 9:21"]
+    await provider.submit(spec, request(duration_s=5, aspect_ratio="9:21", resolution="540p"))
+    assert state.creates[0]["body"]["aspect_ratio"] == "9:21"
+
+
+def test_veo_31_4k_is_priced_at_its_own_rate():
+    veo = model("fal/veo-3.1")
+    assert veo.price_for(8, True, "4k") == pytest.approx(4.80)     # $0.60/s with audio at 4k
+    assert veo.price_for(8, False, "4k") == pytest.approx(3.20)    # $0.40/s without
+    assert veo.price_for(8, True, "1080p") == pytest.approx(3.20)  # $0.40/s with audio at 720p/1080p
+    assert veo.price_for(8, False, "720p") == pytest.approx(1.60)
+    assert "4k $0.40/s without, $0.60/s with audio" in veo.price_source
+
+
+async def test_wan_27_is_labelled_as_never_silent(provider, state):
+    wan = model("fal/wan-2.7")
+    assert wan.audio == "always" and "background music" in wan.description
+    assert check_request(wan, duration_s=5, aspect_ratio="16:9", resolution="720p", has_image=False, audio=True) == []
+    await provider.submit(wan, request(duration_s=5, resolution="720p"))
+    assert "generate_audio" not in state.creates[0]["body"]   # no switch to send: it always has sound
+
+
+@pytest.mark.parametrize("model_id", ["fal/kling-v3-pro", "fal/seedance-2.0", "fal/wan-2.7"])
+def test_fractional_durations_are_refused_on_whole_second_range_models(model_id):
+    spec = model(model_id)
+    res = spec.resolutions[0]
+    errs = check_request(spec, duration_s=7.5, aspect_ratio="16:9", resolution=res, has_image=False)
+    assert errs == [f"{spec.name} takes whole seconds only (7.5 s would be refused or rounded); choose 7 or 8 s"]
+    assert check_request(spec, duration_s=8, aspect_ratio="16:9", resolution=res, has_image=False) == []
+
+
+@pytest.mark.parametrize("model_id,field", [("fal/veo-3.1", "auto_fix"), ("fal/veo-3.1-fast", "auto_fix"),
+                                            ("fal/wan-2.7", "enable_prompt_expansion"),
+                                            ("fal/hailuo-02-standard", "prompt_optimizer"),
+                                            ("fal/hailuo-2.3-pro", "prompt_optimizer")])
+async def test_prompt_rewriters_are_off_unless_the_comparison_allows_them(provider, state, model_id, field):
+    spec = model(model_id)
+    duration = spec.pick_default_duration()
+    await provider.submit(spec, request(duration_s=duration, resolution=spec.resolutions[0]))
+    await provider.submit(spec, request(duration_s=duration, resolution=spec.resolutions[0], rewrite_prompt=True))
+    assert state.creates[0]["body"][field] is False
+    assert state.creates[1]["body"][field] is True
+
+
+async def test_wan_reports_the_prompt_it_actually_used(provider, state):
+    wan = model("fal/wan-2.7")
+    sub = await provider.submit(wan, request(duration_s=5, resolution="720p", rewrite_prompt=True))
+    st = await run_to_end(provider, wan, sub)
+    assert st.state == "succeeded"
+    assert st.meta["rewritten_prompt"] == "a red kite over a grey sea, cinematic lighting, shallow depth of field"
+
+
+async def test_fal_client_sdk_reads_wans_actual_prompt(fake, state, monkeypatch):
+    """The fake's Wan output holds to fal's own client: `actual_prompt` beside the video."""
+    import fal_client
+    import fal_client.client as fc
+
+    url, _ = fake
+    monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", url + "/")
+    client = fal_client.AsyncClient(key=KEY)
+    handle = await client.submit("fal-ai/wan/v2.7/text-to-video",
+                                 arguments={"prompt": "kite", "duration": 5, "enable_prompt_expansion": False})
+    result = await handle.get()
+    assert result["actual_prompt"] == "kite" and result["video"]["url"].endswith(".mp4")

@@ -84,7 +84,7 @@ async def test_text_to_video_body_uses_minimax_field_names(mm, fake):
     await mm.submit(HAILUO_02, req(duration_s=10, resolution="768p"))
     body = state.creates[-1]
     assert body == {"model": "MiniMax-Hailuo-02", "prompt": "a red fox trotting through snow",
-                    "duration": 10, "resolution": "768P"}
+                    "duration": 10, "resolution": "768P", "prompt_optimizer": False}
 
 
 async def test_image_to_video_sends_the_image_as_a_data_url(mm, fake, tmp_path):
@@ -290,3 +290,11 @@ def test_registry_discovers_the_adapter():
     from app.providers import provider_class
 
     assert provider_class("minimax") is MiniMaxProvider
+
+
+async def test_prompt_optimizer_is_off_unless_the_comparison_allows_rewriting(mm, fake):
+    """MiniMax rewrites prompts unless told not to; a comparison sends every model the same words."""
+    _, state = fake
+    await mm.submit(HAILUO_02, req(duration_s=6, resolution="768p"))
+    await mm.submit(HAILUO_02, req(duration_s=6, resolution="768p", rewrite_prompt=True))
+    assert [c["prompt_optimizer"] for c in state.creates[-2:]] == [False, True]

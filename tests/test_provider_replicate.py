@@ -144,8 +144,8 @@ async def test_mapping_veo(provider, state):
 async def test_mapping_hailuo_first_frame_no_aspect(provider, state, png):
     await provider.submit(model("replicate/hailuo-02"), request(duration_s=6, resolution="768p", image=png))
     inp = state.creates[0]["body"]["input"]
-    assert set(inp) == {"prompt", "duration", "resolution", "first_frame_image"}
-    assert inp["resolution"] == "768p"
+    assert set(inp) == {"prompt", "duration", "resolution", "first_frame_image", "prompt_optimizer"}
+    assert inp["resolution"] == "768p" and inp["prompt_optimizer"] is False
 
 
 async def test_duration_refused_at_this_resolution_before_any_call(provider, state):
@@ -327,3 +327,20 @@ def test_available_only_with_token():
     assert not ReplicateProvider(Settings(_env_file=None)).available()
     assert ReplicateProvider(Settings(_env_file=None)).missing_keys() == ["REPLICATE_API_TOKEN"]
     assert ReplicateProvider(Settings(_env_file=None, replicate_api_token="r8_x")).available()
+
+
+def test_kling_v3_price_is_marked_unverified_with_both_quotes():
+    """Two public sources give half the quoted pro rate; Replicate's page could not be read, so
+    the quote stays (an upper bound for budgets) and is marked unverified until a price is read."""
+    spec = model("replicate/kling-v3")
+    assert spec.price_unverified
+    assert "$0.112/s and $0.168/s with audio" in spec.price_source and spec.price_source.startswith("unverified")
+    assert not model("replicate/veo-3.1").price_unverified
+
+
+def test_a_price_read_from_the_page_clears_the_unverified_mark(tmp_path):
+    (tmp_path / "replicate-prices.toml").write_text(
+        '[[price]]\nid = "replicate/kling-v3"\nprice_per_second = 0.112\nprice_per_second_audio = 0.168\n'
+        'price_source = "https://replicate.com/kwaivgi/kling-v3-video"\nprice_date = "2026-12-01"\n')
+    spec = load_catalog(tmp_path).get("replicate/kling-v3")
+    assert not spec.price_unverified and spec.price_for(5, True) == pytest.approx(0.84)

@@ -369,3 +369,17 @@ async def test_image_over_runways_limit_is_a_422_at_the_api_and_writes_nothing(d
     assert "too large for Runway" in r.text and "3840 KiB at most" in r.text
     assert rows == [0, 0]
     assert not list(settings.media_dir.rglob("source.*")), "the source image was written"
+
+
+async def test_veo3_text_and_image_to_video_bodies(provider, state, png):
+    """Veo 3, which the seed names, through Runway's `veo3` (SDK types: duration 8)."""
+    veo3 = CATALOG.get("runway/veo-3")
+    assert veo3.unverified and veo3.durations == (8,)
+    await provider.submit(veo3, request(veo3, aspect_ratio="9:16", duration_s=8))
+    await provider.submit(veo3, request(veo3, image=png, aspect_ratio="16:9", duration_s=8))
+    t2v, i2v = state.creates
+    assert (t2v["endpoint"], t2v["body"]["model"], t2v["body"]["ratio"], t2v["body"]["duration"]) == (
+        "text_to_video", "veo3", "720:1280", 8)
+    assert (i2v["endpoint"], i2v["body"]["model"], i2v["body"]["ratio"]) == ("image_to_video", "veo3", "1280:720")
+    assert check_request(veo3, duration_s=5, aspect_ratio="16:9", resolution="720p", has_image=False) == [
+        "Veo 3 (Runway) does not support 5 s; it accepts 8 s"]

@@ -134,7 +134,9 @@ def test_command_writes_prices_that_the_app_shows(site, tmp_path, monkeypatch, c
     finally:
         get_settings.cache_clear()
     out, err = capsys.readouterr()
-    assert "replicate/veo-3.1: $0.2/s, $0.4/s with audio" in out and "wrote 4 of 16 prices" in out
+    # 17 selectable Replicate entries since replicate/ltx-2-pro (unverified, no page in the fake) was added
+    assert "replicate/veo-3.1: $0.2/s, $0.4/s with audio" in out and "wrote 4 of 17 prices" in out
+    assert "replicate/ltx-2-pro: no price (could not read the page: HTTP 404)" in err
     assert "replicate/hailuo-02: no price (priced per video, not per second of output video)" in err
     assert "replicate/luma-ray-3.2: no price (could not read the page: HTTP 404)" in err
 

@@ -10,6 +10,7 @@ says what the model does accept.
 from __future__ import annotations
 
 import json
+import math
 
 import logging
 import tomllib
@@ -41,6 +42,11 @@ class ModelSpec:
     default_duration: float | None = None
     # Narrower duration lists at some resolutions ("1080p only at 8 s"): { "1080p" = [8] }
     durations_by_resolution: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # Narrower durations with a source image ("10 s image-to-video needs keyframes"): [5]
+    i2v_durations: tuple[float, ...] = ()
+    # A range model takes whole seconds unless this is set: fal refuses "7.5", Replicate and Ark
+    # round it, so 7.5 s would render and bill 8 s.
+    fractional_durations: bool = False
     aspect_ratios: tuple[str, ...] = ("16:9",)
     resolutions: tuple[str, ...] = ("720p",)
     audio: str = "none"           # none | optional | always
@@ -53,6 +59,10 @@ class ModelSpec:
     price_per_second_by_resolution: dict[str, float] = field(default_factory=dict)
     price_source: str = ""
     price_date: str = ""
+    # The rate is a quote that public sources contradict and the provider's own page could not
+    # be read: shown as "price unverified", still used for estimates and budgets (an upper bound
+    # where the entry says so) until a `[[price]]` table replaces it.
+    price_unverified: bool = False
     status: str = "live"          # live | retired | unverified
     retired_on: str = ""
     retired_reason: str = ""
@@ -64,6 +74,12 @@ class ModelSpec:
     @property
     def selectable(self) -> bool:
         return self.status != "retired"
+
+    @property
+    def unverified(self) -> bool:
+        """The route is not confirmed (an id seen only second-hand, an API that may answer 404):
+        it may be chosen on purpose, but it is never shown or picked as if it worked."""
+        return self.status == "unverified"
 
     @property
     def supports_image(self) -> bool:
@@ -148,7 +164,7 @@ class Catalog:
 
 def _spec(raw: dict[str, Any], source: Path) -> ModelSpec:
     data = dict(raw)
-    for key in ("modes", "durations", "aspect_ratios", "resolutions"):
+    for key in ("modes", "durations", "aspect_ratios", "resolutions", "i2v_durations"):
         if key in data:
             data[key] = tuple(data[key])
     if "duration_range" in data:
@@ -211,6 +227,7 @@ def _apply_price(models: dict[str, ModelSpec], raw: dict[str, Any], source: Path
     else:
         data["price_per_second_by_resolution"] = {}  # the old table belonged to the old price
     data.setdefault("price_per_second_audio", None)
+    data.setdefault("price_unverified", False)   # a price read from the provider replaces the doubtful quote
     models[model_id] = replace(spec, **data)
 
 
@@ -260,6 +277,15 @@ def resolution_duration_problem(spec: ModelSpec, duration_s: float, resolution: 
             f"(not {duration_s:g} s){also}")
 
 
+def fraction_problem(spec: ModelSpec, duration_s: float) -> str | None:
+    """A fractional duration on a range model that takes whole seconds: refused, not rounded,
+    since the provider would refuse it or render (and bill) the rounded length."""
+    if not spec.duration_range or spec.fractional_durations or abs(duration_s - round(duration_s)) < 1e-9:
+        return None
+    lo, hi = math.floor(duration_s), math.ceil(duration_s)
+    return f"{spec.name} takes whole seconds only ({duration_s:g} s would be refused or rounded); choose {lo} or {hi} s"
+
+
 def check_request(spec: ModelSpec, *, duration_s: float, aspect_ratio: str, resolution: str,
                   has_image: bool, audio: bool | None = None, negative_prompt: str | None = None,
                   prompt: str = "") -> list[str]:
@@ -276,10 +302,15 @@ def check_request(spec: ModelSpec, *, duration_s: float, aspect_ratio: str, reso
         errors.append(f"{name} is image-to-video only: add a source image")
     if not duration_allowed(spec, duration_s):
         errors.append(f"{name} does not support {duration_s:g} s; it accepts {spec.accepted_durations()}")
+    elif fraction_problem(spec, duration_s):
+        errors.append(fraction_problem(spec, duration_s))
     else:
         problem = resolution_duration_problem(spec, duration_s, resolution)
         if problem:
             errors.append(problem)
+        elif has_image and spec.i2v_durations and not any(abs(duration_s - d) < 1e-9 for d in spec.i2v_durations):
+            errors.append(f"{name} renders image-to-video only at {', '.join(f'{d:g}' for d in spec.i2v_durations)} s "
+                          f"(not {duration_s:g} s: longer image-to-video needs keyframes, which Takes does not send)")
     if aspect_ratio not in spec.aspect_ratios:
         errors.append(f"{name} does not support aspect ratio {aspect_ratio}; it accepts {', '.join(spec.aspect_ratios)}")
     if resolution not in spec.resolutions:

@@ -34,7 +34,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select, text, update
 
-from app import media
+from app import delivery, media
 from app.comparisons import generation_request
 from app.jobs.context import JobContext
 from app.models import TERMINAL_STATES, Comparison, Take, utcnow
@@ -474,6 +474,7 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         media_info=info, duration_s=duration, fps=info["fps"], width=info["width"], height=info["height"],
         has_audio=info["has_audio"], finished_at=utcnow(), progress=1.0, error_code=None, error_message=None,
         cost_usd=model.price_for(duration, params.audio, params.resolution or None),
+        **delivery.take_fields(info, model, params, status.meta, comparison.prompt),
     )
     return "ready"
 

@@ -43,7 +43,9 @@ def input_from_options(model: ModelSpec, req: GenerationRequest, *, duration_for
     spellings, so one mapping serves both; they differ only in their defaults (passed in).
     options: duration_field ("duration"), duration_format ("int" → 5, "s" → "5s", else "5"),
     send_duration, send_aspect_ratio, i2v_aspect_ratio (Kling i2v takes none), send_resolution,
-    resolution_map ({"4k" = "2160p"}), image_field, audio_field ("generate_audio"), extra (fixed fields).
+    resolution_map ({"4k" = "2160p"}), image_field, audio_field ("generate_audio"), extra (fixed fields),
+    rewrite_field (the prompt rewriter's switch: sent off unless the comparison allows rewriting,
+    since a rewritten prompt changes what is compared).
     """
     opts = model.options
     body: dict[str, Any] = {"prompt": req.prompt}
@@ -62,5 +64,7 @@ def input_from_options(model: ModelSpec, req: GenerationRequest, *, duration_for
         body["seed"] = req.seed
     if req.image:
         body[opts.get("image_field", image_field)] = image_data_uri(req)
+    if opts.get("rewrite_field"):
+        body[opts["rewrite_field"]] = bool(req.rewrite_prompt)
     body.update(opts.get("extra", {}))
     return body

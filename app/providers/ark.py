@@ -67,6 +67,12 @@ class ArkProvider(HttpProvider):
     def expires_after(self) -> int:
         return int(min(EXPIRES_MAX_S, max(EXPIRES_MIN_S, self.settings.take_timeout_s)))
 
+    def ratio(self, model: ModelSpec, req: GenerationRequest) -> str:
+        """The asked ratio, except first-frame requests of entries with `i2v_ratio` (Seedance 2.5:
+        "adaptive", from measured third-party reports, docs/providers/ark.md): there the clip
+        takes the image's shape, and app/delivery.py checks it against the image."""
+        return model.options.get("i2v_ratio", req.aspect_ratio) if req.has_image else req.aspect_ratio
+
     def request_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": req.prompt}]
         if req.image:
@@ -76,7 +82,7 @@ class ArkProvider(HttpProvider):
             "model": self.model_id(model, req),
             "content": content,
             "resolution": req.resolution,                 # Ark uses our spelling: 480p | 720p | 1080p
-            "ratio": req.aspect_ratio,
+            "ratio": self.ratio(model, req),
             "duration": int(round(req.duration_s)),
             "seed": req.seed if req.seed is not None else derived_seed(req.take_id),
             "watermark": False,
@@ -133,7 +139,7 @@ class ArkProvider(HttpProvider):
         if req.seed is not None:
             return None
         want_model, seed = self.model_id(model, req), derived_seed(req.take_id)
-        expected = {"duration": int(round(req.duration_s)), "ratio": req.aspect_ratio, "resolution": req.resolution}
+        expected = {"duration": int(round(req.duration_s)), "ratio": self.ratio(model, req), "resolution": req.resolution}
         matches: list[dict[str, Any]] = []
         for page in range(1, LIST_MAX_PAGES + 1):
             data = await self._get(TASKS, params={"page_num": page, "page_size": LIST_PAGE_SIZE,

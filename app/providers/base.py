@@ -73,6 +73,9 @@ class GenerationRequest:
     # The image's size in bytes when it is not on disk yet (the form-time check); else read
     # from `image`. Adapters' per-provider image limits read `image_size_bytes`.
     image_nbytes: int | None = None
+    # Let the provider's prompt rewriter run (MiniMax prompt_optimizer, fal auto_fix / enable_prompt_expansion);
+    # off by default: a rewritten prompt changes what is compared.
+    rewrite_prompt: bool = False
 
     @property
     def has_image(self) -> bool:

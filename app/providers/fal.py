@@ -118,7 +118,10 @@ class FalProvider(HttpProvider):
             if not url:
                 return JobStatus("failed", error=ProviderError(
                     "provider_error", f"fal finished without a video in its output: {str(data)[:300]}"))
-            return JobStatus("succeeded", progress=1.0, result_url=url, meta={"seed": data.get("seed")})
+            meta = {"seed": data.get("seed")}
+            if isinstance(data.get("actual_prompt"), str) and data["actual_prompt"].strip():
+                meta["rewritten_prompt"] = data["actual_prompt"]   # Wan's expanded prompt (fal-js output type)
+            return JobStatus("succeeded", progress=1.0, result_url=url, meta=meta)
         if status == 504 and resp.headers.get("x-fal-request-timeout-type"):
             # Our X-Fal-Request-Timeout ran out before the request started (fal_client treats
             # this 504 as final too): terminal, and not billed.

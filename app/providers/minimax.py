@@ -85,8 +85,9 @@ class MiniMaxProvider(HttpProvider):
         }
         if req.image:
             body["first_frame_image"] = image_data_uri(req)
-        if "prompt_optimizer" in model.options:
-            body["prompt_optimizer"] = bool(model.options["prompt_optimizer"])
+        # MiniMax rewrites the prompt unless told not to (prompt_optimizer defaults to true): off
+        # unless the comparison lets providers rewrite, so every model gets the same words.
+        body["prompt_optimizer"] = bool(req.rewrite_prompt)
         return body
 
     # -- the interface -------------------------------------------------------------------------

@@ -18,8 +18,8 @@ class ModelOut(BaseModel):
     name: str
     provider: str
     family: str = ""
-    status: str
-    available: bool
+    status: str = Field(description="live | unverified (the id or route is not confirmed: may answer 404) | retired")
+    available: bool = Field(description="Its provider's keys are set and it is not retired (an unverified model can be available).")
     missing_settings: list[str]
     modes: list[str]
     durations: list[float]
@@ -34,6 +34,7 @@ class ModelOut(BaseModel):
     price_per_second_by_resolution: dict[str, float] = {}
     price_source: str | None = None
     price_date: str | None = None
+    price_unverified: bool = False
     retired_on: str | None = None
     retired_reason: str | None = None
     latency_s: float | None = None
@@ -59,7 +60,7 @@ def model_json(row: dict) -> dict:
         "negative_prompt": m.negative_prompt, "seed": m.seed, "price_per_second": m.price_per_second,
         "price_per_second_audio": m.price_per_second_audio,
         "price_per_second_by_resolution": dict(m.price_per_second_by_resolution), "price_source": m.price_source,
-        "price_date": m.price_date, "retired_on": m.retired_on or None, "retired_reason": m.retired_reason or None,
+        "price_date": m.price_date, "price_unverified": m.price_unverified, "retired_on": m.retired_on or None, "retired_reason": m.retired_reason or None,
         "latency_s": m.latency_s,
     }
 

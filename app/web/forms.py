@@ -36,6 +36,7 @@ def comparison_fields(form: FormData) -> dict:
     raw = {k: form.get(k) for k in COMPARISON_FIELDS}
     raw["models"] = form.getlist("models")
     raw["audio"] = form.get("audio") == "on"
+    raw["rewrite_prompt"] = form.get("rewrite_prompt") == "on"
     return raw
 
 
@@ -46,7 +47,8 @@ async def comparison_input(form: FormData, raw: dict) -> ComparisonInput:
         prompt=raw["prompt"] or "", models=raw["models"], duration_s=number(raw["duration_s"]),
         aspect_ratio=raw["aspect_ratio"] or None, resolution=raw["resolution"] or None,
         board=raw["board"] or None, seed=whole_number(raw["seed"]),
-        negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image)
+        negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image,
+        rewrite_prompt=raw["rewrite_prompt"])
 
 
 def ballot_input(form: FormData) -> BallotInput:

@@ -85,6 +85,9 @@ class ModelStatsOut(BaseModel):
     cost_usd: float | None = None
     accepted_seconds: float
     cost_per_accepted_second: float | None = None
+    as_asked: int = Field(0, description="Ready takes delivered as asked (duration, resolution, aspect ratio, fps, audio).")
+    checked: int = Field(0, description="Ready takes the delivered-as-asked check has seen.")
+    as_asked_rate: float | None = Field(None, description="as_asked / checked.")
 
 
 class ComparisonTableOut(BaseModel):

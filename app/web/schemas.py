@@ -62,6 +62,9 @@ class ComparisonIn(BaseModel):
     negative_prompt: str | None = None
     audio: bool = False
     image: str | None = Field(None, description="Source image for image-to-video, as a base64 data URL.")
+    rewrite_prompt: bool = Field(False, description=(
+        "Let providers rewrite the prompt (MiniMax prompt_optimizer, fal Veo auto_fix, fal Wan "
+        "enable_prompt_expansion). Off by default, so every model gets the same words."))
 
 
 class TakeError(BaseModel):
@@ -96,6 +99,11 @@ class TakeOut(BaseModel):
     submitted_at: str | None = None
     finished_at: str | None = None
     generation_s: float | None = None
+    as_asked: bool | None = Field(None, description=(
+        "Delivered as asked (duration, resolution, aspect ratio, frame rate, audio), checked after "
+        "download; null until checked, and while a blind board is not revealed."))
+    delivery_notes: list[str] = Field([], description='What differs from the request, e.g. "delivered 960×540 for 1080p".')
+    rewritten_prompt: str | None = Field(None, description="The prompt the provider says it used, where it rewrote ours.")
 
 
 class ComparisonOut(BaseModel):

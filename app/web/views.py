@@ -52,6 +52,8 @@ def take_json(take: Take, catalog: Catalog) -> dict:
         "submitted_at": take.submitted_at.isoformat() if take.submitted_at else None,
         "finished_at": take.finished_at.isoformat() if take.finished_at else None,
         "generation_s": take.generation_s,
+        "as_asked": take.as_asked, "delivery_notes": list(take.delivery_notes or []),
+        "rewritten_prompt": take.rewritten_prompt,
     }
 
 

@@ -17,7 +17,8 @@ Faults are scripted through `FalState` (one instance per fake, reset by the test
 `fail_next_create` = 401 | 403 | 422 | 429 | 500 | 503 | "hang"; `fail_next_status` /
 `fail_next_result` = an HTTP status (5040: a 504 carrying X-Fal-Request-Timeout-Type, i.e. the
 start timeout we asked for ran out); `next_outcome` = "ok" | "moderation" | "error" |
-"validation"; `expire_results` makes the result file 404.
+"validation"; `expire_results` makes the result file 404. Wan endpoints answer `actual_prompt`,
+expanded only when the request sent `enable_prompt_expansion: true`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FalJob:
     outcome: str
     polls: int = 0
     cancelled: bool = False
+    body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,7 +101,7 @@ def create_app(state: FalState | None = None) -> Starlette:
         if isinstance(failure, int):
             return fault(failure)
         owner, alias = endpoint.split("/")[:2]
-        job = FalJob(id=str(uuid.uuid4()), endpoint=endpoint, outcome=state.next_outcome)
+        job = FalJob(id=str(uuid.uuid4()), endpoint=endpoint, outcome=state.next_outcome, body=body)
         state.jobs[job.id] = job
         if failure == "hang":  # the job is queued, but the answer comes too late for the client
             await asyncio.sleep(state.hang_s)
@@ -159,8 +161,13 @@ def create_app(state: FalState | None = None) -> Starlette:
             return JSONResponse({"detail": [{"loc": ["body", "image_url"], "msg": "Could not read the image.",
                                              "type": "image_load_error"}]}, status_code=422)
         url = f"{str(request.base_url).rstrip('/')}/files/{job.id}.mp4"
-        return JSONResponse({"video": {"url": url, "content_type": "video/mp4", "file_name": "output.mp4",
-                                       "file_size": len(tiny_mp4())}, "seed": 42})
+        out: dict[str, Any] = {"video": {"url": url, "content_type": "video/mp4", "file_name": "output.mp4",
+                                         "file_size": len(tiny_mp4())}, "seed": 42}
+        if "/wan/" in job.endpoint:   # Wan's output type (fal-js): {video, seed, actual_prompt}
+            prompt = job.body.get("prompt", "")
+            out["actual_prompt"] = (prompt + ", cinematic lighting, shallow depth of field"
+                                    if job.body.get("enable_prompt_expansion") else prompt)
+        return JSONResponse(out)
 
     async def cancel(request: Request) -> Response:
         if (resp := unauthorized(request)) is not None:

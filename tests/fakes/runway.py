@@ -22,9 +22,12 @@ from tests.fakes import tiny_mp4
 
 API_SECRET = "key_runway_test_secret"
 VERSION = "2024-11-06"
-T2V_MODELS = {"gen4.5": {"1280:720", "720:1280"}}
+# veo3: the SDK types give duration 8 only; its ratios here are Runway's Veo 3.1 ones (an assumption,
+# as in the catalog entry).
+T2V_MODELS = {"gen4.5": {"1280:720", "720:1280"}, "veo3": {"1280:720", "720:1280"}}
 I2V_MODELS = {
     "gen4.5": {"1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672"},
+    "veo3": {"1280:720", "720:1280"},
     "gen4_turbo": {"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"},
 }
 
@@ -71,6 +74,8 @@ def validate(kind: str, body: dict[str, Any]) -> str | None:
         return "duration must be an integer from 2 to 10"
     if model == "gen4_turbo" and duration is not None and duration not in (5, 10):
         return "duration must be 5 or 10"
+    if model == "veo3" and duration != 8:
+        return "duration must be 8"
     text = body.get("promptText")
     if model == "gen4.5" and not text:
         return "promptText is required"
