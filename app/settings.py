@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     take_timeout_s: float = 30 * 60
     lease_s: float = 30.0                 # a worker that dies loses its takes after this long
     sweep_interval_s: float = 5.0
+    step_timeout_s: float = 600.0         # arq job timeout: one step (a poll; a download and its processing)
     provider_concurrency: int = 4         # default per-provider limit of takes in flight
     provider_concurrency_overrides: dict[str, int] = Field(default_factory=dict)
 
