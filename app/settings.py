@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # Demo provider: realistic latency, configurable failures.
     demo_latency_s: float | None = None   # None: each demo model's own latency from the catalog
     demo_fail_rate: float = 0.0
+    demo_submit_latency_s: float = 0.0    # how long the demo's create call takes (fault tests widen it)
     demo_fail_models: list[str] = Field(default_factory=list)  # these demo models always fail
     demo_state_dir: Path | None = None    # where the fake remote service keeps its jobs; default MEDIA_DIR/.demo
 
