@@ -18,7 +18,7 @@ import logging
 import time
 
 from arq.connections import RedisSettings
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from app.db import Database
 from app.jobs.context import JobContext
@@ -43,13 +43,22 @@ async def sweep(jctx: JobContext, redis) -> int:
     job never started is sent again under the same job id (a no-op while it still waits in
     the queue); one whose job was taken by a worker that died before claiming it, or whose
     worker died mid-step, gets its next step number (a new job id)."""
-    fresh, same = [], {}
+    fresh, same = {}, {}
     for t in await stale_takes(jctx):
         if not t.queued or await redis.exists(in_progress_key_prefix + job_id(t.take_id, t.seq)):
-            fresh.append(t.take_id)
+            fresh[t.take_id] = t.seq
         else:
             same[t.take_id] = t.seq
-    steps = await mark_queued(jctx, fresh + list(same), same_step=same)
+    steps = await mark_queued(jctx, list(fresh) + list(same), same_step=same)
+    # The step a dead worker was running stays "in progress" in arq until its marker expires,
+    # then runs as a no-op: drop it now, so the queue holds only the takes' live jobs.
+    ghosts = [job_id(tid, fresh[tid]) for tid, _ in steps if tid in fresh]
+    if ghosts:
+        async with redis.pipeline(transaction=False) as pipe:
+            for jid in ghosts:
+                pipe.zrem(default_queue_name, jid)
+                pipe.delete(job_key_prefix + jid, in_progress_key_prefix + jid, retry_key_prefix + jid)
+            await pipe.execute()
     await enqueue_steps(jctx, redis, steps)
     return len(steps)
 
@@ -95,6 +104,7 @@ def worker_settings(settings: Settings | None = None) -> type:
         keep_result = 0                   # nobody reads results; a take's state is in its row
         max_tries = 1000                  # a retried job is harmless: the step number decides
         queue_read_limit = 1000           # dead workers' markers can never fill what a worker reads
+        poll_delay = 0.2                  # steps are short: pick the next one up soon
 
     return WorkerSettings
 
@@ -111,8 +121,10 @@ async def _run_once(settings: Settings) -> bool:
     finally:
         try:
             await asyncio.wait_for(worker.close(), 30)
-        except Exception as exc:   # the connection is gone already
+        except Exception as exc:   # the connection is gone already: close our side anyway
             log.info("worker close: %s", exc)
+            if "sweeper" in worker.ctx and not worker.ctx["sweeper"].done():
+                await shutdown(worker.ctx)
     return worker.main_task is not None and worker.main_task.cancelled()
 
 
