@@ -198,7 +198,8 @@ async def _make_takes(db, n_comparisons: int) -> list[str]:
         board = await default_board(s)
         for i in range(n_comparisons):
             c = Comparison(board_id=board.id, prompt=f"storm {i}",
-                           params={"duration_s": 1, "aspect_ratio": "16:9", "resolution": "360p"})
+                           params={"duration_s": 1, "durations": {"demo/ember": 2, "demo/blocks": 3},
+                                   "aspect_ratio": "16:9", "resolution": "360p"})   # each model's shortest
             s.add(c)
             await s.flush()
             for m in MODELS:
