@@ -131,7 +131,7 @@ async def generate_take(ctx: JobContext, take_id: str) -> str | None:
     its final status, or None when another attempt holds it (or took it over meanwhile)."""
     step = await step_take(ctx, take_id)
     while step.delay is not None:
-        await asyncio.sleep(step.delay)
+        await _sleep(ctx, take_id, step.delay)
         step = await step_take(ctx, take_id, step.seq)
     return step.status
 
@@ -179,7 +179,8 @@ async def _load(ctx: JobContext, take_id: str) -> tuple[Take, Comparison]:
 
 
 async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
-    """A short wait inside a step (download retries); the heartbeat keeps the lease."""
+    """The wait a step asked for before the next (generate_take), or a short one inside a
+    step (download retries, while the heartbeat keeps the lease)."""
     await asyncio.sleep(max(0.0, seconds))
 
 
