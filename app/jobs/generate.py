@@ -488,7 +488,3 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         cost_usd=model.price_for(duration, params.audio, params.resolution or None),
     )
     return "ready"
-
-
-# The sweeper's half lives with the leases; kept importable from here for callers of old.
-from app.jobs.leases import mark_queued, stale_take_ids  # noqa: E402

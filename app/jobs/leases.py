@@ -114,10 +114,6 @@ async def stale_takes(ctx: JobContext, limit: int = 200) -> list[Stale]:
         return [Stale(tid, seq, owner == QUEUE_OWNER) for tid, seq, owner in rows]
 
 
-async def stale_take_ids(ctx: JobContext, limit: int = 200) -> list[str]:
-    return [t.take_id for t in await stale_takes(ctx, limit)]
-
-
 async def mark_queued(ctx: JobContext, take_ids: list[str], *, same_step: dict[str, int] | None = None
                       ) -> list[tuple[str, int]]:
     """Hand unheld takes to the queue: returns (take id, step number) for each one that was
