@@ -75,17 +75,15 @@ def _serve_command(settings, args) -> int:
 
 
 def _worker_command(settings) -> int:
-    """`takes worker`: an arq worker. Without Redis there is no queue to read, so it refuses
-    (jobs then run inside `takes serve`)."""
+    """`takes worker`: an arq worker that reconnects after a Redis or PostgreSQL outage
+    instead of exiting. Without Redis there is no queue to read, so it refuses (jobs then
+    run inside `takes serve`)."""
     if not settings.redis_url:
         print("takes worker needs REDIS_URL (without it, jobs run inside `takes serve`)", file=sys.stderr)
         return 2
-    from arq.worker import run_worker
+    from app.jobs.worker import run_forever
 
-    from app.jobs.worker import worker_settings
-
-    run_worker(worker_settings())
-    return 0
+    return run_forever(settings)
 
 
 def _account_command(settings, args) -> int:

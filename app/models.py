@@ -161,6 +161,20 @@ class Comparison(Base):
         return ComparisonParams.from_json(self.params or {})
 
 
+class IdempotencyKey(Base):
+    """`Idempotency-Key` of a `POST /api/comparisons`: the same key from the same actor within
+    24 h answers with the comparison the first request made (app/web/comparisons.py)."""
+
+    __tablename__ = "idempotency_keys"
+
+    actor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    comparison_id: Mapped[str] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    comparison: Mapped[Comparison] = relationship()
+
+
 class Take(Base):
     """One model's attempt at one comparison. The state machine is described in
     app/jobs/generate.py's docstring."""
@@ -197,8 +211,15 @@ class Take(Base):
     delivery_notes: Mapped[list[Any]] = mapped_column(default=list)
     # The prompt the provider actually used, where it rewrote ours and says so (fal Wan's actual_prompt).
     rewritten_prompt: Mapped[str | None] = mapped_column(Text)
+    # Who may work on the take (app/jobs/leases.py): a per-attempt token, or "queue" while its
+    # next step waits in a queue; `step_seq` numbers those steps, so a stale job is a no-op.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    step_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The attempt that moved the take queued → submitting: only it may record the remote job.
+    submit_token: Mapped[str | None] = mapped_column(String(64))
+    # The job layer's counters between steps (polls, errors, submit tries, since when).
+    job_state: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

@@ -48,12 +48,14 @@ class Settings(BaseSettings):
     take_timeout_s: float = 30 * 60
     lease_s: float = 30.0                 # a worker that dies loses its takes after this long
     sweep_interval_s: float = 5.0
+    step_timeout_s: float = 600.0         # arq job timeout: one step (a poll; a download and its processing)
     provider_concurrency: int = 4         # default per-provider limit of takes in flight
     provider_concurrency_overrides: dict[str, int] = Field(default_factory=dict)
 
     # Demo provider: realistic latency, configurable failures.
     demo_latency_s: float | None = None   # None: each demo model's own latency from the catalog
     demo_fail_rate: float = 0.0
+    demo_submit_latency_s: float = 0.0    # how long the demo's create call takes (fault tests widen it)
     demo_fail_models: list[str] = Field(default_factory=list)  # these demo models always fail
     demo_state_dir: Path | None = None    # where the fake remote service keeps its jobs; default MEDIA_DIR/.demo
 

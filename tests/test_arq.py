@@ -13,6 +13,7 @@ from tests.support.live import Proc
 from tests.support.settings import make_settings, settings_env
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
+SHORTEST = {"demo/aurora": 1, "demo/ember": 2, "demo/blocks": 3}   # each model's shortest clip
 
 
 @pytest.fixture
@@ -106,5 +107,105 @@ def test_worker_killed_mid_generation_resumes_without_submitting_twice(pg_settin
         assert "submitting" not in worker2.output()
     finally:
         for p in (worker, worker2, web):
+            if p:
+                p.kill()
+
+
+async def _takes(settings, n_comparisons: int = 2) -> list[str]:
+    from app.boards import default_board
+    from app.db import Database
+    from app.models import Comparison, Take
+
+    db = Database(settings)
+    ids = []
+    async with db.session() as s:
+        board = await default_board(s)
+        for i in range(n_comparisons):
+            c = Comparison(board_id=board.id, prompt=f"p{i}",
+                           params={"duration_s": 1, "durations": SHORTEST, "resolution": "360p"})
+            s.add(c)
+            await s.flush()
+            for m in DEMOS:
+                t = Take(comparison_id=c.id, model_id=m, provider="demo")
+                s.add(t)
+                await s.flush()
+                ids.append(t.id)
+        await s.commit()
+    await db.dispose()
+    return ids
+
+
+async def test_enqueueing_twice_and_sweeping_keep_one_job_per_take(pg_settings):
+    """F2's queue growth: the web's enqueue and the sweeper may both send a take; the queue
+    still holds one job per take, and a dead worker's step is replaced, not added to."""
+    import redis.asyncio as aioredis
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from sqlalchemy import update
+
+    from app.jobs.context import JobContext
+    from app.jobs.runner import ArqQueue
+    from app.jobs.worker import sweep
+    from app.models import Take, utcnow
+
+    ids = await _takes(pg_settings)
+    ctx = JobContext.create(pg_settings)
+    queue = ArqQueue(ctx, pg_settings.redis_url)
+    pool = await create_pool(RedisSettings.from_dsn(pg_settings.redis_url))
+    r = aioredis.from_url(pg_settings.redis_url)
+    try:
+        await queue.start()
+        await queue.enqueue(ids)
+        await queue.enqueue(ids)
+        assert await sweep(ctx, pool) == 0
+        assert await r.zcard("arq:queue") == len(ids)
+        # The queued jobs wait past LEASE_S (a busy queue): sent again under the same ids, a no-op.
+        async with ctx.db.session() as s:
+            await s.execute(update(Take).values(lease_expires_at=utcnow()))
+            await s.commit()
+        assert await sweep(ctx, pool) == len(ids)
+        assert await r.zcard("arq:queue") == len(ids)
+        # A worker took the first one's job and died holding it: a new step replaces the old job.
+        first = f"take:{ids[0]}:1"
+        await r.set("arq:in-progress:" + first, b"1")
+        async with ctx.db.session() as s:
+            await s.execute(update(Take).where(Take.id == ids[0])
+                            .values(lease_owner="w-dead.token", lease_expires_at=utcnow()))
+            await s.commit()
+        assert await sweep(ctx, pool) == 1
+        jobs = {j.decode() for j in await r.zrange("arq:queue", 0, -1)}
+        assert len(jobs) == len(ids) and first not in jobs and f"take:{ids[0]}:2" in jobs
+    finally:
+        await queue.stop()
+        await pool.aclose()
+        await r.aclose()
+        await ctx.aclose()
+        await ctx.db.dispose()
+
+
+def test_the_web_answers_202_while_redis_is_down_and_a_worker_delivers_later(pg_settings, tmp_path):
+    """F4: no 500 after a write. The comparison is committed, its takes wait unheld in the
+    database (the outbox), and the first sweep of a worker generates them; a retry with the
+    same Idempotency-Key gets the same comparison."""
+    from tests.fakes import free_port
+
+    port, dead_redis = free_port(), f"redis://127.0.0.1:{free_port()}/0"
+    web_settings = pg_settings.model_copy(update={"redis_url": dead_redis})
+    web = _serve(web_settings, tmp_path, port)
+    url = f"http://127.0.0.1:{port}"
+    worker = None
+    try:
+        _wait_http(url, web)
+        body = {"prompt": "a lighthouse in fog", "models": DEMOS, "durations": SHORTEST, "resolution": "360p"}
+        r = httpx.post(url + "/api/comparisons", json=body, headers={"Idempotency-Key": "retry-me"}, timeout=30)
+        assert r.status_code == 202, r.text
+        again = httpx.post(url + "/api/comparisons", json=body, headers={"Idempotency-Key": "retry-me"}, timeout=30)
+        assert again.status_code == 202 and again.json()["id"] == r.json()["id"]
+        worker = Proc(["worker"], settings_env(pg_settings), tmp_path / "worker.log").start()
+        done = wait_for_takes_over_http(url, r.json()["id"])
+        assert [t["status"] for t in done["takes"]] == ["ready"] * 3, worker.output()
+        assert set(submission_counts(pg_settings).values()) == {1}
+    finally:
+        for p in (worker, web):
             if p:
                 p.kill()

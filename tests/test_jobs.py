@@ -11,7 +11,7 @@ import pytest
 from app.boards import default_board
 from app.catalog import ModelSpec
 from app.jobs.context import JobContext
-from app.jobs.generate import generate_take
+from app.jobs.generate import LeaseLost, Step, generate_take
 from app.models import Comparison, Take, utcnow
 from app.providers.base import JobStatus, Provider, ProviderError, Submission
 from app.providers.demo_render import render_clip
@@ -499,3 +499,164 @@ async def test_a_clip_browsers_cannot_play_is_served_as_a_proxy_and_downloaded_a
         blind = await client.get(f"/media/takes/{tid}/original.{ext}")
         assert blind.status_code == 200 and blind.content == returned
         assert f'filename="take-{tid}.{ext}"' in blind.headers["content-disposition"]
+
+
+# ---- at most one submission, by construction ----------------------------------------------
+
+async def test_two_copies_of_a_job_in_one_process_submit_once(ctx, provider):
+    """The failure of F3: duplicate jobs for one take in the same worker process (same worker
+    id) both drove it. Leases are per attempt now, so one copy finds the take held."""
+    tid = await make_take(ctx)
+
+    async def slow(take_id):
+        await asyncio.sleep(0.3)      # a real create call takes ~1 s: the window the copies raced in
+
+    provider.during_submit = slow
+    results = await asyncio.gather(*(generate_take(ctx, tid) for _ in range(5)))
+    assert sorted(results, key=str) == [None] * 4 + ["ready"]
+    assert provider.submits == [tid]
+
+
+async def test_the_right_to_submit_is_won_once_and_only_with_the_current_lease(ctx, provider, settings):
+    from app.jobs import generate
+    from app.jobs.leases import claim
+
+    tid = await make_take(ctx)
+    take = await get(ctx, tid)
+    first = await claim(ctx, tid)
+    await _set_take(ctx, tid, lease_expires_at=utcnow() - timedelta(seconds=1))   # its worker "died"
+    second = await claim(ctx, tid)
+    assert first and second and first.token != second.token
+    generate._lease.set(first)
+    assert await generate._claim_slot(ctx, take) is False        # an expired holder cannot submit
+    generate._lease.set(second)
+    assert await generate._claim_slot(ctx, take) is True
+    assert await generate._claim_slot(ctx, take) is False        # not twice: the take is no longer queued
+    t = await get(ctx, tid)
+    assert t.status == "submitting" and t.submit_token == second.token
+
+
+async def test_a_lease_is_released_only_by_its_holder(ctx, provider):
+    from app.jobs.leases import Lease, claim, hand_back, release, renew
+
+    tid = await make_take(ctx)
+    mine = await claim(ctx, tid)
+    stranger = Lease(tid, ctx.worker_id + ".someone-else")        # same worker, another attempt
+    await release(ctx, stranger)
+    with pytest.raises(LeaseLost):
+        await renew(ctx, stranger)
+    with pytest.raises(LeaseLost):
+        await hand_back(ctx, stranger, 1.0)
+    assert (await get(ctx, tid)).lease_owner == mine.token
+    await release(ctx, mine)
+    assert (await get(ctx, tid)).lease_owner is None
+
+
+async def test_a_stale_copy_of_a_step_is_a_no_op(ctx, provider):
+    from app.jobs.generate import step_take
+
+    provider.poll_script = [JobStatus("running", progress=0.5, poll_after=5)]
+    tid = await make_take(ctx)
+    first = await step_take(ctx, tid, None)                      # submits; next step is due at once
+    assert first.status == "submitted" and first.seq == 1
+    assert await step_take(ctx, tid, 0) == Step(None)            # an old job, retried by arq later
+    second = await step_take(ctx, tid, first.seq)                # polls once: running, next in 5 s
+    assert (second.status, second.delay, second.seq) == ("running", 5, 2)
+    assert await step_take(ctx, tid, first.seq) == Step(None)   # the same job again
+    assert provider.submits == [tid] and provider.polls == 1
+
+
+# ---- waiting holds nothing ---------------------------------------------------------------
+
+async def test_a_take_waiting_for_a_slot_returns_at_once_holding_nothing(ctx, provider, settings):
+    from app.jobs.generate import step_take
+
+    settings.provider_concurrency_overrides = {"scripted": 1}
+    await make_take(ctx, status="running", remote_id="busy", remote_meta={"k": "v"}, submitted_at=utcnow(),
+                    lease_owner="other", lease_expires_at=utcnow() + timedelta(seconds=60))
+    tid = await make_take(ctx)
+    step = await asyncio.wait_for(step_take(ctx, tid), 2)
+    assert step.status == "queued" and 0 < step.delay <= 1 and provider.submits == []
+    t = await get(ctx, tid)
+    assert t.lease_owner == "queue" and t.step_seq == step.seq    # the queue holds it, no worker
+
+
+async def test_a_dead_workers_take_frees_its_provider_slot(ctx, provider, settings):
+    """F2: orphaned takes held every slot while the takes that could resume them waited."""
+    settings.provider_concurrency_overrides = {"scripted": 1}
+    await make_take(ctx, status="running", remote_id="orphan", remote_meta={"k": "v"}, submitted_at=utcnow(),
+                    lease_owner="dead.worker", lease_expires_at=utcnow() - timedelta(seconds=1))
+    tid = await make_take(ctx)
+    assert await asyncio.wait_for(generate_take(ctx, tid), 5) == "ready"
+    assert provider.submits == [tid]
+
+
+async def test_in_process_runner_polls_with_timers_and_enqueues_once(ctx, provider, settings):
+    from app.jobs.runner import InProcessRunner
+
+    provider.poll_script = [JobStatus("running", poll_after=0.1) for _ in range(3)]
+    runner = InProcessRunner(ctx)
+    await runner.start()
+    try:
+        tid = await make_take(ctx)
+        await runner.enqueue([tid])
+        await runner.enqueue([tid])                        # a second enqueue of a held take: nothing
+        await asyncio.sleep(0.05)
+        assert len(runner._tasks) + len(runner._timers) == 1
+        await runner.wait_idle(10)
+    finally:
+        await runner.stop()
+    assert (await get(ctx, tid)).status == "ready" and provider.submits == [tid]
+
+
+async def test_a_database_outage_in_a_step_does_not_fail_the_take(ctx, provider):
+    """The step stops and the take is left to its lease (the sweeper resumes it)."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.jobs.generate import step_take
+
+    tid = await make_take(ctx, status="running", remote_id="r-1", remote_meta={"k": "v"}, submitted_at=utcnow())
+    provider.poll_script = [OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))]
+    assert await step_take(ctx, tid) == Step(None)
+    t = await get(ctx, tid)
+    assert t.status == "running" and t.error_code is None and t.lease_expires_at is not None
+    await _set_take(ctx, tid, lease_expires_at=utcnow() - timedelta(seconds=1))
+    assert await generate_take(ctx, tid) == "ready" and provider.submits == []
+
+
+# ---- Idempotency-Key ---------------------------------------------------------------------
+
+async def test_idempotency_key_returns_the_first_answer_and_writes_nothing_new(client, app, no_generation):
+    from sqlalchemy import func, select
+
+    async def counts():
+        async with app.state.db.session() as s:
+            return [(await s.execute(select(func.count()).select_from(m))).scalar() for m in (Comparison, Take)]
+
+    body = {"prompt": "a kite over dunes", "models": ["demo/aurora", "demo/ember"], "duration_s": 4}
+    first = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "k-123"})
+    assert first.status_code == 202
+    before = await counts()
+    again = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "k-123"})
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    assert [t["id"] for t in again.json()["takes"]] == [t["id"] for t in first.json()["takes"]]
+    assert await counts() == before == [1, 2]
+    other = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "k-456"})
+    assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+    assert await counts() == [2, 4]
+    bad = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "x" * 201})
+    assert bad.status_code == 422 and await counts() == [2, 4]
+
+
+async def test_idempotency_key_expires_after_24_hours(client, app, no_generation):
+    from sqlalchemy import update
+
+    from app.models import IdempotencyKey
+
+    body = {"prompt": "a kite over dunes", "models": ["demo/aurora"], "duration_s": 4}
+    first = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "old"})
+    async with app.state.db.session() as s:
+        await s.execute(update(IdempotencyKey).values(created_at=utcnow() - timedelta(hours=25)))
+        await s.commit()
+    later = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "old"})
+    assert later.status_code == 202 and later.json()["id"] != first.json()["id"]

@@ -1,27 +1,38 @@
-"""generate_take: the take state machine, shared by the in-process runner and arq workers.
+"""The take state machine, one short step at a time, shared by the in-process runner and arq.
 
     queued → submitting → submitted → running → downloading → processing → ready
                                                      (failed | cancelled from any state)
 
-Crash safety rests on two rules:
-1. The remote job id is committed before anything else happens after submit returns, and a
-   take is only ever submitted from `queued`. A take found in `submitting` (the process died
-   during the create call) is never blindly re-submitted: the provider's `reconcile` looks
-   for the job by our client key where the provider has one, otherwise the take fails with
-   "outcome unknown, may have been billed" so a person decides. A create call that comes back
-   "outcome_unknown" (a 5xx, a reply lost after sending) is the same situation while alive,
-   and gets the same treatment.
-2. Work on a take is guarded by a lease in the row (owner + expiry) claimed with a
-   conditional UPDATE, so two workers never drive the same take; a dead worker's lease
-   expires and the sweeper hands the take to a live one, which resumes by polling.
+A step does one thing and returns when the next one is due: submit (or wait for a provider
+slot), look for an interrupted submit, poll once, or — when the provider says done — fetch
+and process the clip. Between steps the take holds no worker: the runner enqueues its next
+step with a delay (app/jobs/runner.py, app/jobs/worker.py).
+
+Crash safety rests on three rules:
+1. **The right to submit is one atomic transition**: `queued → submitting` in a single
+   conditional UPDATE that requires our per-attempt lease token and writes it as
+   `submit_token` (app/jobs/leases.py has the leases). Only that attempt calls the
+   provider's create, and only it may record the remote job it got. Nothing else ever
+   submits, so two copies of a job, in one process or in two, cannot both submit.
+2. The remote job id is committed before anything else happens after submit returns. A
+   take found in `submitting` (the process died during the create call) is never blindly
+   re-submitted: the provider's `reconcile` looks for the job by our client key where the
+   provider has one, otherwise the take fails with "outcome unknown, may have been billed"
+   so a person decides. A create call that comes back "outcome_unknown" is the same
+   situation while alive, and gets the same treatment. Where not finding the job proves it
+   was never made (`resubmit_safe_when_not_found`), the take goes back to `queued` and is
+   submitted again through rule 1.
+3. A step runs under a lease whose expiry a heartbeat pushes on; a dead worker's lease
+   expires and the sweeper hands the take to the queue again, which resumes it by polling.
 
 Two consequences that are easy to miss:
 - A submit can succeed after the take stopped being ours (a reviewer cancelled it, or the
   lease moved on while the create call was in flight). Nobody will ever poll that remote job,
   so it is cancelled at the provider straight away and its id is still written on the row:
   a paid job is never left running unrecorded.
-- Waiting is bounded everywhere: for a free per-provider slot, for `reconcile` through 429s
-  and 5xx, and for the result, all by `take_timeout_s`.
+- Waiting is bounded everywhere by `take_timeout_s`: for a free provider slot (from the
+  take's creation), for `reconcile` through 429s and 5xx, and for the result (from submit).
+  The counters that bound it live in `job_state` between steps.
 """
 
 from __future__ import annotations
@@ -30,67 +41,131 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, or_, select, text, update
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from app import delivery, media
 from app.comparisons import generation_request
 from app.jobs.context import JobContext
+from app.jobs.leases import QUEUE_OWNER, Lease, LeaseLost, claim, hand_back, release, renew
 from app.models import TERMINAL_STATES, Comparison, Take, utcnow
 from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
 
 log = logging.getLogger(__name__)
 
-QUEUE_OWNER = "queue"          # lease owner while a take waits in a queue
+__all__ = ["QUEUE_OWNER", "LeaseLost", "Step", "generate_take", "step_take"]
+
 IN_FLIGHT = ("submitting", "submitted", "running")
+# Errors of the database or the network under it: the step stops and the take is left to its
+# lease's expiry (the sweeper resumes it), never failed for an outage.
+OUTAGE = (DBAPIError, RedisError, OSError, ConnectionError, asyncio.TimeoutError)
+_lease: ContextVar[Lease] = ContextVar("take_lease")
 
 
-class LeaseLost(Exception):
-    """Another worker took the take over (ours expired): stop without touching it."""
+@dataclass(frozen=True)
+class Step:
+    """What a step left: the take's status (None: the take was not ours, or an outage
+    stopped the step), and when its next step is due (None: nothing more to do here)."""
+
+    status: str | None
+    delay: float | None = None
+    seq: int | None = None
 
 
-async def claim(ctx: JobContext, take_id: str) -> bool:
-    now = utcnow()
-    async with ctx.db.session() as s:
-        res = await s.execute(
-            update(Take)
-            .where(Take.id == take_id, Take.status.not_in(TERMINAL_STATES))
-            .where(or_(Take.lease_owner.is_(None), Take.lease_owner == QUEUE_OWNER,
-                       Take.lease_owner == ctx.worker_id, Take.lease_expires_at < now))
-            .values(lease_owner=ctx.worker_id, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
-        )
-        await s.commit()
-        return res.rowcount == 1
+async def step_take(ctx: JobContext, take_id: str, seq: int | None = None) -> Step:
+    """Run step `seq` of a take (any queued step when None) under a fresh lease, then hand
+    the take back to the queue for its next step or release it when it has ended."""
+    try:
+        lease = await claim(ctx, take_id, seq)
+    except OUTAGE as exc:
+        log.warning("take %s: cannot claim (%s); the sweeper will retry", take_id, exc)
+        return Step(None)
+    if lease is None:
+        return Step(None)
+    _lease.set(lease)
+    driver = asyncio.create_task(_step(ctx, take_id))
+    heartbeat = asyncio.create_task(_heartbeat(ctx, lease, driver))
+    try:
+        status, delay = await driver
+    except asyncio.CancelledError:
+        if not _lost(heartbeat):
+            raise  # we are being shut down
+        log.info("take %s: lease lost, leaving it to its new owner", take_id)
+        return Step(None)
+    except LeaseLost:
+        log.info("take %s: lease lost, leaving it to its new owner", take_id)
+        return Step(None)
+    except OUTAGE as exc:
+        log.warning("take %s: step stopped by an outage (%s); resumed after its lease expires", take_id, exc)
+        return Step(None)
+    except Exception as exc:  # a bug or an unexpected failure: show it on the take, never hang
+        log.exception("take %s failed unexpectedly", take_id)
+        try:
+            await _fail(ctx, take_id, "provider_error", f"internal error: {type(exc).__name__}: {exc}")
+        except (LeaseLost, *OUTAGE):
+            return Step(None)
+        status, delay = "failed", None
+    finally:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+        if not driver.done():
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
+    try:
+        if delay is None:
+            await release(ctx, lease)
+            return Step(status)
+        return Step(status, delay, await hand_back(ctx, lease, delay))
+    except (LeaseLost, *OUTAGE):
+        return Step(None)
 
 
-async def _renew(ctx: JobContext, take_id: str) -> None:
-    now = utcnow()
-    async with ctx.db.session() as s:
-        res = await s.execute(
-            update(Take).where(Take.id == take_id, Take.lease_owner == ctx.worker_id)
-            .values(lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
-        )
-        await s.commit()
-    if res.rowcount != 1:
-        raise LeaseLost(take_id)
+async def generate_take(ctx: JobContext, take_id: str) -> str | None:
+    """Drive one take to its end in this coroutine, step after step (tests, scripts); returns
+    its final status, or None when another attempt holds it (or took it over meanwhile)."""
+    step = await step_take(ctx, take_id)
+    while step.delay is not None:
+        await _sleep(ctx, take_id, step.delay)
+        step = await step_take(ctx, take_id, step.seq)
+    return step.status
 
 
-async def _release(ctx: JobContext, take_id: str) -> None:
-    async with ctx.db.session() as s:
-        await s.execute(update(Take).where(Take.id == take_id, Take.lease_owner == ctx.worker_id)
-                        .values(lease_owner=None, lease_expires_at=None))
-        await s.commit()
+def _lost(heartbeat: asyncio.Task) -> bool:
+    return heartbeat.done() and not heartbeat.cancelled() and isinstance(heartbeat.exception(), LeaseLost)
 
 
-async def _set(ctx: JobContext, take_id: str, **values) -> None:
-    """Write state, but only while we hold the lease and the take was not cancelled meanwhile."""
-    async with ctx.db.session() as s:
-        res = await s.execute(
-            update(Take).where(Take.id == take_id, Take.lease_owner == ctx.worker_id,
+async def _heartbeat(ctx: JobContext, lease: Lease, driver: asyncio.Task) -> None:
+    """Keep the lease fresh while the step runs (downloads and media processing included);
+    if it was lost anyway, stop the driver at once so two attempts never work on one take.
+    A database outage is waited out: the lease then expires by itself if it lasts."""
+    try:
+        while True:
+            await asyncio.sleep(max(0.05, ctx.settings.lease_s / 3))
+            try:
+                await renew(ctx, lease)
+            except OUTAGE as exc:
+                log.warning("take %s: cannot renew its lease (%s)", lease.take_id, exc)
+    except LeaseLost:
+        driver.cancel()
+        raise
+
+
+async def _set(ctx: JobContext, take_id: str, *, only_submitter: bool = False, **values) -> None:
+    """Write state, but only while this step holds the lease and the take was not cancelled
+    meanwhile (and, with `only_submitter`, only as the attempt that made the submit)."""
+    lease = _lease.get()
+    query = update(Take).where(Take.id == take_id, Take.lease_owner == lease.token,
                                Take.status.not_in(TERMINAL_STATES))
-            .values(updated_at=utcnow(), **values)
-        )
+    if only_submitter:
+        query = query.where(Take.submit_token == lease.token)
+    async with ctx.db.session() as s:
+        res = await s.execute(query.values(updated_at=utcnow(), **values))
         await s.commit()
     if res.rowcount != 1:
         raise LeaseLost(take_id)
@@ -104,7 +179,8 @@ async def _load(ctx: JobContext, take_id: str) -> tuple[Take, Comparison]:
 
 
 async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
-    """Wait between polls (the heartbeat keeps the lease meanwhile)."""
+    """The wait a step asked for before the next (generate_take), or a short one inside a
+    step (download retries, while the heartbeat keeps the lease)."""
     await asyncio.sleep(max(0.0, seconds))
 
 
@@ -123,170 +199,209 @@ async def _fail(ctx: JobContext, take_id: str, code: str, message: str) -> None:
                finished_at=utcnow(), progress=None)
 
 
-async def generate_take(ctx: JobContext, take_id: str) -> str | None:
-    """Drive one take as far as it goes; returns its final status (None when not ours)."""
-    if not await claim(ctx, take_id):
-        return None
-    driver = asyncio.create_task(_drive(ctx, take_id))
-    heartbeat = asyncio.create_task(_heartbeat(ctx, take_id, driver))
-    try:
-        return await driver
-    except asyncio.CancelledError:
-        if not _lost(heartbeat):
-            raise  # we are being shut down
-        log.info("take %s: lease lost, leaving it to its new owner", take_id)
-        return None
-    except LeaseLost:
-        log.info("take %s: lease lost, leaving it to its new owner", take_id)
-        return None
-    except Exception as exc:  # a bug or an unexpected failure: show it on the take, never hang
-        log.exception("take %s failed unexpectedly", take_id)
-        try:
-            await _fail(ctx, take_id, "provider_error", f"internal error: {type(exc).__name__}: {exc}")
-        except LeaseLost:
-            pass
-        return "failed"
-    finally:
-        heartbeat.cancel()
-        await asyncio.gather(heartbeat, return_exceptions=True)
-        if not driver.done():
-            driver.cancel()
-            await asyncio.gather(driver, return_exceptions=True)
-        await _release(ctx, take_id)
+Outcome = tuple[str, float | None]   # (status, seconds until the next step; None: ended)
 
 
-def _lost(heartbeat: asyncio.Task) -> bool:
-    return heartbeat.done() and not heartbeat.cancelled() and isinstance(heartbeat.exception(), LeaseLost)
-
-
-async def _heartbeat(ctx: JobContext, take_id: str, driver: asyncio.Task) -> None:
-    """Keep the lease fresh for as long as this worker drives the take (downloads and media
-    processing included); if the lease was lost anyway, stop the driver at once so two
-    workers never work on one take."""
-    try:
-        while True:
-            await asyncio.sleep(max(0.05, ctx.settings.lease_s / 3))
-            await _renew(ctx, take_id)
-    except LeaseLost:
-        driver.cancel()
-        raise
-
-
-async def _drive(ctx: JobContext, take_id: str) -> str:
-    """The take from wherever it is to its end: submit (or find) it, poll it, fetch the clip."""
+async def _step(ctx: JobContext, take_id: str) -> Outcome:
+    """One step from wherever the take is."""
     take, comparison = await _load(ctx, take_id)
     model = ctx.catalog.get(take.model_id)
     provider = ctx.providers.get(model.provider) if model else None
     if model is None or provider is None:
         await _fail(ctx, take_id, "invalid_request", f"model {take.model_id} is not in the catalog or has no adapter")
-        return "failed"
+        return "failed", None
     if not provider.available():
         await _fail(ctx, take_id, "auth", f"{provider.label or provider.name} is not configured: set {', '.join(provider.missing_keys())}")
-        return "failed"
+        return "failed", None
     req = build_request(ctx, take, comparison, model)
-    if take.status in ("queued", "submitting") and not await _start(ctx, take, model, provider, req):
-        return "failed"
-    # submitted / running / downloading / processing: resume by polling (idempotent).
-    status = await _poll_to_end(ctx, take, model, provider)
-    if isinstance(status, str):
-        return status
-    if status.state == "cancelled":
-        await _set(ctx, take_id, status="cancelled", finished_at=utcnow())
-        return "cancelled"
-    if status.state == "failed":
-        err = status.error or ProviderError("provider_error", "the provider reported a failure without a reason")
-        await _fail(ctx, take_id, err.code, err.message)
-        return "failed"
-    return await _finish(ctx, take_id, model, provider, status)
-
-
-async def _start(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> bool:
-    """Get the take a remote job: submit a queued one; for one found in `submitting` (a crash
-    mid-create) look for it first. Sets take.remote_id; False when the take has failed."""
     if take.status == "queued":
-        sub = await _submit(ctx, take, model, provider, req)
-    else:
-        try:
-            sub = await _reconcile(ctx, take.id, model, provider, req)
-        except ProviderError as err:
-            await _fail(ctx, take.id, err.code, f"{err.message} (while checking whether an interrupted submit reached "
-                        f"{provider.label or provider.name}: the outcome is unknown and it may have been billed)")
-            return False
-        if sub is None and provider.resubmit_safe_when_not_found:
-            log.info("take %s: not found at %s after a crash; submitting it (safe for this provider)", take.id, provider.name)
-            sub = await _submit(ctx, take, model, provider, req)
-        elif sub is None:
-            await _fail(ctx, take.id, "outcome_unknown",
-                        "The worker stopped while submitting this take; the outcome is unknown and it may have "
-                        "been billed. Check the provider's dashboard, then re-roll if needed.")
-            return False
-        else:
-            await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
-                       submitted_at=take.submitted_at or utcnow())
-    if sub is None:
-        return False
-    take.remote_id, take.remote_meta = sub.remote_id, sub.meta
-    return True
+        return await _submit_step(ctx, take, model, provider, req)
+    if take.status == "submitting":
+        return await _reconcile_step(ctx, take, model, provider, req)
+    # submitted / running / downloading / processing: resume by polling (idempotent).
+    return await _poll_step(ctx, take, model, provider)
 
 
-async def _poll_to_end(ctx: JobContext, take: Take, model, provider) -> JobStatus | str:
-    """Poll until the provider says done (its final JobStatus), or the take ended here first
-    ("cancelled" by a reviewer, "failed" on a refusal or the take timeout)."""
-    settings, take_id = ctx.settings, take.id
-    deadline = (take.submitted_at or utcnow()) + timedelta(seconds=settings.take_timeout_s)
-    errors = 0
-    interval = settings.poll_interval_s
+async def _save(ctx: JobContext, take: Take, **counters) -> None:
+    take.job_state = {**(take.job_state or {}), **counters}
+    await _set(ctx, take.id, job_state=take.job_state)
+
+
+async def _claim_slot(ctx: JobContext, take: Take) -> bool:
+    """The right to submit: queued → submitting, in one conditional UPDATE that requires our
+    lease token, writes it as `submit_token`, and holds only while the provider has fewer
+    than its limit of takes in flight. Checked by rowcount: at most one attempt ever wins it.
+
+    A take in flight whose lease ran out (its worker died) frees its slot until it is resumed;
+    on PostgreSQL a transaction-scoped advisory lock per provider serialises concurrent
+    claimers (SQLite's single writer does that by itself), so the limit holds across workers."""
+    lease = _lease.get()
+    limit = ctx.settings.concurrency_for(take.provider)
+    now = utcnow()
+    other = Take.__table__.alias("other")
+    busy = (
+        select(func.count()).select_from(other)
+        .where(other.c.provider == take.provider, other.c.status.in_(IN_FLIGHT), other.c.id != take.id)
+        .where(or_(other.c.lease_expires_at.is_(None), other.c.lease_expires_at >= now))
+        .scalar_subquery()
+    )
+    async with ctx.db.session() as s:
+        if s.bind.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(take.provider.encode()).digest()[:8], "big", signed=True)
+            await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        res = await s.execute(
+            update(Take)
+            .where(Take.id == take.id, Take.status == "queued", Take.lease_owner == lease.token)
+            .where(busy < limit)
+            .values(status="submitting", submit_token=lease.token, progress=None, updated_at=now)
+        )
+        await s.commit()
+        return res.rowcount == 1
+
+
+async def _submit_step(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Outcome:
+    settings = ctx.settings
+    state = take.job_state or {}
+    if not await _claim_slot(ctx, take):
+        status = await _current_status(ctx, take.id)
+        if status != "queued":
+            raise LeaseLost(f"take {take.id} is {status} while waiting for a slot")   # e.g. cancelled by a reviewer
+        if utcnow() >= take.created_at + timedelta(seconds=settings.take_timeout_s):
+            await _fail(ctx, take.id, "timeout", f"no free slot at {take.provider} within {settings.take_timeout_s:g} s: "
+                        f"{settings.concurrency_for(take.provider)} takes were in flight there the whole time")
+            return "failed", None
+        return "queued", min(1.0, settings.poll_interval_s)
+    tries = state.get("submit_tries", 0)
+    try:
+        sub = await provider.submit(model, req)
+    except ProviderError as err:
+        if err.retryable and err.code != "outcome_unknown" and tries < 5:
+            # The provider said no before creating anything (429 / 503): safe to ask again.
+            await _set(ctx, take.id, status="queued", submit_token=None, error_message=f"waiting: {err.message}",
+                       job_state={**state, "submit_tries": tries + 1})
+            wait = err.retry_after if err.retry_after is not None else _backoff(tries + 1, settings.poll_interval_s, settings.poll_max_interval_s)
+            return "queued", wait
+        if err.code == "outcome_unknown":
+            # Same situation as a crash in `submitting`, so the same rule: the next step looks
+            # for the job by our client key (and re-submits only where that is proven safe).
+            await _save(ctx, take, uncertain=err.message, submit_tries=tries + 1)
+            return "submitting", 0.0
+        await _fail_submit(ctx, take, err.code, err.message)
+        return "failed", None
+    except Exception as exc:
+        await _fail(ctx, take.id, "outcome_unknown",
+                    f"submit failed after the request may have reached the provider ({type(exc).__name__}: {exc}); "
+                    "it may have been billed")
+        return "failed", None
+    await _record(ctx, take, model, provider, sub, submitted_at=utcnow(), error_message=None, progress=0.0)
+    return "submitted", 0.0
+
+
+async def _record(ctx: JobContext, take: Take, model, provider, sub: Submission, **values) -> None:
+    """Commit the remote id before anything else: this is what makes a crash safe. Retried
+    through a short database outage (the job exists and must not be lost); if the take is no
+    longer ours, the job is an orphan: cancelled there and still recorded."""
+    deadline = time.monotonic() + max(10.0, ctx.settings.lease_s)
+    wait = 0.2
     while True:
-        if await _current_status(ctx, take_id) == "cancelled":
-            await _safe_cancel(provider, model, take)
-            return "cancelled"
         try:
-            status = await provider.poll(model, take.remote_id, take.remote_meta or {})
-            errors = 0
-        except ProviderError as err:
-            if not err.retryable:
-                await _fail(ctx, take_id, err.code, err.message)
-                return "failed"
-            errors += 1
-            wait = err.retry_after if err.retry_after is not None else _backoff(errors, settings.poll_interval_s, settings.poll_max_interval_s)
-            log.info("take %s: poll error (%s), retrying in %.1fs", take_id, err, wait)
-            if utcnow() + timedelta(seconds=wait) > deadline:
-                await _fail(ctx, take_id, "timeout", f"gave up after repeated provider errors: {err.message}")
-                return "failed"
-            await _sleep(ctx, take_id, wait)
-            continue
-        if status.state not in ("queued", "running"):
-            return status
+            await _set(ctx, take.id, only_submitter=True, status="submitted", remote_id=sub.remote_id,
+                       remote_meta=sub.meta, job_state={}, **values)
+            return
+        except LeaseLost:
+            # shielded: the heartbeat may notice the lost lease and cancel this step meanwhile
+            await asyncio.shield(_orphaned_submission(ctx, take, model, provider, sub))
+            raise
+        except OUTAGE as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("take %s: cannot record remote job %s yet (%s); retrying", take.id, sub.remote_id, exc)
+            await asyncio.sleep(wait)
+            wait = min(2.0, wait * 2)
+
+
+async def _reconcile_step(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Outcome:
+    """The take is in `submitting` with no remote id: a worker died in the create call, or the
+    call came back "outcome unknown". Look for the job by our client key, retrying 429s and
+    5xx (they say nothing about whether it exists) until the take timeout."""
+    settings, state = ctx.settings, take.job_state or {}
+    uncertain = state.get("uncertain")
+    name = provider.label or provider.name
+    since = state.get("reconcile_since") or time.time()
+    try:
+        sub = await provider.reconcile(model, req)
+    except ProviderError as err:
+        retry = err.retryable
+        errors = state.get("reconcile_errors", 0) + 1
+        wait = err.retry_after if err.retry_after is not None else _backoff(errors, settings.poll_interval_s, settings.poll_max_interval_s)
+        if retry and time.time() + wait <= since + settings.take_timeout_s:
+            log.info("take %s: reconcile error (%s), retrying in %.1fs", take.id, err, wait)
+            await _save(ctx, take, reconcile_errors=errors, reconcile_since=since)
+            return "submitting", wait
+        if uncertain:
+            log.info("take %s: could not look for an uncertain submit at %s: %s", take.id, provider.name, err)
+            await _fail_submit(ctx, take, "outcome_unknown", uncertain)
+            return "failed", None
+        code, message = (err.code, err.message) if not retry else (
+            "timeout", f"gave up after repeated provider errors: {err.message}")
+        await _fail(ctx, take.id, code, f"{message} (while checking whether an interrupted submit reached "
+                    f"{name}: the outcome is unknown and it may have been billed)")
+        return "failed", None
+    if sub is not None:
+        await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta, job_state={},
+                   submitted_at=take.submitted_at or utcnow())
+        return "submitted", 0.0
+    tries = state.get("submit_tries", 0)
+    if provider.resubmit_safe_when_not_found and tries < 5:
+        log.info("take %s: not found at %s; submitting it again (safe for this provider)", take.id, provider.name)
+        await _set(ctx, take.id, status="queued", submit_token=None, job_state={"submit_tries": tries})
+        return "queued", 0.0
+    if uncertain:
+        await _fail_submit(ctx, take, "outcome_unknown", uncertain)
+    else:
+        await _fail(ctx, take.id, "outcome_unknown",
+                    "The worker stopped while submitting this take; the outcome is unknown and it may have "
+                    "been billed. Check the provider's dashboard, then re-roll if needed.")
+    return "failed", None
+
+
+async def _poll_step(ctx: JobContext, take: Take, model, provider) -> Outcome:
+    """Poll once: schedule the next poll, or end the take (done, failed, cancelled, timed out)."""
+    settings, take_id, state = ctx.settings, take.id, take.job_state or {}
+    deadline = (take.submitted_at or utcnow()) + timedelta(seconds=settings.take_timeout_s)
+    try:
+        status = await provider.poll(model, take.remote_id, take.remote_meta or {})
+    except ProviderError as err:
+        if not err.retryable:
+            await _fail(ctx, take_id, err.code, err.message)
+            return "failed", None
+        errors = state.get("poll_errors", 0) + 1
+        wait = err.retry_after if err.retry_after is not None else _backoff(errors, settings.poll_interval_s, settings.poll_max_interval_s)
+        log.info("take %s: poll error (%s), retrying in %.1fs", take_id, err, wait)
+        if utcnow() + timedelta(seconds=wait) > deadline:
+            await _fail(ctx, take_id, "timeout", f"gave up after repeated provider errors: {err.message}")
+            return "failed", None
+        await _save(ctx, take, poll_errors=errors)
+        return take.status, wait
+    if status.state in ("queued", "running"):
         if utcnow() > deadline:
             await _safe_cancel(provider, model, take)
             await _fail(ctx, take_id, "timeout", f"no result after {settings.take_timeout_s:.0f} s")
-            return "failed"
-        await _set(ctx, take_id, status="running" if status.state == "running" else "submitted",
-                   progress=status.progress)
-        wait = status.poll_after if status.poll_after is not None else interval
-        interval = min(settings.poll_max_interval_s, interval * 1.5)
-        await _sleep(ctx, take_id, wait)
-
-
-async def _reconcile(ctx: JobContext, take_id: str, model, provider, req: GenerationRequest) -> Submission | None:
-    """`provider.reconcile`, retried like polling: a 429 or a 5xx while looking for the job says
-    nothing about whether it exists, so it must not turn into a terminal failure (nor into a
-    blind re-submit). Non-retryable errors, and retries past the take timeout, are raised."""
-    settings = ctx.settings
-    deadline = utcnow() + timedelta(seconds=settings.take_timeout_s)
-    errors = 0
-    while True:
-        try:
-            return await provider.reconcile(model, req)
-        except ProviderError as err:
-            if not err.retryable:
-                raise
-            errors += 1
-            wait = err.retry_after if err.retry_after is not None else _backoff(errors, settings.poll_interval_s, settings.poll_max_interval_s)
-            log.info("take %s: reconcile error (%s), retrying in %.1fs", take_id, err, wait)
-            if utcnow() + timedelta(seconds=wait) > deadline:
-                raise ProviderError("timeout", f"gave up after repeated provider errors: {err.message}") from err
-            await _sleep(ctx, take_id, wait)
+            return "failed", None
+        polls = state.get("polls", 0)
+        new = "running" if status.state == "running" else "submitted"
+        await _set(ctx, take_id, status=new, progress=status.progress,
+                   job_state={**state, "polls": polls + 1, "poll_errors": 0})
+        interval = min(settings.poll_max_interval_s, settings.poll_interval_s * 1.5 ** polls)
+        return new, status.poll_after if status.poll_after is not None else interval
+    if status.state == "cancelled":
+        await _set(ctx, take_id, status="cancelled", finished_at=utcnow())
+        return "cancelled", None
+    if status.state == "failed":
+        err = status.error or ProviderError("provider_error", "the provider reported a failure without a reason")
+        await _fail(ctx, take_id, err.code, err.message)
+        return "failed", None
+    return await _finish(ctx, take_id, model, provider, status), None
 
 
 async def _current_status(ctx: JobContext, take_id: str) -> str | None:
@@ -302,114 +417,11 @@ async def _safe_cancel(provider, model, take: Take) -> None:
             log.warning("cancel of %s failed: %s", take.remote_id, exc)
 
 
-async def _claim_slot(ctx: JobContext, take: Take) -> bool:
-    """queued → submitting, only while the provider has fewer than its limit of takes in flight.
-
-    The count and the transition are one conditional UPDATE; on PostgreSQL a transaction-scoped
-    advisory lock per provider serialises concurrent claimers (SQLite's single writer does that
-    by itself), so the limit holds across workers."""
-    limit = ctx.settings.concurrency_for(take.provider)
-    busy = (
-        select(func.count()).select_from(Take.__table__.alias("other"))
-        .where(text("other.provider = :prov"), text("other.status IN ('submitting', 'submitted', 'running')"),
-               text("other.id <> :me"))   # a take sent again (crash, unknown outcome) is not its own rival
-        .scalar_subquery()
-    )
-    async with ctx.db.session() as s:
-        if s.bind.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(take.provider.encode()).digest()[:8], "big", signed=True)
-            await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-        res = await s.execute(
-            update(Take)
-            .where(Take.id == take.id, Take.lease_owner == ctx.worker_id, Take.status.in_(("queued", "submitting")))
-            .where(busy < limit)
-            .values(status="submitting", progress=None, updated_at=utcnow()),
-            {"prov": take.provider, "me": take.id},
-        )
-        await s.commit()
-        return res.rowcount == 1
-
-
-class NoSlot(Exception):
-    """The provider stayed at its concurrency limit for the whole take timeout."""
-
-
-async def _wait_for_slot(ctx: JobContext, take: Take, deadline) -> None:
-    """Claim a slot, waiting while the provider is at its limit, but not past `deadline`: a
-    provider whose slots never free up (stuck takes, a limit of 0) must not hold a take in
-    `queued` forever with nothing on screen saying why."""
-    while not await _claim_slot(ctx, take):
-        status = await _current_status(ctx, take.id)
-        if status not in ("queued", "submitting"):
-            raise LeaseLost(f"take {take.id} is {status} while waiting for a slot")   # e.g. cancelled by a reviewer
-        if utcnow() >= deadline:
-            raise NoSlot(f"no free slot at {take.provider} within {ctx.settings.take_timeout_s:g} s: "
-                         f"{ctx.settings.concurrency_for(take.provider)} takes were in flight there the whole time")
-        await _sleep(ctx, take.id, min(1.0, ctx.settings.poll_interval_s))
-
-
-async def _submit(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
-    attempt = 0
-    slot_deadline = utcnow() + timedelta(seconds=ctx.settings.take_timeout_s)
-    while True:
-        try:
-            await _wait_for_slot(ctx, take, slot_deadline)
-        except NoSlot as exc:
-            await _fail(ctx, take.id, "timeout", str(exc))
-            return None
-        sub = None
-        try:
-            sub = await provider.submit(model, req)
-        except ProviderError as err:
-            if err.retryable and err.code != "outcome_unknown" and attempt < 5:
-                # The provider said no before creating anything (429 / 503): safe to ask again.
-                attempt += 1
-                await _set(ctx, take.id, status="queued", error_message=f"waiting: {err.message}")
-                wait = err.retry_after if err.retry_after is not None else _backoff(attempt, ctx.settings.poll_interval_s, ctx.settings.poll_max_interval_s)
-                await _sleep(ctx, take.id, wait)
-                continue
-            if err.code == "outcome_unknown":
-                # Same situation as a crash in `submitting`, so the same rule: look for the job by
-                # our client key; re-submit only where not finding it proves it was never made.
-                sub = await _look_for(ctx, take, model, provider, req)
-                if sub is None and provider.resubmit_safe_when_not_found and attempt < 5:
-                    attempt += 1
-                    log.info("take %s: %s; not found at %s, submitting again (safe for this provider)",
-                             take.id, err.message, provider.name)
-                    continue
-            if sub is None:
-                await _fail_submit(ctx, take, err)
-                return None
-        except Exception as exc:
-            await _fail(ctx, take.id, "outcome_unknown",
-                        f"submit failed after the request may have reached the provider ({type(exc).__name__}: {exc}); "
-                        "it may have been billed")
-            return None
-        # Commit the remote id before anything else: this is what makes a crash safe.
-        try:
-            await _set(ctx, take.id, status="submitted", remote_id=sub.remote_id, remote_meta=sub.meta,
-                       submitted_at=utcnow(), error_message=None, progress=0.0)
-        except LeaseLost:
-            # shielded: the heartbeat may notice the lost lease and cancel this driver meanwhile
-            await asyncio.shield(_orphaned_submission(ctx, take, model, provider, sub))
-            raise
-        return sub
-
-
-async def _look_for(ctx: JobContext, take: Take, model, provider, req: GenerationRequest) -> Submission | None:
-    try:
-        return await _reconcile(ctx, take.id, model, provider, req)
-    except ProviderError as exc:
-        log.info("take %s: could not look for an uncertain submit at %s: %s", take.id, provider.name, exc)
-        return None
-
-
-async def _fail_submit(ctx: JobContext, take: Take, err: ProviderError) -> None:
-    message = err.message
-    if err.code == "outcome_unknown" and "billed" not in message:
+async def _fail_submit(ctx: JobContext, take: Take, code: str, message: str) -> None:
+    if code == "outcome_unknown" and "billed" not in message:
         # every adapter says why; the user also needs to know what it may cost
         message += "; the outcome is unknown and it may have been billed: check the provider's dashboard before re-rolling"
-    await _fail(ctx, take.id, err.code, message)
+    await _fail(ctx, take.id, code, message)
 
 
 async def _orphaned_submission(ctx: JobContext, take: Take, model, provider, sub: Submission) -> None:
@@ -477,32 +489,3 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         **delivery.take_fields(info, model, params, status.meta, comparison.prompt),
     )
     return "ready"
-
-
-async def stale_take_ids(ctx: JobContext, limit: int = 200) -> list[str]:
-    """Non-terminal takes nobody holds: new ones whose enqueue was lost, or a dead worker's."""
-    now = utcnow()
-    async with ctx.db.session() as s:
-        rows = await s.execute(
-            select(Take.id).where(Take.status.not_in(TERMINAL_STATES))
-            .where(or_(Take.lease_owner.is_(None), Take.lease_expires_at < now))
-            .order_by(Take.created_at).limit(limit)
-        )
-        return list(rows.scalars())
-
-
-async def mark_queued(ctx: JobContext, take_ids: list[str]) -> list[str]:
-    """Hand takes to the queue: only those still unheld are returned (and marked as queued)."""
-    now = utcnow()
-    out = []
-    async with ctx.db.session() as s:
-        for tid in take_ids:
-            res = await s.execute(
-                update(Take).where(Take.id == tid, Take.status.not_in(TERMINAL_STATES))
-                .where(or_(Take.lease_owner.is_(None), Take.lease_expires_at < now))
-                .values(lease_owner=QUEUE_OWNER, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
-            )
-            if res.rowcount == 1:
-                out.append(tid)
-        await s.commit()
-    return out

@@ -1,45 +1,84 @@
-"""The arq worker (`takes worker`): runs generate_take for takes enqueued by the web server,
-and sweeps for takes left behind by a dead worker.
+"""The arq worker (`takes worker`): runs takes' steps enqueued by the web server (and by the
+steps themselves), sweeps for takes left behind, and outlives Redis and PostgreSQL outages.
 
-Job ids are random: de-duplication is the take's lease in the database, not arq's job id,
-because a killed worker's arq job stays "in progress" in Redis until it times out, and a
-fixed id would block the take's resumption for that long.
+- A job is one short step (`generate_take_job(take_id, seq)`); it enqueues the take's next
+  step with `_defer_by`, so a take waiting for a poll or a provider slot holds no job slot.
+- Job ids are `take:<id>:<step>` and a step only runs while the take's `step_seq` says so
+  (app/jobs/leases.py), so a killed worker's "in progress" job is a no-op when arq retries
+  it, and never blocks the take: the sweeper gives the take a new step number once its
+  lease runs out. Job timeouts are short (STEP_TIMEOUT_S), so such markers expire soon.
+- `run_forever` restarts arq's worker with backoff when Redis or PostgreSQL goes away,
+  instead of exiting; SIGTERM / SIGINT stop it for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from arq.connections import RedisSettings
+from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from app.db import Database
 from app.jobs.context import JobContext
-from app.jobs.generate import generate_take, mark_queued, stale_take_ids
-from app.settings import get_settings
+from app.jobs.generate import OUTAGE, step_take
+from app.jobs.leases import mark_queued, stale_takes
+from app.jobs.runner import enqueue_steps, job_id
+from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-async def generate_take_job(ctx: dict, take_id: str) -> str | None:
-    return await generate_take(ctx["takes"], take_id)
+async def generate_take_job(ctx: dict, take_id: str, seq: int | None = None) -> str | None:
+    jctx: JobContext = ctx["takes"]
+    step = await step_take(jctx, take_id, seq)
+    if step.delay is not None:
+        await enqueue_steps(jctx, ctx["redis"], [(take_id, step.seq)], step.delay)
+    return step.status
+
+
+async def sweep(jctx: JobContext, redis) -> int:
+    """Requeue the takes nobody holds; returns how many jobs were sent. A take whose queued
+    job never started is sent again under the same job id (a no-op while it still waits in
+    the queue); one whose job was taken by a worker that died before claiming it, or whose
+    worker died mid-step, gets its next step number (a new job id)."""
+    fresh, same = {}, {}
+    for t in await stale_takes(jctx):
+        if not t.queued or await redis.exists(in_progress_key_prefix + job_id(t.take_id, t.seq)):
+            fresh[t.take_id] = t.seq
+        else:
+            same[t.take_id] = t.seq
+    steps = await mark_queued(jctx, list(fresh) + list(same), same_step=same)
+    # The step a dead worker was running stays "in progress" in arq until its marker expires,
+    # then runs as a no-op: drop it now, so the queue holds only the takes' live jobs.
+    ghosts = [job_id(tid, fresh[tid]) for tid, _ in steps if tid in fresh]
+    if ghosts:
+        async with redis.pipeline(transaction=False) as pipe:
+            for jid in ghosts:
+                pipe.zrem(default_queue_name, jid)
+                pipe.delete(job_key_prefix + jid, in_progress_key_prefix + jid, retry_key_prefix + jid)
+            await pipe.execute()
+    await enqueue_steps(jctx, redis, steps)
+    return len(steps)
 
 
 async def _sweep_forever(ctx: dict) -> None:
     jctx: JobContext = ctx["takes"]
     while True:
         try:
-            for tid in await mark_queued(jctx, await stale_take_ids(jctx)):
-                await ctx["redis"].enqueue_job("generate_take_job", tid)
+            await sweep(jctx, ctx["redis"])
         except asyncio.CancelledError:
             raise
+        except OUTAGE as exc:
+            log.warning("sweep failed: %s", exc)
         except Exception:
             log.exception("sweep failed")
         await asyncio.sleep(jctx.settings.sweep_interval_s)
 
 
 async def startup(ctx: dict) -> None:
-    settings = get_settings()
+    settings = ctx.get("settings") or get_settings()
     ctx["takes"] = JobContext.create(settings, Database(settings))
     ctx["sweeper"] = asyncio.create_task(_sweep_forever(ctx))
     log.info("takes worker %s started", ctx["takes"].worker_id)
@@ -52,17 +91,58 @@ async def shutdown(ctx: dict) -> None:
     await ctx["takes"].db.dispose()
 
 
-def worker_settings() -> type:
-    settings = get_settings()
+def worker_settings(settings: Settings | None = None) -> type:
+    settings = settings or get_settings()
 
     class WorkerSettings:
         functions = [generate_take_job]
         on_startup = startup
         on_shutdown = shutdown
         redis_settings = RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379")
-        max_jobs = 50                     # jobs are mostly waiting on provider polls
-        job_timeout = int(settings.take_timeout_s + 600)
-        keep_result = 60
-        max_tries = 1000                  # a retried job is harmless: the lease decides who works
+        max_jobs = 50
+        job_timeout = int(settings.step_timeout_s)   # one step, never a whole take
+        keep_result = 0                   # nobody reads results; a take's state is in its row
+        max_tries = 1000                  # a retried job is harmless: the step number decides
+        queue_read_limit = 1000           # dead workers' markers can never fill what a worker reads
+        poll_delay = 0.2                  # steps are short: pick the next one up soon
 
     return WorkerSettings
+
+
+async def _run_once(settings: Settings) -> bool:
+    """One life of arq's worker; True when it was stopped by a signal (not an outage)."""
+    from arq.worker import create_worker
+
+    worker = create_worker(worker_settings(settings), ctx={"settings": settings})
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        return True
+    finally:
+        try:
+            await asyncio.wait_for(worker.close(), 30)
+        except Exception as exc:   # the connection is gone already: close our side anyway
+            log.info("worker close: %s", exc)
+            if "sweeper" in worker.ctx and not worker.ctx["sweeper"].done():
+                await shutdown(worker.ctx)
+    return worker.main_task is not None and worker.main_task.cancelled()
+
+
+def run_forever(settings: Settings) -> int:
+    """`takes worker`: arq's worker, restarted with backoff (0.5 s doubling to 10 s) after
+    an outage of Redis or PostgreSQL, until a signal stops it."""
+    delay = 0.5
+    while True:
+        started = time.monotonic()
+        try:
+            if asyncio.run(_run_once(settings)):
+                return 0
+            log.warning("worker stopped; restarting in %.1fs", delay)
+        except OUTAGE as exc:
+            log.warning("worker lost its connection (%s: %s); reconnecting in %.1fs", type(exc).__name__, exc, delay)
+        except KeyboardInterrupt:
+            return 0
+        if time.monotonic() - started > 60:
+            delay = 0.5
+        time.sleep(delay)
+        delay = min(10.0, delay * 2)

@@ -7,7 +7,11 @@ latency, then the clip is rendered (app.providers.demo_render) and offered for d
 Its state lives in files under DEMO_STATE_DIR (default MEDIA_DIR/.demo), not in memory, so
 a killed worker that comes back finds its jobs where it left them, exactly as with a real
 provider. Every submit is appended to `submissions.log`; tests read that to prove a take is
-never submitted twice.
+never submitted twice. Every create call is also noted in `attempts.log` when it starts, so
+a create call that never finished (its worker was killed inside it) can be told apart.
+
+Like Kling's `external_task_id`, the demo service knows its jobs by our client key (the take
+id), so `reconcile` finds a job whose create call was interrupted after it was made.
 """
 
 from __future__ import annotations
@@ -58,7 +62,17 @@ class DemoProvider(Provider):
         h = int.from_bytes(hashlib.sha256(remote_id.encode()).digest()[:8], "little") / 2**64
         return h < rate
 
+    def _append(self, name: str, line: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / name).open("a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
     async def create(self, model, req: GenerationRequest) -> Submission:
+        self._append("attempts.log", req.take_id)
+        if self.settings.demo_submit_latency_s:
+            await asyncio.sleep(self.settings.demo_submit_latency_s)   # a real create call takes ~1 s
         remote_id = "demo-" + new_id(16)
         # `options.deliver` ({width, height, duration_s, fps, audio}) renders something other than what
         # was asked, as a provider sometimes does: the delivered-as-asked check (app/delivery.py) needs one.
@@ -75,11 +89,20 @@ class DemoProvider(Provider):
         path = self._job_path(remote_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(job))
-        with (self.root / "submissions.log").open("a") as fh:
-            fh.write(f"{req.take_id} {remote_id}\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        key = self._key_path(req.take_id)
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.with_suffix(".tmp").write_text(remote_id)
+        key.with_suffix(".tmp").replace(key)
+        self._append("submissions.log", f"{req.take_id} {remote_id}")
         return Submission(remote_id)
+
+    def _key_path(self, take_id: str) -> Path:
+        return self.root / "by_key" / take_id
+
+    async def reconcile(self, model, req: GenerationRequest) -> Submission | None:
+        """The job made for this take id, if a create call got that far."""
+        key = self._key_path(req.take_id)
+        return Submission(key.read_text().strip()) if key.exists() else None
 
     async def poll(self, model, remote_id: str, meta: dict[str, Any]) -> JobStatus:
         path = self._job_path(remote_id)
@@ -133,3 +156,10 @@ def submission_counts(settings) -> Counter:
     if not log.exists():
         return Counter()
     return Counter(line.split()[0] for line in log.read_text().splitlines() if line.strip())
+
+
+def interrupted_creates(settings) -> set[str]:
+    """Take ids whose create call started but never made a job (killed inside the call)."""
+    log = settings.demo_dir / "attempts.log"
+    started = set(log.read_text().split()) if log.exists() else set()
+    return {t for t in started if not (settings.demo_dir / "by_key" / t).exists()}

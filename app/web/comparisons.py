@@ -4,17 +4,20 @@ The logic lives in app.comparisons; access in app.access."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from datetime import timedelta
+
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.access import Actor, boards_where, can_create, comparison_for, target_board, visible_boards
 from app.comparisons import (ASPECT_ORDER, DEFAULT_RESOLUTION, RESOLUTION_ORDER, ComparisonInput, create_comparison,
-                             decode_data_url, estimate_cost, ordered, plan_durations, shared_choice)
+                             decode_data_url, estimate_cost, load_comparison, ordered, plan_durations, shared_choice)
 from app.errors import TakesError
-from app.models import Comparison
+from app.models import Comparison, IdempotencyKey, utcnow
 from app.votes import voted_on
 from app.web.catalog import catalog_rows
 from app.web.forms import comparison_fields, comparison_input
@@ -34,8 +37,46 @@ async def start_comparison(request: Request, svc: Services, s: AsyncSession, act
     voter = await ensure_voter(request, svc, s)
     c = await create_comparison(s, data, catalog=svc.catalog, providers=svc.providers, settings=svc.settings,
                                 storage=svc.storage, voter_id=voter, board=board)
+    # Committed already: if the queue is down this does not raise; the takes wait, unheld, for
+    # the next sweep (app/jobs/runner.py), so the answer is a 202 either way, never a 500.
     await svc.queue.enqueue([t.id for t in c.takes])
     return c
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def idempotency_scope(actor: Actor) -> str:
+    """Whose keys these are: the account; without one, anonymous callers together (a script
+    has no cookie to tell it apart, and a first request may make the browser's voter id, so
+    that cannot scope it either). Keys are meant to be random (a UUID)."""
+    return f"user:{actor.user_id}" if actor.user_id else "anonymous"
+
+
+async def earlier_answer(s: AsyncSession, scope: str, key: str) -> Comparison | None:
+    """The comparison an earlier request with this key made, within the window."""
+    row = await s.get(IdempotencyKey, (scope, key))
+    if row is None:
+        return None
+    if row.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+        await s.delete(row)
+        await s.flush()
+        return None
+    return await load_comparison(s, row.comparison_id)
+
+
+def remember_key(s: AsyncSession, scope: str, key: str) -> None:
+    """Store the key with the comparison the next flush inserts, in the same transaction: a
+    comparison made under a key is never without it, and a twin request fails at commit."""
+    done = []
+
+    def attach(session, _context, _instances):
+        made = next((o for o in session.new if isinstance(o, Comparison)), None)
+        if made is not None and not done:
+            session.add(IdempotencyKey(actor=scope, key=key, comparison=made))
+            done.append(made)
+
+    event.listen(s.sync_session, "before_flush", attach)
 
 
 async def viewer_view(request: Request, svc: Services, s: AsyncSession, actor: Actor, comparison_id: str,
@@ -91,10 +132,25 @@ async def create_from_form(request: Request, svc: ServicesDep, s: SessionDep, ac
 @router.post("/api/comparisons", status_code=202, tags=["comparisons"], summary="Fan a prompt out to models",
              response_model=ComparisonOut, response_model_exclude_unset=True,
              responses=errors(401, 402, 403, 404, 409))
-async def api_create(body: ComparisonIn, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep) -> dict:
+async def api_create(body: ComparisonIn, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep,
+                     idempotency_key: str | None = Header(
+                         None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+                         description="Send the same key again (within 24 h) to get the first answer, "
+                                     "not a second comparison: a retry after a lost reply is safe.")) -> dict:
     data = ComparisonInput(**body.model_dump(exclude={"image"}),
                            image=decode_data_url(body.image) if body.image else None)
-    c = await start_comparison(request, svc, s, actor, data)
+    scope = idempotency_scope(actor)
+    if idempotency_key:
+        if (earlier := await earlier_answer(s, scope, idempotency_key)) is not None:
+            return comparison_json(earlier, svc.catalog)
+        remember_key(s, scope, idempotency_key)
+    try:
+        c = await start_comparison(request, svc, s, actor, data)
+    except IntegrityError:
+        # a twin request with the same key committed first: answer with its comparison
+        await s.rollback()
+        if not idempotency_key or (c := await earlier_answer(s, scope, idempotency_key)) is None:
+            raise
     return comparison_json(c, svc.catalog)
 
 

@@ -1,0 +1,147 @@
+"""Who may work on a take, decided in the database, one conditional UPDATE at a time.
+
+- A step of a take runs under a **lease**: `lease_owner` holds a token made for that one
+  attempt (`Lease.token`, never the worker's identity), so two copies of a job — in one
+  process or in two — cannot both hold it. Renewing, handing back and releasing all compare
+  the token, so a lease is only ever ended by its own holder.
+- Between steps the take is held by the queue (`lease_owner = "queue"`) until its next step
+  is due plus LEASE_S. `step_seq` numbers the steps: the job for step n claims the take only
+  while `step_seq = n`, so a stale copy of a job (a dead worker's, retried by arq later) is a
+  no-op, and the queue holds at most one live job per take.
+- The sweeper hands a take whose lease ran out (its worker died, or an enqueue was lost) to
+  the queue again with the next `step_seq`: a take waits at most LEASE_S + SWEEP_INTERVAL_S
+  after its worker died.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from app.jobs.context import JobContext
+from app.models import TERMINAL_STATES, Take, utcnow
+
+QUEUE_OWNER = "queue"          # lease owner while a take's next step waits in a queue
+
+
+class LeaseLost(Exception):
+    """Another attempt holds the take now (ours expired), or it ended: stop without touching it."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    take_id: str
+    token: str
+
+
+def _unheld(now):
+    return or_(Take.lease_owner.is_(None), Take.lease_expires_at < now)
+
+
+async def claim(ctx: JobContext, take_id: str, seq: int | None = None) -> Lease | None:
+    """Take the lease for one step: free, expired, or held by the queue for step `seq`.
+    `seq=None` (a direct call, tests) accepts whichever step is queued."""
+    now = utcnow()
+    token = f"{ctx.worker_id}.{uuid.uuid4().hex[:16]}"
+    query = (update(Take).where(Take.id == take_id, Take.status.not_in(TERMINAL_STATES))
+             .where(or_(_unheld(now), Take.lease_owner == QUEUE_OWNER)))
+    if seq is not None:
+        query = query.where(Take.step_seq == seq)
+    async with ctx.db.session() as s:
+        res = await s.execute(
+            query
+            .values(lease_owner=token, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
+        )
+        await s.commit()
+    return Lease(take_id, token) if res.rowcount == 1 else None
+
+
+async def renew(ctx: JobContext, lease: Lease) -> None:
+    async with ctx.db.session() as s:
+        res = await s.execute(
+            update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=ctx.settings.lease_s))
+        )
+        await s.commit()
+    if res.rowcount != 1:
+        raise LeaseLost(lease.take_id)
+
+
+async def release(ctx: JobContext, lease: Lease) -> None:
+    """The take is finished (or we give up on it): free it, if it is still ours."""
+    async with ctx.db.session() as s:
+        await s.execute(update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
+                        .values(lease_owner=None, lease_expires_at=None))
+        await s.commit()
+
+
+async def hand_back(ctx: JobContext, lease: Lease, delay: float) -> int:
+    """Give the take to the queue for its next step, due in `delay` seconds; returns that
+    step's number (the job to enqueue). LeaseLost if the take is no longer ours."""
+    until = utcnow() + timedelta(seconds=max(0.0, delay) + ctx.settings.lease_s)
+    async with ctx.db.session() as s:
+        res = await s.execute(
+            update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
+            .values(lease_owner=QUEUE_OWNER, lease_expires_at=until, step_seq=Take.step_seq + 1)
+            .returning(Take.step_seq)
+        )
+        seq = res.scalar_one_or_none()
+        await s.commit()
+    if seq is None:
+        raise LeaseLost(lease.take_id)
+    return seq
+
+
+@dataclass(frozen=True)
+class Stale:
+    take_id: str
+    seq: int
+    queued: bool      # its lease was the queue's: a job for step `seq` was enqueued, never started
+
+
+async def stale_takes(ctx: JobContext, limit: int = 200) -> list[Stale]:
+    """Non-terminal takes nobody holds: new ones whose enqueue was lost, a dead worker's, or
+    ones whose queued job has not started within LEASE_S (a busy queue, or a lost job)."""
+    now = utcnow()
+    async with ctx.db.session() as s:
+        rows = await s.execute(
+            select(Take.id, Take.step_seq, Take.lease_owner).where(Take.status.not_in(TERMINAL_STATES))
+            .where(_unheld(now)).order_by(Take.created_at).limit(limit)
+        )
+        return [Stale(tid, seq, owner == QUEUE_OWNER) for tid, seq, owner in rows]
+
+
+async def mark_queued(ctx: JobContext, take_ids: list[str], *, same_step: dict[str, int] | None = None
+                      ) -> list[tuple[str, int]]:
+    """Hand unheld takes to the queue: returns (take id, step number) for each one that was
+    still unheld, i.e. the jobs to enqueue; the others already have a live job or holder.
+    A take gets the next step number, except those in `same_step` (take id → its current
+    step), whose queued job is to be sent again under the same id (a no-op where it exists)."""
+    now = utcnow()
+    same_step = same_step or {}
+    out = []
+    async with ctx.db.session() as s:
+        for tid in take_ids:
+            query = update(Take).where(Take.id == tid, Take.status.not_in(TERMINAL_STATES)).where(_unheld(now))
+            values = {"lease_owner": QUEUE_OWNER, "lease_expires_at": now + timedelta(seconds=ctx.settings.lease_s)}
+            if tid in same_step:
+                query = query.where(Take.step_seq == same_step[tid])
+            else:
+                values["step_seq"] = Take.step_seq + 1
+            seq = (await s.execute(query.values(**values).returning(Take.step_seq))).scalar_one_or_none()
+            if seq is not None:
+                out.append((tid, seq))
+        await s.commit()
+    return out
+
+
+async def unmark(ctx: JobContext, take_id: str, seq: int) -> None:
+    """An enqueue failed (the queue is down): leave the take to the next sweep at once."""
+    async with ctx.db.session() as s:
+        await s.execute(update(Take).where(Take.id == take_id, Take.lease_owner == QUEUE_OWNER,
+                                           Take.step_seq == seq)
+                        .values(lease_owner=None, lease_expires_at=None))
+        await s.commit()
