@@ -64,8 +64,18 @@ def screen_positions(comparison: Comparison, voter_id: str | None) -> dict[str, 
     return {t.id: i for i, t in enumerate(t for t in order if t.status == "ready")}
 
 
-def _pairs(ballot: BallotInput, by_id: dict[str, Take]) -> list[tuple[str, str, str]]:
-    """(first take, second take, winner) triples; winner in model_a/model_b/tie/tie (bothbad)."""
+def _bounded(ids: list[str] | None, what: str, most: int) -> list[str]:
+    """A list of take ids no longer than the comparison has takes, checked before anything is
+    built from it: a ranking of n ids expands into n·(n-1)/2 pairs."""
+    ids = ids or []
+    if len(ids) > most:
+        raise InputError(f"{what} lists {len(ids)} takes; this comparison has {most}, so at most {most}")
+    return ids
+
+
+def _pairs(ballot: BallotInput, by_id: dict[str, Take], most: int) -> list[tuple[str, str, str]]:
+    """(first take, second take, winner) triples; winner in model_a/model_b/tie/tie (bothbad).
+    `most` is the comparison's number of takes, the longest list a ballot may carry."""
     if ballot.kind == "pair":
         if not (ballot.take_a and ballot.take_b):
             raise InputError("a pair vote names take_a and take_b")
@@ -75,14 +85,14 @@ def _pairs(ballot: BallotInput, by_id: dict[str, Take]) -> list[tuple[str, str, 
             raise InputError(f"outcome must be one of {', '.join(OUTCOMES)}")
         return [(ballot.take_a, ballot.take_b, OUTCOMES[ballot.outcome])]
     if ballot.kind == "best":
-        shown = ballot.takes or list(by_id)
+        shown = _bounded(ballot.takes, "a best-of-N vote", most) or list(by_id)
         if not ballot.best or ballot.best not in shown:
             raise InputError("a best-of-N vote names `best`, one of the takes shown")
         if len(set(shown)) < 2:
             raise InputError("a best-of-N vote needs at least two takes")
         return [(ballot.best, other, "model_a") for other in dict.fromkeys(shown) if other != ballot.best]
     if ballot.kind == "ranking":
-        ranking = ballot.ranking or []
+        ranking = _bounded(ballot.ranking, "a ranking", most)
         if len(ranking) < 2 or len(set(ranking)) != len(ranking):
             raise InputError("a ranking lists at least two different takes, best first")
         return [(hi, lo, "model_a") for hi, lo in combinations(ranking, 2)]
@@ -99,7 +109,7 @@ async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id:
                              "source image, and this one has none")
         raise InputError(f"this board does not ask about {CRITERIA[ballot.criterion].lower()}")
     by_id = {t.id: t for t in comparison.takes}
-    triples = _pairs(ballot, {t.id: t for t in comparison.takes if t.status == "ready"})
+    triples = _pairs(ballot, {t.id: t for t in comparison.takes if t.status == "ready"}, len(by_id))
     for a, b, _ in triples:
         for tid in (a, b):
             if tid not in by_id:
