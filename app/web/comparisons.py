@@ -130,7 +130,8 @@ async def api_comparison(comparison_id: str, request: Request, svc: ServicesDep,
 
 @router.get("/api/estimate", tags=["comparisons"], summary="What a comparison would cost (used by the form)",
             response_model=EstimateOut, response_model_exclude_unset=True)
-async def estimate(svc: ServicesDep, models: list[str] | None = Query(None), duration_s: float | None = None,
+async def estimate(svc: ServicesDep, models: list[str] | None = Query(None, max_length=20),
+                   duration_s: float | None = Query(None, gt=0, le=60, allow_inf_nan=False),
                    audio: bool = False, resolution: str | None = None) -> dict:
     specs = [svc.catalog.get(m) for m in (models or []) if svc.catalog.get(m)]
     if not specs:
