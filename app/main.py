@@ -20,6 +20,7 @@ from app.ratelimit import Limits
 from app.settings import Settings, get_settings
 from app.web import (accounts, boards, catalog, comments, comparisons, docs, errors, exports, identity, leaderboard,
                      media, members, schemas, takes, votes)
+from app.web.inputs import InputLimits
 from app.web.security import SecurityMiddleware
 from app.web.services import Memo
 from app.web.templating import make_templates
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.templates = settings, make_templates(settings)
     app.state.limits, app.state.memo = Limits(settings), Memo()
+    app.add_middleware(InputLimits, settings=settings)       # inside SecurityMiddleware: its headers on a 413
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.add_exception_handler(TakesError, errors.takes_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)

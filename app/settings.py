@@ -38,6 +38,7 @@ class Settings(BaseSettings):
 
     # Limits on user input.
     max_prompt_chars: int = 4000
+    max_body_bytes: int = 1024 * 1024     # a request body; one that may carry an image also gets max_upload_bytes
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_pixels: int = 4096 * 4096
     max_clip_bytes: int = 512 * 1024 * 1024

@@ -39,6 +39,7 @@ from app.access import Actor
 from app.errors import Forbidden, SignInRequired, Unauthorized
 from app.ids import new_id
 from app.models import User, Voter
+from app.web.inputs import check_form
 from app.web.security import (CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CSRF_SCOPE_KEY, LINKS_COOKIE,
                               NEW_SEED_SCOPE_KEY, NEW_VOTER_SCOPE_KEY, SECURE_SCOPE_KEY, SESSION_COOKIE,
                               VOTER_COOKIE, csrf_for, links_signer, set_cookie, unsign, voter_signer)
@@ -121,6 +122,8 @@ async def guard(request: Request, svc: ServicesDep) -> Actor:
     request.scope[CSRF_SCOPE_KEY], request.scope[SECURE_SCOPE_KEY] = token, secure_cookies(request, svc)
     if request.method in UNSAFE and _needs_csrf(request):
         await _check_csrf(request, seed, token)
+    if request.method in UNSAFE and _is_form(request):
+        check_form(await request.form())
     return actor
 
 
@@ -136,12 +139,16 @@ async def _token_actor(request: Request, s: AsyncSession, secret: str, open_mode
 
 async def _check_csrf(request: Request, seed: str, token: str) -> None:
     sent = request.headers.get(CSRF_HEADER)
-    if not sent and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+    if not sent and _is_form(request):
         sent = (await request.form()).get(CSRF_FIELD)
     if not (seed and isinstance(sent, str) and hmac.compare_digest(sent, token)):
         raise Forbidden("the form's security token is missing or out of date (CSRF check): reload the page "
                         "and try again")
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                               "multipart/form-data"))
 
 
 def _needs_csrf(request: Request) -> bool:

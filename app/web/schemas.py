@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.web.inputs import RequestIn
+
 from app.boards import CRITERIA
 from app.comments import MAX_CHARS
 from app.invites import DEFAULT_HOURS, MAX_HOURS
@@ -48,7 +50,7 @@ class EstimateOut(BaseModel):
 
 # ---- comparisons and takes --------------------------------------------------------------------
 
-class ComparisonIn(BaseModel):
+class ComparisonIn(RequestIn):
     prompt: str = Field(description="What to generate (1–4000 characters).")
     models: list[str] = Field(description="Catalog model ids, e.g. demo/aurora (GET /api/models).")
     duration_s: float | None = Field(None, description="Seconds; default: one every chosen model accepts.")
@@ -111,13 +113,13 @@ class ComparisonOut(BaseModel):
     takes: list[TakeOut]
 
 
-class RerollIn(BaseModel):
+class RerollIn(RequestIn):
     model: str = Field(description="The model to generate another take of (one already in the comparison).")
 
 
 # ---- votes and review -------------------------------------------------------------------------
 
-class VoteIn(BaseModel):
+class VoteIn(RequestIn):
     kind: Literal["pair", "best", "ranking"] = "pair"
     criterion: str = "overall"
     take_a: str | None = None
@@ -150,7 +152,7 @@ class NextOut(BaseModel):
 
 # ---- comments ---------------------------------------------------------------------------------
 
-class CommentIn(BaseModel):
+class CommentIn(RequestIn):
     take: str = Field(description="The take the comment is about (its id).")
     time_s: float = Field(description="Time code in seconds from the start of the take.")
     body: str = Field(description=f"The comment (1–{MAX_CHARS} characters; plain text).")
@@ -173,7 +175,7 @@ class CommentsOut(BaseModel):
 
 # ---- boards, members, invites -----------------------------------------------------------------
 
-class BoardIn(BaseModel):
+class BoardIn(RequestIn):
     name: str = Field(description="Display name (1–200 characters).")
     slug: str | None = Field(None, description="URL name; default: made from the name. Once accounts exist a "
                                                "random tail is added, so private boards' URLs cannot be guessed.")
@@ -187,7 +189,7 @@ class BoardIn(BaseModel):
     budget_usd: float | None = Field(None, description="Spending cap: a comparison that would exceed it is refused.")
 
 
-class BoardPatch(BaseModel):
+class BoardPatch(RequestIn):
     name: str | None = None
     description: str | None = None
     blind: bool | None = None
@@ -223,11 +225,11 @@ class MemberOut(BaseModel):
     role: Role
 
 
-class RoleIn(BaseModel):
+class RoleIn(RequestIn):
     role: Role
 
 
-class InviteIn(BaseModel):
+class InviteIn(RequestIn):
     role: Role = "voter"
     expires_in_hours: float = Field(DEFAULT_HOURS, description=f"1 to {MAX_HOURS} hours")
 
@@ -264,7 +266,7 @@ class MeOut(BaseModel):
     csrf_token: str | None = None
 
 
-class NameIn(BaseModel):
+class NameIn(RequestIn):
     name: str = Field(description="Shown with your votes and comments (0–80 characters; empty: no name).")
 
 
@@ -272,7 +274,7 @@ class NameOut(BaseModel):
     name: str | None = None
 
 
-class TokenIn(BaseModel):
+class TokenIn(RequestIn):
     name: str = Field(description="What the token is for (shown in your token list).")
 
 
