@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     signup_per_ip_per_hour: int = 20
     votes_per_minute: int = 120           # per voter (keyboard reviewers vote fast, bots faster)
     comments_per_minute: int = 30
+    csv_raw: bool = False                 # True: CSV cells as stored, even ones a spreadsheet runs as a formula
 
     # Limits on user input.
     max_prompt_chars: int = 4000

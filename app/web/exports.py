@@ -51,7 +51,7 @@ async def _votes(request: Request, svc: Services, actor: Actor, slug: str | None
         hidden = (await csv_hidden_boards(s, actor, boards), voter_of(request, svc))
     ids = [b.id for b in boards]
     filename = "takes-votes.csv" if slug is None else f"takes-{boards[0].slug}-votes.csv"
-    return csv_response(svc, lambda s2: vote_csv(s2, ids, hidden_for=hidden), filename)
+    return csv_response(svc, lambda s2: vote_csv(s2, ids, hidden_for=hidden, raw=svc.settings.csv_raw), filename)
 
 
 def _names(svc: Services) -> dict[str, str]:
