@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.boards import CRITERIA, criteria_for
@@ -138,9 +140,30 @@ async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id:
             model_a=by_id[first].model_id, model_b=by_id[second].model_id, winner=winner, pair_key=pair_key,
             position_a=position.get(first), position_b=position.get(second), blind=board.blind, created_at=now,
         ))
-    session.add_all(rows)
+    for row in rows:
+        row.id = (await session.execute(_insert_active(session, row))).scalar_one()
     await session.commit()
     return rows
+
+
+_VOTE_FIELDS = ("id", "ballot_id", "board_id", "comparison_id", "voter_id", "criterion", "kind", "take_a_id",
+                "take_b_id", "model_a", "model_b", "winner", "pair_key", "position_a", "position_b", "blind",
+                "created_at")
+
+
+def _insert_active(session: AsyncSession, row: Vote):
+    """INSERT the vote; if an identical request of the same voter got its row in between the
+    supersede and this insert (two clicks, a retrying client), take that row over instead of
+    failing on uq_votes_active_pair: the same vote sent twice at once is recorded once, and the
+    later one's content wins, as it would one after the other. Returns the row's id."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Vote).values({f: getattr(row, f) for f in _VOTE_FIELDS})
+    return stmt.on_conflict_do_update(
+        index_elements=["voter_id", "comparison_id", "criterion", "pair_key"],
+        index_where=Vote.superseded_at.is_(None),
+        set_={f: stmt.excluded[f] for f in _VOTE_FIELDS if f not in ("id", "voter_id", "comparison_id",
+                                                                       "criterion", "pair_key")},
+    ).returning(Vote.id)
 
 
 async def next_comparison(session: AsyncSession, board: Board, voter_id: str | None,
