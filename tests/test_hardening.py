@@ -219,3 +219,65 @@ async def test_csv_neutralising_keeps_ordinary_cells(client, app):
     await vote(app, c, voter.id, take_a=c.takes[0].id, take_b=c.takes[1].id, outcome="a")
     rows = _cells((await client.get("/api/votes.csv")).text)
     assert rows[0]["prompt"] == "a fox, running" and rows[0]["judge"] == "Ann 'quote'"
+
+
+# ---- F7: identical votes at once ---------------------------------------------------------------
+
+async def test_identical_votes_at_once_are_idempotent(client, app):
+    import asyncio
+
+    c = await ready_comparison(app, models=("demo/aurora", "demo/blocks", "demo/ember"))
+    a, b, third = (t.id for t in c.takes)
+    url = f"/api/comparisons/{c.id}/votes"
+    assert (await client.post(url, json={"take_a": a, "take_b": third, "outcome": "a"})).status_code == 201
+    for _ in range(3):
+        answers = await asyncio.gather(*(client.post(url, json={"take_a": a, "take_b": b, "outcome": "b"})
+                                         for _ in range(20)))
+        assert [r.status_code for r in answers] == [201] * 20, [r.text for r in answers if r.status_code != 201][:1]
+    async with app.state.db.session() as s:
+        active = (await s.execute(select(Vote).where(Vote.superseded_at.is_(None)))).scalars().all()
+    assert len(active) == 2
+    pair = next(v for v in active if {v.take_a_id, v.take_b_id} == {a, b})
+    assert pair.model_b == "demo/blocks" or pair.model_a == "demo/blocks"
+    assert (pair.winner == "model_b") == (pair.take_b_id == b)
+
+
+# ---- F10: a refused request writes nothing ----------------------------------------------------
+
+async def test_refused_anonymous_vote_and_comment_write_no_voter(app):
+    from tests.support.factories import make_board
+    from tests.support.team import client_for, make_team
+
+    team = await make_team(app, visibility="public")
+    c = await ready_comparison(app, team.board)
+    other = await ready_comparison(app, await make_board(app, "Other", visibility="public"))
+    async with client_for(app) as anon:   # a browser: it has the CSRF cookie and token, no voter yet
+        voters = await count(app, Voter)
+        r = await anon.post(f"/api/comparisons/{c.id}/votes",
+                            json={"take_a": other.takes[0].id, "take_b": other.takes[1].id, "outcome": "a"})
+        assert r.status_code == 422
+        r = await anon.post(f"/c/{c.id}/vote", data={"kind": "pair", "take_a": other.takes[0].id,
+                                                     "take_b": other.takes[1].id, "outcome": "a"})
+        assert r.status_code == 422
+        r = await anon.post(f"/api/comparisons/{c.id}/comments", json={"take": c.takes[0].id, "time_s": 1, "body": " "})
+        assert r.status_code == 422
+        assert await count(app, Voter) == voters
+        # and the same browser's good vote still goes through
+        r = await anon.post(f"/api/comparisons/{c.id}/votes",
+                            json={"take_a": c.takes[0].id, "take_b": c.takes[1].id, "outcome": "a"})
+        assert r.status_code == 201, r.text
+        assert await count(app, Voter) == voters + 1
+
+
+async def test_refused_comparison_makes_no_personal_board(app, no_generation):
+    from app.models import Membership
+    from tests.support.team import make_team
+
+    team = await make_team(app)
+    boards, memberships = await count(app, Board), await count(app, Membership)
+    async with team.client("outsider") as user:
+        r = await user.post("/api/comparisons", json={"prompt": "x" * 5000, "models": ["demo/aurora"]})
+        assert r.status_code == 422
+        r = await user.post("/api/comparisons", json={"prompt": "p", "models": ["demo/nope"]})
+        assert r.status_code == 422
+    assert (await count(app, Board), await count(app, Membership)) == (boards, memberships)

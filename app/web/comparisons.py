@@ -31,7 +31,7 @@ async def start_comparison(request: Request, svc: Services, s: AsyncSession, act
     """Check, store and queue a comparison: its takes go to the job queue at once. The form
     and the API both come here."""
     board = await target_board(s, actor, data.board)
-    voter = await ensure_voter(request, svc, s)
+    voter = await ensure_voter(request, svc, s, commit=False)   # committed with the write
     c = await create_comparison(s, data, catalog=svc.catalog, providers=svc.providers, settings=svc.settings,
                                 storage=svc.storage, voter_id=voter, board=board)
     await svc.queue.enqueue([t.id for t in c.takes])

@@ -194,9 +194,11 @@ async def view_voter(request: Request, svc: Services, s: AsyncSession) -> str:
     return voter_id
 
 
-async def ensure_voter(request: Request, svc: Services, s: AsyncSession) -> str:
+async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, commit: bool = True) -> str:
     """The voter behind this request, created on first write (the row, and for an anonymous
-    browser its cookie)."""
+    browser its cookie). With commit=False the row is only added to the session's transaction,
+    to be committed with the vote or comment it comes for: a write that is then refused
+    leaves no voter behind."""
     actor = getattr(request.state, "actor", None)
     if actor is not None and actor.signed_in:
         if actor.voter_id and await s.get(Voter, actor.voter_id):
@@ -206,7 +208,8 @@ async def ensure_voter(request: Request, svc: Services, s: AsyncSession) -> str:
         s.add(voter)
         await s.flush()
         user.voter_id = voter.id
-        await s.commit()
+        if commit:
+            await s.commit()
         request.state.actor = dataclasses.replace(actor, voter_id=voter.id)   # later calls see it
         return voter.id
     cookie = cookie_voter(request, svc)
@@ -217,7 +220,8 @@ async def ensure_voter(request: Request, svc: Services, s: AsyncSession) -> str:
     # two tabs) both create its row. ON CONFLICT DO NOTHING lets the second find it made.
     insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
     await s.execute(insert(Voter).values(id=voter_id).on_conflict_do_nothing(index_elements=["id"]))
-    await s.commit()
+    if commit:
+        await s.commit()
     if voter_id != cookie:
         remember_voter(request, voter_id)
     return voter_id
