@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import accounts
 from app.access import Actor
-from app.errors import Forbidden, SignInRequired, Unauthorized
+from app.errors import Forbidden, SignInRequired, TooManyRequests, Unauthorized
 from app.ids import new_id
 from app.models import User, Voter
 from app.web.inputs import check_form
@@ -194,6 +194,20 @@ async def view_voter(request: Request, svc: Services, s: AsyncSession) -> str:
     return voter_id
 
 
+def new_anonymous_voter(request: Request, svc: Services, cookie: str | None) -> None:
+    """Once accounts exist, an anonymous voter (on a link or public board) is a browser that
+    opened a page, which gave it its signed voter cookie; a script that keeps no cookie would
+    otherwise be a new voter on every request (ballot stuffing). And each address makes at
+    most NEW_VOTERS_PER_IP_PER_HOUR new voters."""
+    if not cookie:
+        raise Forbidden("an anonymous vote, comment or name comes from a browser: open the board's or the "
+                        "comparison's page first (it gives you a voter cookie), or use an API token")
+    ip = request.client.host if request.client else "unknown"
+    wait = svc.limits.new_voters_ip.hit(ip)
+    if wait:
+        raise TooManyRequests(f"too many new voters from your address; try again in {wait} s", wait)
+
+
 async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, commit: bool = True) -> str:
     """The voter behind this request, created on first write (the row, and for an anonymous
     browser its cookie). With commit=False the row is only added to the session's transaction,
@@ -215,6 +229,8 @@ async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, comm
     cookie = cookie_voter(request, svc)
     if cookie and await s.get(Voter, cookie):
         return cookie
+    if actor is not None and not actor.open_mode:
+        new_anonymous_voter(request, svc, cookie)
     voter_id = cookie or request.scope.get(NEW_VOTER_SCOPE_KEY) or new_id()
     # The id came with the first page (view_voter): two first writes at once (a double click,
     # two tabs) both create its row. ON CONFLICT DO NOTHING lets the second find it made.
