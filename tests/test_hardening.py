@@ -281,3 +281,45 @@ async def test_refused_comparison_makes_no_personal_board(app, no_generation):
         r = await user.post("/api/comparisons", json={"prompt": "p", "models": ["demo/nope"]})
         assert r.status_code == 422
     assert (await count(app, Board), await count(app, Membership)) == (boards, memberships)
+
+
+# ---- F17: the OpenAPI document says what the server answers ----------------------------------
+
+async def test_405_allow_lists_every_method_of_the_path(client):
+    r = await client.options("/api/boards/default")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, PATCH"
+    r = await client.options("/api/boards/default/members/u1")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, PUT"
+    assert r.json()["errors"] == [r.json()["detail"]]
+
+
+async def test_starlette_refusals_have_the_error_shape(client):
+    r = await client.post("/api/boards", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and set(r.json()) == {"detail", "errors"}
+    r = await client.get("/api/no-such-route")
+    assert r.status_code == 404 and set(r.json()) == {"detail", "errors"}
+
+
+def test_openapi_documents_the_refusals_every_route_can_give():
+    from pathlib import Path
+
+    from app.main import create_app
+    from tests.support.settings import make_settings
+
+    schema = create_app(make_settings("sqlite+aiosqlite:////nonexistent.db", Path("/tmp/takes-openapi"))).openapi()
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            got = set(op["responses"])
+            assert "401" in got, (method, path)
+            if method in ("post", "put", "patch", "delete"):
+                assert "403" in got, (method, path)
+            if "{" in path:
+                assert "404" in got, (method, path)
+            if "requestBody" in op:
+                assert {"400", "413"} <= got, (method, path)
+            for param in op.get("parameters", []):
+                if param["schema"].get("type") == "string" and "enum" not in param["schema"]:
+                    assert param["schema"]["pattern"] == "^[^\\x00-\\x1f\\x7f]*$", (method, path, param["name"])
+    prompt = schema["components"]["schemas"]["ComparisonIn"]["properties"]["prompt"]
+    assert prompt["pattern"] == "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+    assert schema["components"]["schemas"]["ComparisonIn"]["additionalProperties"] is False

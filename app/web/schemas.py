@@ -29,9 +29,10 @@ class ErrorOut(BaseModel):
 
 
 ERROR_TEXT = {400: "Bad request", 401: "Sign in first, or the API token is unknown", 402: "Over the board's budget",
-              403: "Your role does not allow it", 404: "No such thing (or one you may not see)",
+              403: "Your role does not allow it (or the CSRF token is missing)",
+              404: "No such thing (or one you may not see)", 405: "Not a method this path serves (see Allow)",
               409: "Not in a state that allows it", 410: "No longer valid", 422: "Bad input",
-              429: "Too many requests (see Retry-After)"}
+              413: "The request body is over the limit", 429: "Too many requests (see Retry-After)"}
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
