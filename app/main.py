@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(TakesError, errors.takes_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
-    app.openapi = lambda: docs.openapi_schema(app)
+    app.openapi = lambda: docs.openapi_schema(app, getattr(app.state, "catalog", None),
+                                              getattr(app.state, "providers", None))
     app.mount("/static", StaticFiles(directory=ROOT / "static", packages=[("fastapi_offline", "static")]),
               name="static")
     for module in ROUTERS:   # every route may answer 422 with an ErrorOut body (app.web.errors)

@@ -252,6 +252,7 @@ async def test_refused_anonymous_vote_and_comment_write_no_voter(app):
     c = await ready_comparison(app, team.board)
     other = await ready_comparison(app, await make_board(app, "Other", visibility="public"))
     async with client_for(app) as anon:   # a browser: it has the CSRF cookie and token, no voter yet
+        assert (await anon.get(f"/c/{c.id}")).status_code == 200   # the page gives it a voter id, no row
         voters = await count(app, Voter)
         r = await anon.post(f"/api/comparisons/{c.id}/votes",
                             json={"take_a": other.takes[0].id, "take_b": other.takes[1].id, "outcome": "a"})
@@ -320,6 +321,9 @@ def test_openapi_documents_the_refusals_every_route_can_give():
             for param in op.get("parameters", []):
                 if param["schema"].get("type") == "string" and "enum" not in param["schema"]:
                     assert param["schema"]["pattern"] == "^[^\\x00-\\x1f\\x7f]*$", (method, path, param["name"])
-    prompt = schema["components"]["schemas"]["ComparisonIn"]["properties"]["prompt"]
-    assert prompt["pattern"] == "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+    from app.web.inputs import NOT_BLANK
+
+    body = schema["components"]["schemas"]["ComparisonIn"]["properties"]
+    assert body["prompt"]["pattern"] == NOT_BLANK and body["prompt"]["maxLength"] == 4000
+    assert body["negative_prompt"]["anyOf"][0]["pattern"] == "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
     assert schema["components"]["schemas"]["ComparisonIn"]["additionalProperties"] is False

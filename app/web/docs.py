@@ -81,8 +81,9 @@ def _no_control_characters(schema: dict, pattern: str) -> None:
             _no_control_characters(sub, pattern)
 
 
-def openapi_schema(app: FastAPI) -> dict:
-    """The app's OpenAPI document, made once, with the API token as its security scheme."""
+def openapi_schema(app: FastAPI, catalog=None, providers=None) -> dict:
+    """The app's OpenAPI document, made once, with the API token as its security scheme, the
+    refusals every route gives, and (with the catalog and providers) the models it can make."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes,
@@ -92,6 +93,9 @@ def openapi_schema(app: FastAPI) -> dict:
     for path, item in schema["paths"].items():
         for method, op in item.items():
             _what_every_route_answers(path, method, op)
+    if catalog is not None and providers is not None:   # the models this server can generate now
+        usable = sorted(m.id for m in catalog if m.selectable and providers.available(m.provider))
+        schema["components"]["schemas"]["ComparisonIn"]["properties"]["models"]["items"]["enum"] = usable
     for name, body in schema["components"]["schemas"].items():
         if name.endswith("In") or name in ("BoardPatch",):
             _no_control_characters(body, TEXT)

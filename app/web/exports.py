@@ -70,10 +70,10 @@ async def all_votes_csv(request: Request, svc: ServicesDep, actor: ActorDep):
     return await _votes(request, svc, actor, None)
 
 
-@router.get("/api/boards/{board}/votes.csv", summary="The board's votes, one row per pairwise outcome (streamed)",
+@router.get("/api/boards/{slug}/votes.csv", summary="The board's votes, one row per pairwise outcome (streamed)",
             response_class=StreamingResponse, responses=ONE_BOARD)
-async def board_votes_csv(board: str, request: Request, svc: ServicesDep, actor: ActorDep):
-    return await _votes(request, svc, actor, board)
+async def board_votes_csv(slug: str, request: Request, svc: ServicesDep, actor: ActorDep):
+    return await _votes(request, svc, actor, slug)
 
 
 @router.get("/api/boards/{slug}/leaderboard.csv", response_class=StreamingResponse, responses=ONE_BOARD,

@@ -25,6 +25,7 @@ from urllib.parse import unquote_to_bytes
 from pydantic import BaseModel, ConfigDict, field_validator
 from starlette.datastructures import FormData
 
+from app.boards import CRITERIA
 from app.errors import InputError
 
 ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -57,11 +58,28 @@ def _walk(value: Any, where: str) -> None:
             _walk(v, where)
 
 
-class RequestIn(BaseModel):
-    """The base of every JSON request body: unknown fields are refused (by name) and strings
-    may not hold control characters."""
+# Limits declared in /openapi.json, checked by the plain functions (which give the messages):
+# a slug (app.boards.SLUG_RE, or empty: made from the name), a budget, lists of take ids, criteria.
+SLUG = "^$|^[a-z0-9]([a-z0-9-]{0,78}[a-z0-9])?$"
+BUDGET, IDS = {"minimum": 0, "maximum": 999999999.99}, {"maxItems": 100}
+CRITERIA_LIST = {"items": {"type": "string", "enum": list(CRITERIA)}}
 
-    model_config = ConfigDict(extra="forbid")
+
+def filled(most: int) -> dict:
+    """Declared (app.web.docs) for a text the server strips and wants non-empty: at least one
+    character that is not a space, at most `most`; the server's own check gives the message."""
+    return {"maxLength": most, "pattern": NOT_BLANK}
+
+
+NOT_BLANK = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+
+
+class RequestIn(BaseModel):
+    """The base of every JSON request body: unknown fields are refused (by name), values are
+    taken as the JSON types the schema declares (no `0` for false) and strings may not hold
+    control characters."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)   # strict: 0 is not false, "4" is not 4
 
     @field_validator("*", mode="after")
     @classmethod
