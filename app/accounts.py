@@ -21,6 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select, update
@@ -60,6 +61,18 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+async def hash_off_loop(password: str) -> str:
+    """hash_password in a worker thread: Argon2 takes ~0.1 s of CPU and 64 MiB by design, and on
+    the event loop it would stall every other request for that long (argon2-cffi releases the
+    GIL while hashing)."""
+    return await anyio.to_thread.run_sync(hash_password, password)
+
+
+async def verify_off_loop(password_hash: str, password: str) -> bool:
+    """verify_password in a worker thread (see hash_off_loop)."""
+    return await anyio.to_thread.run_sync(verify_password, password_hash, password)
 
 
 def password_problems(password: str) -> list[str]:
@@ -119,7 +132,7 @@ async def create_user(s: AsyncSession, email: str, password: str, *, display_nam
         voter = Voter()
         s.add(voter)
     voter.display_name = name
-    user = User(email=email, password_hash=hash_password(password), display_name=name, is_admin=is_admin)
+    user = User(email=email, password_hash=await hash_off_loop(password), display_name=name, is_admin=is_admin)
     s.add(user)
     await s.flush()
     user.voter_id = voter.id
@@ -146,12 +159,12 @@ async def _adopt_open_mode_boards(s: AsyncSession, admin: User) -> None:
 async def authenticate(s: AsyncSession, email: str, password: str) -> User | None:
     user = await user_by_email(s, email or "")
     if user is None:
-        verify_password(_dummy_hash(), password or "")
+        await verify_off_loop(await anyio.to_thread.run_sync(_dummy_hash), password or "")
         return None
-    if not verify_password(user.password_hash, password or ""):
+    if not await verify_off_loop(user.password_hash, password or ""):
         return None
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_off_loop(password)
         await s.commit()
     return user
 
@@ -160,14 +173,14 @@ async def set_password(s: AsyncSession, user: User, new: str) -> None:
     errors = password_problems(new)
     if errors:
         raise InputError(errors[0], errors)
-    user.password_hash = hash_password(new)
+    user.password_hash = await hash_off_loop(new)
     user.password_changed_at = utcnow()
 
 
 async def change_password(s: AsyncSession, user: User, old: str, new: str, keep_session: str | None) -> None:
     """Change the password and sign out every other browser (a stolen session dies with the
     old password). API tokens are separate credentials and stay valid."""
-    if not verify_password(user.password_hash, old or ""):
+    if not await verify_off_loop(user.password_hash, old or ""):
         raise InputError("the current password is not right", status_code=400)
     if old == new:
         raise InputError("the new password is the same as the current one")

@@ -10,6 +10,8 @@ import secrets
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,19 +62,25 @@ async def board_by_slug(session: AsyncSession, slug: str) -> Board:
 
 
 async def personal_board(session: AsyncSession, user_id: str) -> Board:
-    """The user's own "My comparisons": private, open voting, a random slug, owned by them."""
-    board = (await session.execute(select(Board).where(Board.personal_user_id == user_id))).scalar_one_or_none()
+    """The user's own "My comparisons": private, open voting, a random slug, owned by them.
+
+    Made inside the caller's transaction and not committed here: a comparison that is then
+    refused leaves no board behind. Two first comparisons at once both INSERT; ON CONFLICT
+    DO NOTHING lets the second find the first's board (a SAVEPOINT would do the same on
+    PostgreSQL, but on SQLite the outermost SAVEPOINT's RELEASE commits)."""
+    mine = select(Board).where(Board.personal_user_id == user_id)
+    board = (await session.execute(mine)).scalar_one_or_none()
     if board:
         return board
-    try:
-        async with session.begin_nested():
-            board = Board(slug=f"my-{new_id(12)}", name="My comparisons", visibility="private", blind=False,
-                          criteria=["overall"], personal_user_id=user_id)
-            session.add(board)
-            await session.flush()
-            session.add(Membership(board_id=board.id, user_id=user_id, role="owner"))
-    except IntegrityError:  # created concurrently
-        board = (await session.execute(select(Board).where(Board.personal_user_id == user_id))).scalar_one()
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(Board).values(
+        id=new_id(), slug=f"my-{new_id(12)}", name="My comparisons", visibility="private", blind=False,
+        criteria=["overall"], personal_user_id=user_id, created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["personal_user_id"]))
+    board = (await session.execute(mine)).scalar_one()
+    await session.execute(insert(Membership).values(id=new_id(), board_id=board.id, user_id=user_id, role="owner",
+                                                    created_at=utcnow())
+                          .on_conflict_do_nothing(index_elements=["board_id", "user_id"]))
     return board
 
 

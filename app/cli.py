@@ -65,12 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def uvicorn_options(settings) -> dict:
+    """Whose X-Forwarded-For / -Proto to believe: only the proxies FORWARDED_ALLOW_IPS names.
+    uvicorn's own default trusts 127.0.0.1, so any local client (or a local proxy that passes
+    the header through) could choose the address the sign-in and vote limits count by."""
+    trusted = [ip.strip() for ip in settings.forwarded_allow_ips.split(",") if ip.strip()]
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+
+
 def _serve_command(settings, args) -> int:
     import uvicorn
 
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", **uvicorn_options(settings))
     return 0
 
 

@@ -22,6 +22,11 @@ module. Both paths produce the same bytes for the same data (tests/test_exports.
 to it), so the Python side follows PostgreSQL's CSV rules: `\\n` line ends, a field quoted
 only when it holds a comma, a double quote, CR or LF, NULL and empty text both written as an
 empty field.
+
+Formulas: a cell that begins with `=`, `+`, `-`, `@`, a tab or a CR is run as a formula by
+spreadsheets (CSV injection), and prompts and judges' names are typed by anyone who may vote.
+Such a text cell gets a leading `'` (OWASP's advice; a spreadsheet shows the rest as text), on
+both paths; `CSV_RAW=true` exports cells exactly as stored (docs/teams.md).
 """
 
 from __future__ import annotations
@@ -51,10 +56,26 @@ CHUNK_BYTES = 1 << 16
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
-# The same rows as _vote_select below, as PostgreSQL formats them.
-_PG_VOTES = """
-SELECT v.id, b.slug, v.comparison_id, NULLIF(c.prompt, ''), v.criterion, NULLIF(v.model_a, ''),
-       NULLIF(v.model_b, ''), v.winner, COALESCE(NULLIF(vr.display_name, ''), v.voter_id),
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """`text`, with a leading `'` if a spreadsheet would take it for a formula."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _pg_safe(expr: str) -> str:
+    """safe_cell in SQL, for the COPY path."""
+    return (f"CASE WHEN left({expr}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+            f"THEN chr(39) || {expr} ELSE {expr} END")
+
+
+# The same rows as _vote_select below, as PostgreSQL formats them. The cells people type
+# (prompt, judge) and the model ids (a local catalog entry names its own) are {placeholders}:
+# pg_votes_query fills them in, through _pg_safe unless the export is raw.
+_PG_TEMPLATE = """
+SELECT v.id, b.slug, v.comparison_id, {prompt}, v.criterion, {model_a},
+       {model_b}, v.winner, {judge},
        trunc(extract(epoch FROM v.created_at)::numeric, 3), v.position_a, v.position_b,
        CASE WHEN v.blind THEN 'true' ELSE 'false' END, v.kind, v.take_a_id, v.take_b_id,
        CASE WHEN v.kind IN ('ranking', 'best') THEN v.ballot_id END,
@@ -70,9 +91,19 @@ WHERE v.board_id = ANY($1::varchar[]) AND v.superseded_at IS NULL
 ORDER BY v.created_at, v.id COLLATE "C"
 """
 # The same rows, less those of blind boards ($2) on comparisons the requester ($3) has not voted on.
-_PG_VOTES_BLIND = _PG_VOTES.replace("ORDER BY", """  AND (v.board_id <> ALL($2::varchar[]) OR v.comparison_id IN (
+_PG_TEMPLATE_BLIND = _PG_TEMPLATE.replace("ORDER BY", """  AND (v.board_id <> ALL($2::varchar[]) OR v.comparison_id IN (
        SELECT m.comparison_id FROM votes m WHERE m.voter_id = $3 AND m.superseded_at IS NULL))
 ORDER BY""")
+_PG_TEXT = {"prompt": "NULLIF(c.prompt, '')", "model_a": "NULLIF(v.model_a, '')", "model_b": "NULLIF(v.model_b, '')",
+            "judge": "COALESCE(NULLIF(vr.display_name, ''), v.voter_id)"}
+
+
+def pg_votes_query(hidden: bool = False, raw: bool = False) -> str:
+    query = _PG_TEMPLATE_BLIND if hidden else _PG_TEMPLATE
+    return query.format(**{k: v if raw else _pg_safe(v) for k, v in _PG_TEXT.items()})
+
+
+_PG_VOTES = pg_votes_query()   # bench/export.py times this one
 
 
 def _flag(value: bool | None) -> str:
@@ -190,27 +221,29 @@ def _vote_select(board_ids: list[str], hidden_boards: list[str], voter_id: str |
 
 
 async def vote_csv(session: AsyncSession, board_ids: list[str], batch: int = 5000, *,
-                   hidden_for: tuple[list[str], str | None] = ((), None)) -> AsyncIterator[bytes]:
+                   hidden_for: tuple[list[str], str | None] = ((), None), raw: bool = False) -> AsyncIterator[bytes]:
     """The votes of these boards (active votes only: a replaced vote stays in the history but
     not in the export), oldest first. `hidden_for` = (blind boards, voter): on those boards,
-    only comparisons this voter has voted on (see the module docstring)."""
+    only comparisons this voter has voted on (see the module docstring). `raw`: text cells as
+    stored, formulas included."""
     yield header(VOTE_COLUMNS)
     if not board_ids:
         return
     hidden_boards, voter_id = list(hidden_for[0]), hidden_for[1]
     if await _dialect(session) == "postgresql":
         args = (list(board_ids), hidden_boards, voter_id or "") if hidden_boards else (list(board_ids),)
-        async for chunk in pg_copy(session, _PG_VOTES_BLIND if hidden_boards else _PG_VOTES, *args):
+        async for chunk in pg_copy(session, pg_votes_query(bool(hidden_boards), raw), *args):
             yield chunk
         return
-    lines = CsvLines()
+    lines, cell = CsvLines(), (str if raw else safe_cell)
     result = await session.stream(_vote_select(list(board_ids), hidden_boards, voter_id or "")
                                   .execution_options(yield_per=batch))
     async for part in result.partitions(batch):
         text, out = [], []
         for (vid, slug, cid, prompt, criterion, ma, mb, winner, name, voter, ts, pa, pb, blind, kind, ta, tb,
              ballot, asked_a, asked_b) in part:
-            row = [vid, slug, cid, prompt or "", criterion, ma or "", mb or "", winner, name or voter, tstamp(ts),
+            row = [vid, slug, cid, cell(prompt or ""), criterion, cell(ma or ""), cell(mb or ""), winner,
+                   cell(name or voter), tstamp(ts),
                    "" if pa is None else pa, "" if pb is None else pb, "true" if blind else "false", kind, ta, tb,
                    ballot if kind in ("ranking", "best") else "", _flag(asked_a), _flag(asked_b)]
             if "\r" in row[3] or "\r" in row[5] or "\r" in row[6] or "\r" in row[8]:

@@ -43,7 +43,7 @@ async def create_invite(s: AsyncSession, board: Board, by_user_id: str | None, r
         hours = float(expires_in_hours)
     except (TypeError, ValueError):
         raise InputError("the expiry must be a number of hours") from None
-    if not (0 < hours <= MAX_HOURS):
+    if not (1 <= hours <= MAX_HOURS):   # also refuses nan
         raise InputError(f"an invite expires after 1 hour to {MAX_HOURS // 24} days")
     token = secrets.token_urlsafe(24)
     invite = Invite(board_id=board.id, token_hash=digest(token), role=role, created_by=by_user_id,

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.db import Database
 from app.errors import TakesError
@@ -20,6 +21,8 @@ from app.ratelimit import Limits
 from app.settings import Settings, get_settings
 from app.web import (accounts, boards, catalog, comments, comparisons, docs, errors, exports, identity, leaderboard,
                      media, members, schemas, takes, votes)
+from app.web.inputs import InputLimits
+from app.web.methods import AllowedMethods
 from app.web.security import SecurityMiddleware
 from app.web.services import Memo
 from app.web.templating import make_templates
@@ -61,10 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.templates = settings, make_templates(settings)
     app.state.limits, app.state.memo = Limits(settings), Memo()
+    app.add_middleware(AllowedMethods, router=app.router)
+    app.add_middleware(InputLimits, settings=settings)       # inside SecurityMiddleware: its headers on a 413
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.add_exception_handler(TakesError, errors.takes_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
-    app.openapi = lambda: docs.openapi_schema(app)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)
+    app.openapi = lambda: docs.openapi_schema(app, getattr(app.state, "catalog", None),
+                                              getattr(app.state, "providers", None))
     app.mount("/static", StaticFiles(directory=ROOT / "static", packages=[("fastapi_offline", "static")]),
               name="static")
     for module in ROUTERS:   # every route may answer 422 with an ErrorOut body (app.web.errors)

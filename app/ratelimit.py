@@ -51,16 +51,48 @@ class RateLimiter:
         self._hits.pop(key, None)
 
 
+class Backoff:
+    """Failures per key; once `threshold` of them fall within `window_s`, each further attempt
+    waits base_s · 2^(failures − threshold) seconds (at most `cap_s`) after the last failure.
+
+    For the failures of one account from anywhere: a fixed lock of the whole window would let
+    anyone lock anyone out by guessing wrong on purpose; a short, growing wait still turns a
+    distributed guesser's millions of tries into a few hundred, and a browser that has signed
+    in to the account before is not held back by it at all (app.web.accounts)."""
+
+    def __init__(self, threshold: int, base_s: float, cap_s: float, window_s: float, *,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
+        self.threshold, self.base_s, self.cap_s = threshold, base_s, cap_s
+        self.failures = RateLimiter(10 ** 9, window_s, clock=clock, max_keys=max_keys)
+
+    def retry_after(self, key: str) -> int | None:
+        """Seconds until `key` may try again, or None."""
+        log = self.failures._log(key, self.failures.clock())
+        if len(log) < self.threshold:
+            return None
+        wait = min(self.cap_s, self.base_s * 2 ** (len(log) - self.threshold))
+        left = log[-1] + wait - self.failures.clock()
+        return max(1, math.ceil(left)) if left > 0 else None
+
+    def fail(self, key: str) -> None:
+        self.failures.hit(key)
+
+    def reset(self, key: str) -> None:
+        self.failures.reset(key)
+
+
 class Limits:
     """The app's rate limiters (per process), sized from settings."""
 
     def __init__(self, settings):
         w = settings.signin_window_s
         self.signin_failures = RateLimiter(settings.signin_max_failures, w)       # key: email|address
-        self.signin_email = RateLimiter(settings.signin_max_failures * 10, w)     # key: email, any address
+        # key: email, from any address; browsers that signed in to it before are exempt
+        self.signin_account = Backoff(settings.signin_max_failures * 10, 1, 60, w)
         self.signin_ip = RateLimiter(settings.signin_max_per_ip, w)               # key: address
         self.signup_ip = RateLimiter(settings.signup_per_ip_per_hour, 3600)
         self.votes = RateLimiter(settings.votes_per_minute, 60)                   # key: voter
         # key: address — a script that drops its cookies is a new voter on every request
         self.votes_ip = RateLimiter(settings.votes_per_minute * 5, 60)
         self.comments = RateLimiter(settings.comments_per_minute, 60)
+        self.new_voters_ip = RateLimiter(settings.new_voters_per_ip_per_hour, 3600)    # key: address

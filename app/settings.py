@@ -29,15 +29,19 @@ class Settings(BaseSettings):
     # Accounts and access (docs/teams.md).
     allow_signup: bool = True             # False: accounts only by invite link or `takes create-user`
     cookie_secure: bool | None = None     # None: Secure cookies when the request came over https
+    forwarded_allow_ips: str = ""         # proxies whose X-Forwarded-For is believed (comma-separated); none by default
     signin_max_failures: int = 5          # wrong passwords per email and address per window …
     signin_max_per_ip: int = 30           # … sign-in attempts per address per window
     signin_window_s: float = 15 * 60
     signup_per_ip_per_hour: int = 20
     votes_per_minute: int = 120           # per voter (keyboard reviewers vote fast, bots faster)
     comments_per_minute: int = 30
+    new_voters_per_ip_per_hour: int = 30  # anonymous voters (first vote, comment or name) per address
+    csv_raw: bool = False                 # True: CSV cells as stored, even ones a spreadsheet runs as a formula
 
     # Limits on user input.
     max_prompt_chars: int = 4000
+    max_body_bytes: int = 1024 * 1024     # a request body; one that may carry an image also gets max_upload_bytes
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_pixels: int = 4096 * 4096
     max_clip_bytes: int = 512 * 1024 * 1024

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.boards import CRITERIA, criteria_for
@@ -64,8 +66,18 @@ def screen_positions(comparison: Comparison, voter_id: str | None) -> dict[str, 
     return {t.id: i for i, t in enumerate(t for t in order if t.status == "ready")}
 
 
-def _pairs(ballot: BallotInput, by_id: dict[str, Take]) -> list[tuple[str, str, str]]:
-    """(first take, second take, winner) triples; winner in model_a/model_b/tie/tie (bothbad)."""
+def _bounded(ids: list[str] | None, what: str, most: int) -> list[str]:
+    """A list of take ids no longer than the comparison has takes, checked before anything is
+    built from it: a ranking of n ids expands into n·(n-1)/2 pairs."""
+    ids = ids or []
+    if len(ids) > most:
+        raise InputError(f"{what} lists {len(ids)} takes; this comparison has {most}, so at most {most}")
+    return ids
+
+
+def _pairs(ballot: BallotInput, by_id: dict[str, Take], most: int) -> list[tuple[str, str, str]]:
+    """(first take, second take, winner) triples; winner in model_a/model_b/tie/tie (bothbad).
+    `most` is the comparison's number of takes, the longest list a ballot may carry."""
     if ballot.kind == "pair":
         if not (ballot.take_a and ballot.take_b):
             raise InputError("a pair vote names take_a and take_b")
@@ -75,14 +87,14 @@ def _pairs(ballot: BallotInput, by_id: dict[str, Take]) -> list[tuple[str, str, 
             raise InputError(f"outcome must be one of {', '.join(OUTCOMES)}")
         return [(ballot.take_a, ballot.take_b, OUTCOMES[ballot.outcome])]
     if ballot.kind == "best":
-        shown = ballot.takes or list(by_id)
+        shown = _bounded(ballot.takes, "a best-of-N vote", most) or list(by_id)
         if not ballot.best or ballot.best not in shown:
             raise InputError("a best-of-N vote names `best`, one of the takes shown")
         if len(set(shown)) < 2:
             raise InputError("a best-of-N vote needs at least two takes")
         return [(ballot.best, other, "model_a") for other in dict.fromkeys(shown) if other != ballot.best]
     if ballot.kind == "ranking":
-        ranking = ballot.ranking or []
+        ranking = _bounded(ballot.ranking, "a ranking", most)
         if len(ranking) < 2 or len(set(ranking)) != len(ranking):
             raise InputError("a ranking lists at least two different takes, best first")
         return [(hi, lo, "model_a") for hi, lo in combinations(ranking, 2)]
@@ -99,7 +111,7 @@ async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id:
                              "source image, and this one has none")
         raise InputError(f"this board does not ask about {CRITERIA[ballot.criterion].lower()}")
     by_id = {t.id: t for t in comparison.takes}
-    triples = _pairs(ballot, {t.id: t for t in comparison.takes if t.status == "ready"})
+    triples = _pairs(ballot, {t.id: t for t in comparison.takes if t.status == "ready"}, len(by_id))
     for a, b, _ in triples:
         for tid in (a, b):
             if tid not in by_id:
@@ -128,9 +140,30 @@ async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id:
             model_a=by_id[first].model_id, model_b=by_id[second].model_id, winner=winner, pair_key=pair_key,
             position_a=position.get(first), position_b=position.get(second), blind=board.blind, created_at=now,
         ))
-    session.add_all(rows)
+    for row in rows:
+        row.id = (await session.execute(_insert_active(session, row))).scalar_one()
     await session.commit()
     return rows
+
+
+_VOTE_FIELDS = ("id", "ballot_id", "board_id", "comparison_id", "voter_id", "criterion", "kind", "take_a_id",
+                "take_b_id", "model_a", "model_b", "winner", "pair_key", "position_a", "position_b", "blind",
+                "created_at")
+
+
+def _insert_active(session: AsyncSession, row: Vote):
+    """INSERT the vote; if an identical request of the same voter got its row in between the
+    supersede and this insert (two clicks, a retrying client), take that row over instead of
+    failing on uq_votes_active_pair: the same vote sent twice at once is recorded once, and the
+    later one's content wins, as it would one after the other. Returns the row's id."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Vote).values({f: getattr(row, f) for f in _VOTE_FIELDS})
+    return stmt.on_conflict_do_update(
+        index_elements=["voter_id", "comparison_id", "criterion", "pair_key"],
+        index_where=Vote.superseded_at.is_(None),
+        set_={f: stmt.excluded[f] for f in _VOTE_FIELDS if f not in ("id", "voter_id", "comparison_id",
+                                                                       "criterion", "pair_key")},
+    ).returning(Vote.id)
 
 
 async def next_comparison(session: AsyncSession, board: Board, voter_id: str | None,

@@ -362,7 +362,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # a board
     ("GET", "/b/{slug}"): Rule("view", 200, fixed("/b/{slug}")),
     ("GET", "/api/boards/{slug}"): Rule("view", 200, fixed("/api/boards/{slug}")),
-    ("GET", "/api/boards/{board}/votes.csv"): Rule("view", 200, fixed("/api/boards/{slug}/votes.csv")),
+    ("GET", "/api/boards/{slug}/votes.csv"): Rule("view", 200, fixed("/api/boards/{slug}/votes.csv")),
     ("GET", "/b/{slug}/leaderboard"): Rule("view", 200, fixed("/b/{slug}/leaderboard")),
     ("GET", "/api/boards/{slug}/leaderboard"): Rule("view", 200, fixed("/api/boards/{slug}/leaderboard")),
     ("GET", "/api/boards/{slug}/comparison-table"): Rule("view", 200, fixed("/api/boards/{slug}/comparison-table")),

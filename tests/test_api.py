@@ -209,7 +209,7 @@ async def test_unknown_ids_are_404(client):
 async def test_openapi_documents_the_api(client):
     spec = (await client.get("/openapi.json")).json()
     for path in ("/api/models", "/api/comparisons", "/api/comparisons/{comparison_id}",
-                 "/api/comparisons/{comparison_id}/votes", "/api/boards/{board}/votes.csv"):
+                 "/api/comparisons/{comparison_id}/votes", "/api/boards/{slug}/votes.csv"):
         assert path in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
 

@@ -113,9 +113,10 @@ async def test_an_anonymous_reviewer_keeps_their_letters_through_the_first_vote(
     team = await make_team(app, visibility="link")
     c = await ready_comparison(app, team.board, models=THREE)
     async with client_for(app) as anon:
-        assert (await anon.get(f"/s/{team.board.link_token}")).status_code == 303
+        opened = await anon.get(f"/s/{team.board.link_token}")   # the first page: it gives the voter id
+        assert opened.status_code == 303 and "takes_voter=" in opened.headers.get("set-cookie", "")
         first = await anon.get(f"/c/{c.id}")
-        assert "takes_voter=" in first.headers.get("set-cookie", "")
+        assert "takes_voter=" not in first.headers.get("set-cookie", "")   # the same voter, not a new one
         shown = _page_labels(first.text)
         assert sorted(shown.values()) == ["A", "B", "C"]
         assert _page_labels((await anon.get(f"/c/{c.id}")).text) == shown   # no new shuffle per request

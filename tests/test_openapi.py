@@ -61,7 +61,7 @@ def test_error_bodies_are_declared(schema):
 
 
 def test_csv_and_media_routes_say_their_type(schema):
-    assert "text/csv" in schema["paths"]["/api/boards/{board}/votes.csv"]["get"]["responses"]["200"]["content"]
+    assert "text/csv" in schema["paths"]["/api/boards/{slug}/votes.csv"]["get"]["responses"]["200"]["content"]
     video = schema["paths"]["/media/takes/{take_id}/video.mp4"]["get"]["responses"]["200"]["content"]
     assert "video/mp4" in video
 

@@ -7,7 +7,7 @@ cookie); a script uses a personal API token instead, made on /account or POST /a
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,10 @@ from app.errors import Forbidden, InputError, TakesError, TooManyRequests
 from app.invites import accept_invite, invite_by_token
 from app.models import Board, Voter
 from app.web.identity import (ActorDep, accounts_on, cookie_voter, current_user, ensure_voter, require_user,
+                              secure_cookies,
                               start_session_cookie)
 from app.web.schemas import MeOut, NameIn, NameOut, TokenIn, TokenOut, errors
-from app.web.security import SESSION_COOKIE
+from app.web.security import KNOWN_COOKIE, SESSION_COOKIE, known_signer, set_cookie, unsign
 from app.web.services import Services, ServicesDep, SessionDep
 from app.web.votes import client_ip
 
@@ -31,6 +32,18 @@ def safe_next(value: str | None) -> str:
     if not value.startswith("/") or value.startswith(("//", "/\\")) or any(c in value for c in "\r\n\\"):
         return "/"
     return value
+
+
+def known_browser(request: Request, svc: Services, email: str) -> bool:
+    """Whether this browser has signed in to `email` before (its signed `takes_known` cookie):
+    failures of the account from elsewhere do not hold it back (app.ratelimit.Backoff)."""
+    raw = unsign(known_signer(svc.settings.resolved_secret()), request.cookies.get(KNOWN_COOKIE))
+    return raw is not None and raw == accounts.digest(email)[:32]
+
+
+def remember_known(request: Request, response: Response, svc: Services, email: str) -> None:
+    value = known_signer(svc.settings.resolved_secret()).sign(accounts.digest(email)[:32]).decode()
+    set_cookie(response, KNOWN_COOKIE, value, 365 * 86400, secure_cookies(request, svc))
 
 
 def _signed_in(request: Request, svc: Services, nxt: str, token: str) -> RedirectResponse:
@@ -68,21 +81,24 @@ async def signin(request: Request, svc: ServicesDep, s: SessionDep):
     form = await request.form()
     email = str(form.get("email") or "").strip().lower()
     nxt = safe_next(form.get("next"))
-    limits, ip = svc.limits, client_ip(request)
+    limits, ip, known = svc.limits, client_ip(request), known_browser(request, svc, email)
     wait = (limits.signin_ip.hit(ip) or limits.signin_failures.retry_after(f"{email}|{ip}")
-            or limits.signin_email.retry_after(email))
+            or (None if known else limits.signin_account.retry_after(email)))
     if wait:
         raise TooManyRequests(f"too many sign-in attempts; try again in {wait} s", wait)
     user = await accounts.authenticate(s, email, str(form.get("password") or ""))
     if user is None:
         limits.signin_failures.hit(f"{email}|{ip}")
-        limits.signin_email.hit(email)
+        if not known:
+            limits.signin_account.fail(email)
         return svc.render(request, "signin.html", {"next": nxt, "email": email, "open_mode": False,
                                                    "error": "wrong email or password"}, status_code=401)
     limits.signin_failures.reset(f"{email}|{ip}")
     await accounts.end_session(s, request.cookies.get(SESSION_COOKIE))  # no session fixation
     token = await accounts.start_session(s, user, request.headers.get("user-agent", ""))
-    return _signed_in(request, svc, nxt, token)
+    response = _signed_in(request, svc, nxt, token)
+    remember_known(request, response, svc, email)
+    return response
 
 
 @router.post("/signout", include_in_schema=False)

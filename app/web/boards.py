@@ -16,7 +16,7 @@ from app.boards import UNSET, board_by_link, create_board, default_board, rotate
 from app.budget import board_spend
 from app.errors import TakesError
 from app.models import BOARD_ROLES, Board, Comparison, Voter
-from app.web.identity import ActorDep, current_user, remember_link, voter_of
+from app.web.identity import ActorDep, current_user, remember_link, view_voter, voter_of
 from app.web.schemas import BoardIn, BoardOut, BoardPatch, errors
 from app.web.services import Services, ServicesDep, SessionDep
 from app.web.views import board_overview
@@ -100,6 +100,8 @@ async def board_page(slug: str, request: Request, svc: ServicesDep, s: SessionDe
         await _open_default(s, actor)
     board, role = await board_for(s, actor, slug, "view")
     voter = voter_of(request, svc)
+    if voter is None and not actor.signed_in and allows(role, "vote"):
+        voter = await view_voter(request, svc, s)   # the voter cookie an anonymous vote needs
     overview = await board_overview(s, board, svc.catalog, voter, model=model, status=status, mine=mine)
     reviewer = await s.get(Voter, voter) if voter and not actor.signed_in else None
     return svc.render(request, "board.html", {"board": board, "role": role, "o": overview,
@@ -161,14 +163,17 @@ async def new_link_form(slug: str, s: SessionDep, actor: ActorDep):
 
 
 @router.get("/s/{token}", include_in_schema=False)
-async def share_link(token: str, request: Request, svc: ServicesDep, s: SessionDep):
+async def share_link(token: str, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep):
     """A board's share link: remember it in this browser (a signed cookie) and open the board.
     The token leaves the address bar at once (a redirect), and Referrer-Policy keeps it from
-    leaking to other sites. Browsers only: a script with a token is a member instead."""
+    leaking to other sites. Browsers only: a script with a token is a member instead. An
+    anonymous browser also gets its voter cookie here, as on the board's page."""
     board = await board_by_link(s, token)
     response = RedirectResponse(f"/b/{board.slug}", status_code=303)
     if board.visibility == "link":
         remember_link(request, response, svc, token)
+    if not actor.signed_in and voter_of(request, svc) is None:
+        await view_voter(request, svc, s)
     return response
 
 

@@ -42,7 +42,7 @@ async def commenter(request: Request, svc: Services, s: AsyncSession, actor: Act
     """The comparison, the actor's role and the voter a comment is written as (created on
     their first write), once the actor may comment and is within the rate limit."""
     c, role = await comparison_for(s, actor, comparison_id, "comment")
-    voter = await ensure_voter(request, svc, s)
+    voter = await ensure_voter(request, svc, s, commit=False)   # committed with the write
     comment_limit(svc, voter)
     return c, role, voter
 

@@ -34,7 +34,7 @@ async def start_comparison(request: Request, svc: Services, s: AsyncSession, act
     """Check, store and queue a comparison: its takes go to the job queue at once. The form
     and the API both come here."""
     board = await target_board(s, actor, data.board)
-    voter = await ensure_voter(request, svc, s)
+    voter = await ensure_voter(request, svc, s, commit=False)   # committed with the write
     c = await create_comparison(s, data, catalog=svc.catalog, providers=svc.providers, settings=svc.settings,
                                 storage=svc.storage, voter_id=voter, board=board)
     # Committed already: if the queue is down this does not raise; the takes wait, unheld, for
@@ -186,7 +186,8 @@ async def api_comparison(comparison_id: str, request: Request, svc: ServicesDep,
 
 @router.get("/api/estimate", tags=["comparisons"], summary="What a comparison would cost (used by the form)",
             response_model=EstimateOut, response_model_exclude_unset=True)
-async def estimate(svc: ServicesDep, models: list[str] | None = Query(None), duration_s: float | None = None,
+async def estimate(svc: ServicesDep, models: list[str] | None = Query(None, max_length=20),
+                   duration_s: float | None = Query(None, gt=0, le=60, allow_inf_nan=False),
                    audio: bool = False, resolution: str | None = None) -> dict:
     specs = [svc.catalog.get(m) for m in (models or []) if svc.catalog.get(m)]
     if not specs:

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import SignInRequired, TakesError, Unauthorized
 from app.web.services import services_of
@@ -50,6 +51,13 @@ async def takes_error(request: Request, exc: TakesError) -> Response:
         return _sign_in_first(request)
     return services_of(request).render(request, "error.html", {"message": exc.message, "errors": exc.errors},
                                        status_code=exc.status_code, headers=exc.headers or None)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's own refusals (a body that is not JSON: 400; no such route: 404; 405) in the
+    same `{"detail", "errors"}` shape as ours, with their headers (Allow)."""
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_json(detail, [detail], exc.status_code, dict(exc.headers or {}))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -51,7 +51,7 @@ async def _votes(request: Request, svc: Services, actor: Actor, slug: str | None
         hidden = (await csv_hidden_boards(s, actor, boards), voter_of(request, svc))
     ids = [b.id for b in boards]
     filename = "takes-votes.csv" if slug is None else f"takes-{boards[0].slug}-votes.csv"
-    return csv_response(svc, lambda s2: vote_csv(s2, ids, hidden_for=hidden), filename)
+    return csv_response(svc, lambda s2: vote_csv(s2, ids, hidden_for=hidden, raw=svc.settings.csv_raw), filename)
 
 
 def _names(svc: Services) -> dict[str, str]:
@@ -70,10 +70,10 @@ async def all_votes_csv(request: Request, svc: ServicesDep, actor: ActorDep):
     return await _votes(request, svc, actor, None)
 
 
-@router.get("/api/boards/{board}/votes.csv", summary="The board's votes, one row per pairwise outcome (streamed)",
+@router.get("/api/boards/{slug}/votes.csv", summary="The board's votes, one row per pairwise outcome (streamed)",
             response_class=StreamingResponse, responses=ONE_BOARD)
-async def board_votes_csv(board: str, request: Request, svc: ServicesDep, actor: ActorDep):
-    return await _votes(request, svc, actor, board)
+async def board_votes_csv(slug: str, request: Request, svc: ServicesDep, actor: ActorDep):
+    return await _votes(request, svc, actor, slug)
 
 
 @router.get("/api/boards/{slug}/leaderboard.csv", response_class=StreamingResponse, responses=ONE_BOARD,

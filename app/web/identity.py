@@ -36,9 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import accounts
 from app.access import Actor
-from app.errors import Forbidden, SignInRequired, Unauthorized
+from app.errors import Forbidden, SignInRequired, TooManyRequests, Unauthorized
 from app.ids import new_id
 from app.models import User, Voter
+from app.web.inputs import check_form
 from app.web.security import (CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CSRF_SCOPE_KEY, LINKS_COOKIE,
                               NEW_SEED_SCOPE_KEY, NEW_VOTER_SCOPE_KEY, SECURE_SCOPE_KEY, SESSION_COOKIE,
                               VOTER_COOKIE, csrf_for, links_signer, set_cookie, unsign, voter_signer)
@@ -121,6 +122,8 @@ async def guard(request: Request, svc: ServicesDep) -> Actor:
     request.scope[CSRF_SCOPE_KEY], request.scope[SECURE_SCOPE_KEY] = token, secure_cookies(request, svc)
     if request.method in UNSAFE and _needs_csrf(request):
         await _check_csrf(request, seed, token)
+    if request.method in UNSAFE and _is_form(request):
+        check_form(await request.form())
     return actor
 
 
@@ -136,12 +139,16 @@ async def _token_actor(request: Request, s: AsyncSession, secret: str, open_mode
 
 async def _check_csrf(request: Request, seed: str, token: str) -> None:
     sent = request.headers.get(CSRF_HEADER)
-    if not sent and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+    if not sent and _is_form(request):
         sent = (await request.form()).get(CSRF_FIELD)
     if not (seed and isinstance(sent, str) and hmac.compare_digest(sent, token)):
         raise Forbidden("the form's security token is missing or out of date (CSRF check): reload the page "
                         "and try again")
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                               "multipart/form-data"))
 
 
 def _needs_csrf(request: Request) -> bool:
@@ -187,9 +194,25 @@ async def view_voter(request: Request, svc: Services, s: AsyncSession) -> str:
     return voter_id
 
 
-async def ensure_voter(request: Request, svc: Services, s: AsyncSession) -> str:
+def new_anonymous_voter(request: Request, svc: Services, cookie: str | None) -> None:
+    """Once accounts exist, an anonymous voter (on a link or public board) is a browser that
+    opened a page, which gave it its signed voter cookie; a script that keeps no cookie would
+    otherwise be a new voter on every request (ballot stuffing). And each address makes at
+    most NEW_VOTERS_PER_IP_PER_HOUR new voters."""
+    if not cookie:
+        raise Forbidden("an anonymous vote, comment or name comes from a browser: open the board's or the "
+                        "comparison's page first (it gives you a voter cookie), or use an API token")
+    ip = request.client.host if request.client else "unknown"
+    wait = svc.limits.new_voters_ip.hit(ip)
+    if wait:
+        raise TooManyRequests(f"too many new voters from your address; try again in {wait} s", wait)
+
+
+async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, commit: bool = True) -> str:
     """The voter behind this request, created on first write (the row, and for an anonymous
-    browser its cookie)."""
+    browser its cookie). With commit=False the row is only added to the session's transaction,
+    to be committed with the vote or comment it comes for: a write that is then refused
+    leaves no voter behind."""
     actor = getattr(request.state, "actor", None)
     if actor is not None and actor.signed_in:
         if actor.voter_id and await s.get(Voter, actor.voter_id):
@@ -199,18 +222,22 @@ async def ensure_voter(request: Request, svc: Services, s: AsyncSession) -> str:
         s.add(voter)
         await s.flush()
         user.voter_id = voter.id
-        await s.commit()
+        if commit:
+            await s.commit()
         request.state.actor = dataclasses.replace(actor, voter_id=voter.id)   # later calls see it
         return voter.id
     cookie = cookie_voter(request, svc)
     if cookie and await s.get(Voter, cookie):
         return cookie
+    if actor is not None and not actor.open_mode:
+        new_anonymous_voter(request, svc, cookie)
     voter_id = cookie or request.scope.get(NEW_VOTER_SCOPE_KEY) or new_id()
     # The id came with the first page (view_voter): two first writes at once (a double click,
     # two tabs) both create its row. ON CONFLICT DO NOTHING lets the second find it made.
     insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
     await s.execute(insert(Voter).values(id=voter_id).on_conflict_do_nothing(index_elements=["id"]))
-    await s.commit()
+    if commit:
+        await s.commit()
     if voter_id != cookie:
         remember_voter(request, voter_id)
     return voter_id

@@ -96,7 +96,8 @@ class ComparisonTableOut(BaseModel):
     models: list[ModelStatsOut]
 
 
-CriterionQ = Query("overall", description=f"One of: {', '.join(CRITERIA)}.")
+CriterionQ = Query("overall", description=f"One of: {', '.join(CRITERIA)}.",
+                   json_schema_extra={"enum": list(CRITERIA)})
 BlindQ = Query(False, description="Count only votes cast blind (model names hidden until the vote).")
 
 

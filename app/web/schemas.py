@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from app.boards import CRITERIA
 from app.comments import MAX_CHARS
 from app.invites import DEFAULT_HOURS, MAX_HOURS
+from app.web.inputs import BUDGET, CRITERIA_LIST, IDS, SLUG, RequestIn, filled
 
 Role = Literal["viewer", "voter", "editor", "owner"]
 Visibility = Literal["private", "link", "public"]
@@ -27,9 +28,10 @@ class ErrorOut(BaseModel):
 
 
 ERROR_TEXT = {400: "Bad request", 401: "Sign in first, or the API token is unknown", 402: "Over the board's budget",
-              403: "Your role does not allow it", 404: "No such thing (or one you may not see)",
+              403: "Your role does not allow it (or the CSRF token is missing)",
+              404: "No such thing (or one you may not see)", 405: "Not a method this path serves (see Allow)",
               409: "Not in a state that allows it", 410: "No longer valid", 422: "Bad input",
-              429: "Too many requests (see Retry-After)"}
+              413: "The request body is over the limit", 429: "Too many requests (see Retry-After)"}
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -48,10 +50,12 @@ class EstimateOut(BaseModel):
 
 # ---- comparisons and takes --------------------------------------------------------------------
 
-class ComparisonIn(BaseModel):
-    prompt: str = Field(description="What to generate (1–4000 characters).")
-    models: list[str] = Field(description="Catalog model ids, e.g. demo/aurora (GET /api/models).")
-    duration_s: float | None = Field(None, description="Seconds; default: one every chosen model accepts.")
+class ComparisonIn(RequestIn):
+    prompt: str = Field(description="What to generate (1–4000 characters).", json_schema_extra=filled(4000))
+    models: list[str] = Field(description="Catalog model ids, e.g. demo/aurora (GET /api/models).",
+                              json_schema_extra={"minItems": 1, "maxItems": 6, "uniqueItems": True})
+    duration_s: float | None = Field(None, description="Seconds; default: one every chosen model accepts.",
+                                     json_schema_extra={"exclusiveMinimum": 0, "maximum": 60})
     durations: dict[str, float] = Field(default_factory=dict, description=(
         "Per-model seconds, for models that share no duration, e.g. {\"google/veo-3.1\": 8}; "
         "the other models get duration_s."))
@@ -119,21 +123,21 @@ class ComparisonOut(BaseModel):
     takes: list[TakeOut]
 
 
-class RerollIn(BaseModel):
+class RerollIn(RequestIn):
     model: str = Field(description="The model to generate another take of (one already in the comparison).")
 
 
 # ---- votes and review -------------------------------------------------------------------------
 
-class VoteIn(BaseModel):
+class VoteIn(RequestIn):
     kind: Literal["pair", "best", "ranking"] = "pair"
-    criterion: str = "overall"
+    criterion: str = Field("overall", json_schema_extra={"enum": list(CRITERIA)})
     take_a: str | None = None
     take_b: str | None = None
     outcome: Literal["a", "b", "tie", "bothbad"] | None = Field(None, description="pair votes: a, b, tie, bothbad")
     best: str | None = Field(None, description="best-of-N: the chosen take id")
-    takes: list[str] | None = Field(None, description="best-of-N: the takes shown (default all ready)")
-    ranking: list[str] | None = Field(None, description="ranking: take ids, best first")
+    takes: list[str] | None = Field(None, description="best-of-N: the takes shown (default all ready)", json_schema_extra=IDS)
+    ranking: list[str] | None = Field(None, description="ranking: take ids, best first", json_schema_extra=IDS)
 
 
 class VotePairOut(BaseModel):
@@ -158,10 +162,12 @@ class NextOut(BaseModel):
 
 # ---- comments ---------------------------------------------------------------------------------
 
-class CommentIn(BaseModel):
+class CommentIn(RequestIn):
     take: str = Field(description="The take the comment is about (its id).")
-    time_s: float = Field(description="Time code in seconds from the start of the take.")
-    body: str = Field(description=f"The comment (1–{MAX_CHARS} characters; plain text).")
+    time_s: float = Field(description="Time code in seconds from the start of the take.",
+                          json_schema_extra={"minimum": 0})
+    body: str = Field(description=f"The comment (1–{MAX_CHARS} characters; plain text).",
+                      json_schema_extra=filled(MAX_CHARS))
 
 
 class CommentOut(BaseModel):
@@ -181,27 +187,31 @@ class CommentsOut(BaseModel):
 
 # ---- boards, members, invites -----------------------------------------------------------------
 
-class BoardIn(BaseModel):
-    name: str = Field(description="Display name (1–200 characters).")
-    slug: str | None = Field(None, description="URL name; default: made from the name. Once accounts exist a "
-                                               "random tail is added, so private boards' URLs cannot be guessed.")
+class BoardIn(RequestIn):
+    name: str = Field(description="Display name (1–200 characters).", json_schema_extra=filled(200))
+    slug: str | None = Field(None, json_schema_extra={"pattern": SLUG}, description=(
+        "URL name; default: made from the name. Once accounts exist a random tail is added, so private boards' "
+        "URLs cannot be guessed."))
     description: str = ""
     blind: bool = Field(True, description="Blind voting: takes shown as A, B, C … in a per-voter shuffled "
                                           "order, names revealed after the vote. False: open (named) voting.")
-    criteria: list[str] = Field(["overall"], description=f"What the board asks about; known: {', '.join(CRITERIA)}.")
+    criteria: list[str] = Field(["overall"], description=f"What the board asks about; known: {', '.join(CRITERIA)}.",
+                                json_schema_extra=CRITERIA_LIST)
     visibility: Visibility = Field(
         "private", description="private: members only; link: anyone with the share link can view and vote; "
                                "public: listed, anyone can view and vote")
-    budget_usd: float | None = Field(None, description="Spending cap: a comparison that would exceed it is refused.")
+    budget_usd: float | None = Field(None, description="Spending cap: a comparison that would exceed it is refused.",
+                                     json_schema_extra=BUDGET)
 
 
-class BoardPatch(BaseModel):
-    name: str | None = None
+class BoardPatch(RequestIn):
+    name: str | None = Field(None, json_schema_extra=filled(200))
     description: str | None = None
     blind: bool | None = None
-    criteria: list[str] | None = None
+    criteria: list[str] | None = Field(None, json_schema_extra=CRITERIA_LIST)
     visibility: Visibility | None = None
-    budget_usd: float | None = Field(None, description="null (or leave it out) keeps the budget; 0 or more sets it")
+    budget_usd: float | None = Field(None, description="null (or leave it out) keeps the budget; 0 or more sets it",
+                                     json_schema_extra=BUDGET)
     clear_budget: bool = Field(False, description="true removes the budget")
     archived: bool | None = Field(None, description="true archives (read-only), false restores")
     new_share_link: bool = Field(False, description="true replaces the share link (the old one stops working)")
@@ -231,13 +241,14 @@ class MemberOut(BaseModel):
     role: Role
 
 
-class RoleIn(BaseModel):
+class RoleIn(RequestIn):
     role: Role
 
 
-class InviteIn(BaseModel):
+class InviteIn(RequestIn):
     role: Role = "voter"
-    expires_in_hours: float = Field(DEFAULT_HOURS, description=f"1 to {MAX_HOURS} hours")
+    expires_in_hours: float = Field(DEFAULT_HOURS, description=f"1 to {MAX_HOURS} hours",
+                                    json_schema_extra={"minimum": 1, "maximum": MAX_HOURS})
 
 
 class InviteOut(BaseModel):
@@ -272,16 +283,18 @@ class MeOut(BaseModel):
     csrf_token: str | None = None
 
 
-class NameIn(BaseModel):
-    name: str = Field(description="Shown with your votes and comments (0–80 characters; empty: no name).")
+class NameIn(RequestIn):
+    name: str = Field(description="Shown with your votes and comments (0–80 characters; empty: no name).",
+                      json_schema_extra={"maxLength": 80})
 
 
 class NameOut(BaseModel):
     name: str | None = None
 
 
-class TokenIn(BaseModel):
-    name: str = Field(description="What the token is for (shown in your token list).")
+class TokenIn(RequestIn):
+    name: str = Field(description="What the token is for (shown in your token list).",
+                      json_schema_extra=filled(80))
 
 
 class TokenOut(BaseModel):

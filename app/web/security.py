@@ -26,6 +26,7 @@ SESSION_COOKIE = "takes_session"
 CSRF_COOKIE = "takes_csrf"
 LINKS_COOKIE = "takes_links"
 VOTER_COOKIE = "takes_voter"
+KNOWN_COOKIE = "takes_known"   # this browser has signed in to an account before (app.web.accounts)
 NEW_VOTER_SCOPE_KEY = "takes.new_voter"   # a voter id this request gave the browser (identity.remember_voter)
 CSRF_SCOPE_KEY, SECURE_SCOPE_KEY, NEW_SEED_SCOPE_KEY = "takes.csrf_token", "takes.secure", "takes.csrf_new_seed"
 CSRF_HEADER = "x-csrf-token"
@@ -46,6 +47,10 @@ def csrf_for(secret: str, seed: str) -> str:
 
 def voter_signer(secret: str) -> Signer:
     return Signer(secret, salt="takes.voter")
+
+
+def known_signer(secret: str) -> Signer:
+    return Signer(secret, salt="takes.known")
 
 
 def links_signer(secret: str) -> Signer:

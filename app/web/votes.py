@@ -42,7 +42,7 @@ async def ballot_box(request: Request, svc: Services, s: AsyncSession, actor: Ac
     the actor may vote there and is within the rate limit. Both vote routes start here, then
     hand the ballot to app.votes.record_ballot."""
     c, _ = await comparison_for(s, actor, comparison_id, "vote")
-    voter = await ensure_voter(request, svc, s)
+    voter = await ensure_voter(request, svc, s, commit=False)   # committed with the write
     vote_limit(request, svc, voter)
     return c, voter
 
