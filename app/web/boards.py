@@ -17,7 +17,8 @@ from app.budget import board_spend
 from app.errors import TakesError
 from app.models import BOARD_ROLES, Board, Comparison, Voter
 from app.web.identity import ActorDep, current_user, remember_link, view_voter, voter_of
-from app.web.schemas import BoardIn, BoardOut, BoardPatch, errors
+from app.web.board_schemas import BoardIn, BoardOut, BoardPatch
+from app.web.schemas import errors
 from app.web.services import Services, ServicesDep, SessionDep
 from app.web.views import board_overview
 

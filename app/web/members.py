@@ -14,7 +14,8 @@ from app.errors import TakesError
 from app.models import Board, User
 from app.web.boards import settings_page
 from app.web.identity import ActorDep, current_user, require_user
-from app.web.schemas import InviteIn, InviteOut, JoinedOut, MemberOut, RoleIn, errors
+from app.web.board_schemas import InviteIn, InviteOut, JoinedOut, MemberOut, RoleIn
+from app.web.schemas import errors
 from app.web.services import ServicesDep, SessionDep
 
 router = APIRouter()

@@ -15,8 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.boards import CRITERIA
 from app.comments import MAX_CHARS
-from app.invites import DEFAULT_HOURS, MAX_HOURS
-from app.web.inputs import BUDGET, CRITERIA_LIST, IDS, SLUG, RequestIn, filled
+from app.web.inputs import IDS, RequestIn, filled
 
 Role = Literal["viewer", "voter", "editor", "owner"]
 Visibility = Literal["private", "link", "public"]
@@ -183,87 +182,6 @@ class CommentOut(BaseModel):
 class CommentsOut(BaseModel):
     comments: list[CommentOut]
     hidden_until_you_vote: int = Field(description="Others' comments kept back on a blind board until you vote.")
-
-
-# ---- boards, members, invites -----------------------------------------------------------------
-
-class BoardIn(RequestIn):
-    name: str = Field(description="Display name (1–200 characters).", json_schema_extra=filled(200))
-    slug: str | None = Field(None, json_schema_extra={"pattern": SLUG}, description=(
-        "URL name; default: made from the name. Once accounts exist a random tail is added, so private boards' "
-        "URLs cannot be guessed."))
-    description: str = ""
-    blind: bool = Field(True, description="Blind voting: takes shown as A, B, C … in a per-voter shuffled "
-                                          "order, names revealed after the vote. False: open (named) voting.")
-    criteria: list[str] = Field(["overall"], description=f"What the board asks about; known: {', '.join(CRITERIA)}.",
-                                json_schema_extra=CRITERIA_LIST)
-    visibility: Visibility = Field(
-        "private", description="private: members only; link: anyone with the share link can view and vote; "
-                               "public: listed, anyone can view and vote")
-    budget_usd: float | None = Field(None, description="Spending cap: a comparison that would exceed it is refused.",
-                                     json_schema_extra=BUDGET)
-
-
-class BoardPatch(RequestIn):
-    name: str | None = Field(None, json_schema_extra=filled(200))
-    description: str | None = None
-    blind: bool | None = None
-    criteria: list[str] | None = Field(None, json_schema_extra=CRITERIA_LIST)
-    visibility: Visibility | None = None
-    budget_usd: float | None = Field(None, description="null (or leave it out) keeps the budget; 0 or more sets it",
-                                     json_schema_extra=BUDGET)
-    clear_budget: bool = Field(False, description="true removes the budget")
-    archived: bool | None = Field(None, description="true archives (read-only), false restores")
-    new_share_link: bool = Field(False, description="true replaces the share link (the old one stops working)")
-
-
-class BoardOut(BaseModel):
-    id: str
-    slug: str
-    name: str
-    description: str | None = None
-    visibility: Visibility
-    blind: bool
-    criteria: list[str]
-    archived: bool
-    budget_usd: float | None = None
-    created_at: str
-    role: Role | None = Field(None, description="Your role on the board.")
-    personal: bool = Field(description="A user's own “My comparisons” board.")
-    share_url: str | None = Field(None, description="Owners of a link board: the share link.")
-    spent_usd: float | None = None
-
-
-class MemberOut(BaseModel):
-    user_id: str
-    email: str | None = None
-    name: str | None = None
-    role: Role
-
-
-class RoleIn(RequestIn):
-    role: Role
-
-
-class InviteIn(RequestIn):
-    role: Role = "voter"
-    expires_in_hours: float = Field(DEFAULT_HOURS, description=f"1 to {MAX_HOURS} hours",
-                                    json_schema_extra={"minimum": 1, "maximum": MAX_HOURS})
-
-
-class InviteOut(BaseModel):
-    id: str
-    role: Role
-    created_at: str
-    expires_at: str
-    revoked: bool
-    uses: int
-    url: str | None = Field(None, description="The invite link: in the response that made it, and only there.")
-
-
-class JoinedOut(BaseModel):
-    board: str = Field(description="The slug of the board joined.")
-    role: Role
 
 
 # ---- accounts ---------------------------------------------------------------------------------
