@@ -91,7 +91,9 @@ async def _drop(redis, job_ids: list[str]) -> None:
 
 async def _sweep_forever(ctx: dict) -> None:
     jctx: JobContext = ctx["takes"]
+    loop = asyncio.get_running_loop()
     while True:
+        started = loop.time()
         try:
             await sweep(jctx, ctx["redis"])
         except asyncio.CancelledError:
@@ -100,7 +102,9 @@ async def _sweep_forever(ctx: dict) -> None:
             log.warning("sweep failed: %s", exc)
         except Exception:
             log.exception("sweep failed")
-        await asyncio.sleep(jctx.settings.sweep_interval_s)
+        # A pass starts every SWEEP_INTERVAL_S, however long the last one took on a busy
+        # machine: the pick-up bound (LEASE_S + SWEEP_INTERVAL_S) counts on that cadence.
+        await asyncio.sleep(max(0.05, jctx.settings.sweep_interval_s - (loop.time() - started)))
 
 
 async def startup(ctx: dict) -> None:
