@@ -183,6 +183,53 @@ async def test_enqueueing_twice_and_sweeping_keep_one_job_per_take(pg_settings):
         await ctx.db.dispose()
 
 
+async def test_sweep_drops_jobs_a_killed_worker_left_after_their_step(pg_settings):
+    """The storm's queue overshoot: a worker killed after a step handed its take on (or ended
+    it) but before arq finished the job leaves that job "in progress" in arq's queue until the
+    marker expires. The sweep drops such superseded jobs and keeps every live one."""
+    import redis.asyncio as aioredis
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from sqlalchemy import update
+
+    from app.jobs.context import JobContext
+    from app.jobs.runner import ArqQueue
+    from app.jobs.worker import sweep
+    from app.models import Take
+
+    ids = await _takes(pg_settings)
+    ctx = JobContext.create(pg_settings)
+    queue = ArqQueue(ctx, pg_settings.redis_url)
+    pool = await create_pool(RedisSettings.from_dsn(pg_settings.redis_url))
+    r = aioredis.from_url(pg_settings.redis_url)
+    try:
+        await queue.start()
+        await queue.enqueue(ids)                        # step 1 of every take
+        moved_on, ended = ids[0], ids[1]
+        # A dead worker ran step 1 of `moved_on` (its take now waits for step 2, queued) and the
+        # last step of `ended`; arq never finished either job, so both stay "in progress".
+        for tid in (moved_on, ended):
+            await r.set(f"arq:in-progress:take:{tid}:1", b"1")
+        async with ctx.db.session() as s:
+            await s.execute(update(Take).where(Take.id == moved_on).values(step_seq=2))
+            await s.execute(update(Take).where(Take.id == ended)
+                            .values(status="ready", lease_owner=None, lease_expires_at=None))
+            await s.commit()
+        await pool.enqueue_job("generate_take_job", moved_on, 2, _job_id=f"take:{moved_on}:2", _defer_by=30)
+        assert await r.zcard("arq:queue") == len(ids) + 1
+        assert await sweep(ctx, pool) == 0
+        jobs = {j.decode() for j in await r.zrange("arq:queue", 0, -1)}
+        assert jobs == {f"take:{t}:1" for t in ids[2:]} | {f"take:{moved_on}:2"}
+        for tid in (moved_on, ended):
+            assert not await r.exists(f"arq:in-progress:take:{tid}:1", f"arq:job:take:{tid}:1")
+    finally:
+        await queue.stop()
+        await pool.aclose()
+        await r.aclose()
+        await ctx.aclose()
+        await ctx.db.dispose()
+
+
 def test_the_web_answers_202_while_redis_is_down_and_a_worker_delivers_later(pg_settings, tmp_path):
     """F4: no 500 after a write. The comparison is committed, its takes wait unheld in the
     database (the outbox), and the first sweep of a worker generates them; a retry with the

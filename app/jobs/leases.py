@@ -8,6 +8,8 @@
   is due plus LEASE_S. `step_seq` numbers the steps: the job for step n claims the take only
   while `step_seq = n`, so a stale copy of a job (a dead worker's, retried by arq later) is a
   no-op, and the queue holds at most one live job per take.
+- A step's job that is no longer the take's live job (its `step_seq` moved on, or the take
+  ended) is superseded: `superseded` names those, and the sweeper drops them from the queue.
 - The sweeper hands a take whose lease ran out (its worker died, or an enqueue was lost) to
   the queue again with the next `step_seq`: a take waits at most LEASE_S + SWEEP_INTERVAL_S
   after its worker died.
@@ -145,3 +147,17 @@ async def unmark(ctx: JobContext, take_id: str, seq: int) -> None:
                                            Take.step_seq == seq)
                         .values(lease_owner=None, lease_expires_at=None))
         await s.commit()
+
+
+async def superseded(ctx: JobContext, steps: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Of these (take id, step number) jobs, the ones that can only be no-ops now: the take's
+    `step_seq` is past that step, or the take has ended. Both only move forward, so the answer
+    stays true however late it is used; a step newer than the row read is never named."""
+    if not steps:
+        return set()
+    async with ctx.db.session() as s:
+        rows = await s.execute(select(Take.id, Take.step_seq, Take.status)
+                               .where(Take.id.in_({tid for tid, _ in steps})))
+        current = {tid: (seq, status) for tid, seq, status in rows}
+    return {(tid, seq) for tid, seq in steps
+            if tid in current and (seq < current[tid][0] or current[tid][1] in TERMINAL_STATES)}

@@ -7,6 +7,10 @@ steps themselves), sweeps for takes left behind, and outlives Redis and PostgreS
   (app/jobs/leases.py), so a killed worker's "in progress" job is a no-op when arq retries
   it, and never blocks the take: the sweeper gives the take a new step number once its
   lease runs out. Job timeouts are short (STEP_TIMEOUT_S), so such markers expire soon.
+- arq removes a job from its queue only when the job finishes. A worker killed after a step
+  handed the take on (or ended it) but before arq finished the job leaves that job "in
+  progress" until its marker expires (STEP_TIMEOUT_S + 10 s); each sweep drops such
+  superseded jobs, so the queue holds the takes' live jobs and hardly more.
 - `run_forever` restarts arq's worker with backoff when Redis or PostgreSQL goes away,
   instead of exiting; SIGTERM / SIGINT stop it for good.
 """
@@ -23,7 +27,7 @@ from arq.constants import default_queue_name, in_progress_key_prefix, job_key_pr
 from app.db import Database
 from app.jobs.context import JobContext
 from app.jobs.generate import OUTAGE, step_take
-from app.jobs.leases import mark_queued, stale_takes
+from app.jobs.leases import mark_queued, stale_takes, superseded
 from app.jobs.runner import enqueue_steps, job_id
 from app.settings import Settings, get_settings
 
@@ -52,20 +56,44 @@ async def sweep(jctx: JobContext, redis) -> int:
     steps = await mark_queued(jctx, list(fresh) + list(same), same_step=same)
     # The step a dead worker was running stays "in progress" in arq until its marker expires,
     # then runs as a no-op: drop it now, so the queue holds only the takes' live jobs.
-    ghosts = [job_id(tid, fresh[tid]) for tid, _ in steps if tid in fresh]
-    if ghosts:
+    await _drop(redis, [job_id(tid, fresh[tid]) for tid, _ in steps if tid in fresh])
+    await enqueue_steps(jctx, redis, steps)
+    await drop_superseded(jctx, redis)
+    return len(steps)
+
+
+async def drop_superseded(jctx: JobContext, redis, limit: int = 1000) -> int:
+    """Drop from arq's queue the jobs of steps that can only be no-ops now (app.jobs.leases.
+    superseded): chiefly those a killed worker had in progress after their step handed the
+    take on or ended it, which arq would keep until their marker expires. Dropping one that a
+    live worker is still finishing is harmless: arq's own clean-up of it is then a no-op.
+    The queue is read before the takes, so a step enqueued in between is never dropped."""
+    steps = {}
+    for raw in await redis.zrange(default_queue_name, 0, limit - 1):
+        jid = raw.decode() if isinstance(raw, bytes) else raw
+        prefix, _, rest = jid.partition(":")
+        tid, _, seq = rest.rpartition(":")
+        if prefix == "take" and tid and seq.isdigit():
+            steps[(tid, int(seq))] = jid
+    dead = [steps[s] for s in await superseded(jctx, list(steps))]
+    await _drop(redis, dead)
+    return len(dead)
+
+
+async def _drop(redis, job_ids: list[str]) -> None:
+    if job_ids:
         async with redis.pipeline(transaction=False) as pipe:
-            for jid in ghosts:
+            for jid in job_ids:
                 pipe.zrem(default_queue_name, jid)
                 pipe.delete(job_key_prefix + jid, in_progress_key_prefix + jid, retry_key_prefix + jid)
             await pipe.execute()
-    await enqueue_steps(jctx, redis, steps)
-    return len(steps)
 
 
 async def _sweep_forever(ctx: dict) -> None:
     jctx: JobContext = ctx["takes"]
+    loop = asyncio.get_running_loop()
     while True:
+        started = loop.time()
         try:
             await sweep(jctx, ctx["redis"])
         except asyncio.CancelledError:
@@ -74,7 +102,9 @@ async def _sweep_forever(ctx: dict) -> None:
             log.warning("sweep failed: %s", exc)
         except Exception:
             log.exception("sweep failed")
-        await asyncio.sleep(jctx.settings.sweep_interval_s)
+        # A pass starts every SWEEP_INTERVAL_S, however long the last one took on a busy
+        # machine: the pick-up bound (LEASE_S + SWEEP_INTERVAL_S) counts on that cadence.
+        await asyncio.sleep(max(0.05, jctx.settings.sweep_interval_s - (loop.time() - started)))
 
 
 async def startup(ctx: dict) -> None:
