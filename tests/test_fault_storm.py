@@ -355,10 +355,14 @@ def test_fault_storm(storm, tmp_path):
         assert status in ("ready", "failed"), (tid, status, log)
         if status == "failed" and code != "outcome_unknown":
             assert (code, message) in FAILURES, (tid, code, message)   # the provider's reason, as it gave it
-    # Unknown only for a take its killed worker held in `submitting` (between winning the right
-    # to submit and recording the remote job): the demo service, asked by our client key, had
-    # no job for it. Its create call had not started (no attempt) or never made the job.
-    assert unknown <= killed_in_submit, (unknown, killed_in_submit)
+    # Unknown only for a take whose submit a fault cut: its killed worker held it in
+    # `submitting` (between winning the right to submit and recording the remote job), or its
+    # create call started and never made the job (the demo service's attempts log says so; a
+    # Redis or PostgreSQL outage that ends a step inside the call does this too, and the kill
+    # sample can miss a take that entered `submitting` just after it). Either way the demo
+    # service, asked by our client key, had no job for it: the next assertion holds that.
+    cut = interrupted_creates(settings)
+    assert unknown <= killed_in_submit | cut, (unknown - killed_in_submit - cut, killed_in_submit, cut)
     assert not unknown & set(submission_counts(settings)), "a job was made but the take was not resumed"
     assert sum(1 for v in rows.values() if v[0] == "ready") >= 30
     # 2. at most one submission per take, always
