@@ -198,7 +198,7 @@ async def test_submit_faults_map_and_are_not_retried(provider, state, status, co
 async def test_submit_timeout_after_send_is_outcome_unknown(provider, state):
     state.fail_next_create, state.hang_s = "hang", 0.6
     await provider.http.aclose()
-    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(0.2))  # the answer comes after our read timeout
+    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.2))  # the answer comes after our read timeout
     with pytest.raises(ProviderError) as err:
         await provider.submit(model("fal/kling-v2.1-master"), request())
     assert err.value.code == "outcome_unknown" and not err.value.retryable

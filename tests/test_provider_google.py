@@ -187,7 +187,7 @@ async def test_retired_preview_model_404(provider, state):
 async def test_veo_submit_hang_is_outcome_unknown(provider, state):
     state.fail_next_create, state.hang_s = "hang", 0.6
     await provider.http.aclose()
-    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(0.2))  # the answer comes after our read timeout
+    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.2))  # the answer comes after our read timeout
     with pytest.raises(ProviderError) as err:
         await provider.submit(model("google/veo-3.1"), request())
     assert err.value.code == "outcome_unknown" and len(state.creates) == 1 and len(state.jobs) == 1

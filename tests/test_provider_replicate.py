@@ -180,7 +180,7 @@ async def test_submit_faults(provider, state, status, code, retryable, words):
 async def test_submit_timeout_after_send_is_outcome_unknown(provider, state):
     state.fail_next_create, state.hang_s = "hang", 0.6
     await provider.http.aclose()
-    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(0.2))  # the answer comes after our read timeout
+    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.2))  # the answer comes after our read timeout
     with pytest.raises(ProviderError) as err:
         await provider.submit(model("replicate/kling-v2.1-master"), request())
     assert err.value.code == "outcome_unknown" and len(state.creates) == 1 and len(state.predictions) == 1

@@ -194,7 +194,7 @@ async def test_wrong_project_is_auth_and_retired_model_is_invalid(fake, state):
 async def test_submit_hang_is_outcome_unknown(provider, state):
     state.fail_next_create, state.hang_s = "hang", 0.6
     await provider.http.aclose()
-    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(0.2))  # the answer comes after our read timeout
+    provider._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.2))  # the answer comes after our read timeout
     with pytest.raises(ProviderError) as err:
         await provider.submit(model("vertex/veo-3.1"), request())
     assert err.value.code == "outcome_unknown" and len(state.creates) == 1 and len(state.jobs) == 1
