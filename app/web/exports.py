@@ -64,6 +64,20 @@ async def _chain(*parts):
             yield chunk
 
 
+async def _table(svc: Services, actor: Actor, slug: str | None, export, kind: str, blind: bool) -> StreamingResponse:
+    """A leaderboard or comparison-table CSV (`export`): per board for one board; across every
+    visible board, per board and then all of them together (board = *)."""
+    boards, names = await _boards(svc, actor, slug), _names(svc)
+
+    def rows(s2):
+        per_board = export(s2, boards, blind_only=blind, names=names)
+        if slug is not None:
+            return per_board
+        return _chain(per_board, export(s2, boards, together=True, blind_only=blind, names=names, with_header=False))
+
+    return csv_response(svc, rows, f"takes-{boards[0].slug}-{kind}.csv" if slug is not None else f"takes-{kind}.csv")
+
+
 @router.get("/api/votes.csv", summary="Votes of every board you can see, one row per pairwise outcome (streamed)",
             response_class=StreamingResponse, responses=EVERY_BOARD)
 async def all_votes_csv(request: Request, svc: ServicesDep, actor: ActorDep):
@@ -79,34 +93,22 @@ async def board_votes_csv(slug: str, request: Request, svc: ServicesDep, actor: 
 @router.get("/api/boards/{slug}/leaderboard.csv", response_class=StreamingResponse, responses=ONE_BOARD,
             summary="A board's leaderboard as CSV, every criterion with votes (streamed)")
 async def board_leaderboard_csv(slug: str, svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
-    boards, names = await _boards(svc, actor, slug), _names(svc)
-    return csv_response(svc, lambda s2: lb.leaderboard_csv(s2, boards, blind_only=blind, names=names),
-                        f"takes-{boards[0].slug}-leaderboard.csv")
+    return await _table(svc, actor, slug, lb.leaderboard_csv, "leaderboard", blind)
 
 
 @router.get("/api/boards/{slug}/comparison-table.csv", response_class=StreamingResponse, responses=ONE_BOARD,
             summary="A board's comparison table as CSV (streamed)")
 async def board_table_csv(slug: str, svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
-    boards, names = await _boards(svc, actor, slug), _names(svc)
-    return csv_response(svc, lambda s2: lb.comparison_table_csv(s2, boards, blind_only=blind, names=names),
-                        f"takes-{boards[0].slug}-comparison-table.csv")
+    return await _table(svc, actor, slug, lb.comparison_table_csv, "comparison-table", blind)
 
 
 @router.get("/api/leaderboard.csv", response_class=StreamingResponse, responses=EVERY_BOARD,
             summary="Leaderboards of every board you can see, then all of them together (board = *), as CSV")
 async def all_leaderboard_csv(svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
-    boards, names = await _boards(svc, actor, None), _names(svc)
-    return csv_response(svc, lambda s2: _chain(
-        lb.leaderboard_csv(s2, boards, blind_only=blind, names=names),
-        lb.leaderboard_csv(s2, boards, together=True, blind_only=blind, names=names, with_header=False),
-    ), "takes-leaderboard.csv")
+    return await _table(svc, actor, None, lb.leaderboard_csv, "leaderboard", blind)
 
 
 @router.get("/api/comparison-table.csv", response_class=StreamingResponse, responses=EVERY_BOARD,
             summary="The comparison table of every board you can see, then all of them together (board = *)")
 async def all_table_csv(svc: ServicesDep, actor: ActorDep, blind: bool = BlindQ):
-    boards, names = await _boards(svc, actor, None), _names(svc)
-    return csv_response(svc, lambda s2: _chain(
-        lb.comparison_table_csv(s2, boards, blind_only=blind, names=names),
-        lb.comparison_table_csv(s2, boards, together=True, blind_only=blind, names=names, with_header=False),
-    ), "takes-comparison-table.csv")
+    return await _table(svc, actor, None, lb.comparison_table_csv, "comparison-table", blind)
