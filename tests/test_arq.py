@@ -1,6 +1,7 @@
 """The production shape: PostgreSQL + Redis, the web app enqueueing through arq and
 `takes worker` processes doing the work, including a worker killed mid-generation."""
 
+import contextlib
 import signal
 import time
 
@@ -135,26 +136,41 @@ async def _takes(settings, n_comparisons: int = 2) -> list[str]:
     return ids
 
 
-async def test_enqueueing_twice_and_sweeping_keep_one_job_per_take(pg_settings):
-    """F2's queue growth: the web's enqueue and the sweeper may both send a take; the queue
-    still holds one job per take, and a dead worker's step is replaced, not added to."""
+@contextlib.asynccontextmanager
+async def _queue_and_redis(settings):
+    """A started ArqQueue, an arq pool and a raw Redis client on `settings`, closed after."""
     import redis.asyncio as aioredis
     from arq import create_pool
     from arq.connections import RedisSettings
-    from sqlalchemy import update
 
     from app.jobs.context import JobContext
     from app.jobs.runner import ArqQueue
+
+    ctx = JobContext.create(settings)
+    queue = ArqQueue(ctx, settings.redis_url)
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    r = aioredis.from_url(settings.redis_url)
+    try:
+        await queue.start()
+        yield ctx, queue, pool, r
+    finally:
+        await queue.stop()
+        await pool.aclose()
+        await r.aclose()
+        await ctx.aclose()
+        await ctx.db.dispose()
+
+
+async def test_enqueueing_twice_and_sweeping_keep_one_job_per_take(pg_settings):
+    """F2's queue growth: the web's enqueue and the sweeper may both send a take; the queue
+    still holds one job per take, and a dead worker's step is replaced, not added to."""
+    from sqlalchemy import update
+
     from app.jobs.worker import sweep
     from app.models import Take, utcnow
 
     ids = await _takes(pg_settings)
-    ctx = JobContext.create(pg_settings)
-    queue = ArqQueue(ctx, pg_settings.redis_url)
-    pool = await create_pool(RedisSettings.from_dsn(pg_settings.redis_url))
-    r = aioredis.from_url(pg_settings.redis_url)
-    try:
-        await queue.start()
+    async with _queue_and_redis(pg_settings) as (ctx, queue, pool, r):
         await queue.enqueue(ids)
         await queue.enqueue(ids)
         assert await sweep(ctx, pool) == 0
@@ -175,35 +191,19 @@ async def test_enqueueing_twice_and_sweeping_keep_one_job_per_take(pg_settings):
         assert await sweep(ctx, pool) == 1
         jobs = {j.decode() for j in await r.zrange("arq:queue", 0, -1)}
         assert len(jobs) == len(ids) and first not in jobs and f"take:{ids[0]}:2" in jobs
-    finally:
-        await queue.stop()
-        await pool.aclose()
-        await r.aclose()
-        await ctx.aclose()
-        await ctx.db.dispose()
 
 
 async def test_sweep_drops_jobs_a_killed_worker_left_after_their_step(pg_settings):
     """The storm's queue overshoot: a worker killed after a step handed its take on (or ended
     it) but before arq finished the job leaves that job "in progress" in arq's queue until the
     marker expires. The sweep drops such superseded jobs and keeps every live one."""
-    import redis.asyncio as aioredis
-    from arq import create_pool
-    from arq.connections import RedisSettings
     from sqlalchemy import update
 
-    from app.jobs.context import JobContext
-    from app.jobs.runner import ArqQueue
     from app.jobs.worker import sweep
     from app.models import Take
 
     ids = await _takes(pg_settings)
-    ctx = JobContext.create(pg_settings)
-    queue = ArqQueue(ctx, pg_settings.redis_url)
-    pool = await create_pool(RedisSettings.from_dsn(pg_settings.redis_url))
-    r = aioredis.from_url(pg_settings.redis_url)
-    try:
-        await queue.start()
+    async with _queue_and_redis(pg_settings) as (ctx, queue, pool, r):
         await queue.enqueue(ids)                        # step 1 of every take
         moved_on, ended = ids[0], ids[1]
         # A dead worker ran step 1 of `moved_on` (its take now waits for step 2, queued) and the
@@ -222,12 +222,6 @@ async def test_sweep_drops_jobs_a_killed_worker_left_after_their_step(pg_setting
         assert jobs == {f"take:{t}:1" for t in ids[2:]} | {f"take:{moved_on}:2"}
         for tid in (moved_on, ended):
             assert not await r.exists(f"arq:in-progress:take:{tid}:1", f"arq:job:take:{tid}:1")
-    finally:
-        await queue.stop()
-        await pool.aclose()
-        await r.aclose()
-        await ctx.aclose()
-        await ctx.db.dispose()
 
 
 def test_the_web_answers_202_while_redis_is_down_and_a_worker_delivers_later(pg_settings, tmp_path):
