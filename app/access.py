@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, Forbidden, NotFound, SignInRequired
-from app.models import BOARD_ROLES, Board, Comparison, Membership, Take
+from app.models import BOARD_ROLES, Board, BoardWebhook, Comparison, Membership, Pick, Suite, Take, Voter, utcnow
+from app.picks import PICK_LIFETIME
 
 RANK = {r: i for i, r in enumerate(BOARD_ROLES)}
 ACTIONS = {"view": "viewer", "vote": "voter", "comment": "voter", "edit": "editor", "manage": "owner"}
@@ -97,9 +98,14 @@ async def require(s: AsyncSession, actor: Actor, board: Board, action: str, not_
     return decide(actor, board, member, action, not_found)
 
 
-def decide(actor: Actor, board: Board, member: str | None, action: str, not_found: str) -> str:
-    """require's rule, given the actor's membership role (see require)."""
+def decide(actor: Actor, board: Board, member: str | None, action: str, not_found: str,
+           comparison_link: str | None = None) -> str:
+    """require's rule, given the actor's membership role (see require). For a comparison or
+    its takes, `comparison_link` is the comparison's read-only link token: whoever opened it
+    (and has no role on the board) is a viewer of that comparison only (app/links.py)."""
     role = "owner" if actor.superuser else role_from(actor, board, member)
+    if role is None and comparison_link and comparison_link in actor.link_tokens:
+        role = "viewer"
     if role is None:
         raise NotFound(not_found)
     if not allows(role, action):
@@ -136,27 +142,39 @@ async def comparison_for(s: AsyncSession, actor: Actor, comparison_id: str, acti
     only once the actor may see it (see _with_member_role)."""
     not_found = f"no comparison {comparison_id!r}"
     row = (await s.execute(_with_member_role(
-        select(Board).join(Comparison, Comparison.board_id == Board.id).where(Comparison.id == comparison_id),
-        actor))).first()
+        select(Board, Comparison).join(Comparison, Comparison.board_id == Board.id)
+        .where(Comparison.id == comparison_id), actor).execution_options(populate_existing=True))).first()
     if row is None:
         raise NotFound(not_found)
-    role = decide(actor, row[0], row[1], action, not_found)
-    c = (await s.execute(
-        select(Comparison).where(Comparison.id == comparison_id)
-        .options(selectinload(Comparison.takes), selectinload(Comparison.board))
-        .execution_options(populate_existing=True)
-    )).scalar_one()
+    board, c, member = row
+    role = decide(actor, board, member, action, not_found, c.link_token)
+    # Two queries in all (the board and comparison came with the role): the takes, then both
+    # relationships set as loaded, where selectin loaders cost two more round trips.
+    takes = (await s.execute(select(Take).where(Take.comparison_id == comparison_id)
+                             .order_by(Take.created_at).execution_options(populate_existing=True))).scalars().all()
+    set_committed_value(c, "board", board)
+    set_committed_value(c, "takes", list(takes))
     return c, role
+
+
+async def suite_for(s: AsyncSession, actor: Actor, suite_id: str, action: str = "view") -> tuple[Suite, str]:
+    """A suite and the actor's role, by its board's rules (no role: the 404 of a missing suite)."""
+    not_found = f"no suite {suite_id!r}"
+    row = (await s.execute(_with_member_role(
+        select(Board, Suite).join(Suite, Suite.board_id == Board.id).where(Suite.id == suite_id), actor))).first()
+    if row is None:
+        raise NotFound(not_found)
+    return row[1], decide(actor, row[0], row[2], action, not_found)
 
 
 async def take_for(s: AsyncSession, actor: Actor, take_id: str, action: str = "view",
                    not_found: str = "no such take") -> tuple[Take, str]:
     row = (await s.execute(_with_member_role(
-        select(Take, Board).join(Comparison, Comparison.id == Take.comparison_id)
+        select(Take, Board, Comparison.link_token).join(Comparison, Comparison.id == Take.comparison_id)
         .join(Board, Board.id == Comparison.board_id).where(Take.id == take_id), actor))).first()
     if row is None:
         raise NotFound(not_found)
-    return row[0], decide(actor, row[1], row[2], action, not_found)
+    return row[0], decide(actor, row[1], row[3], action, not_found, row[2])
 
 
 async def visible_boards(s: AsyncSession, actor: Actor, *, include_archived: bool = True) -> list[Board]:
@@ -191,9 +209,13 @@ async def roles_by_board(s: AsyncSession, actor: Actor, boards: list[Board]) -> 
     return out
 
 
-async def boards_where(s: AsyncSession, actor: Actor, action: str) -> list[Board]:
-    """Unarchived boards on which the actor may do `action` (e.g. the form's board list)."""
-    boards = await visible_boards(s, actor, include_archived=False)
+async def boards_where(s: AsyncSession, actor: Actor, action: str, visible: list[Board] | None = None) -> list[Board]:
+    """Unarchived boards on which the actor may do `action` (e.g. the form's board list).
+    `visible`: this actor's `visible_boards`, when the caller has them already (one query less)."""
+    if visible is None:
+        boards = await visible_boards(s, actor, include_archived=False)
+    else:
+        boards = [b for b in visible if b.archived_at is None]
     roles = await roles_by_board(s, actor, boards)
     return [b for b in boards if allows(roles.get(b.id), action)]
 
@@ -219,3 +241,89 @@ async def target_board(s: AsyncSession, actor: Actor, slug: str | None) -> Board
         board, _ = await board_for(s, actor, slug, "edit")
         return board
     return await default_board(s, None if actor.open_mode else actor.user_id)
+
+
+# ---- the vote path's one query ------------------------------------------------------------------
+
+@dataclass
+class BoardFacts:
+    """What the access rule and a ballot read of a board (app.votes.record_ballot)."""
+
+    id: str
+    slug: str
+    name: str
+    visibility: str
+    link_token: str | None
+    archived_at: object
+    blind: bool
+    criteria: list
+
+
+@dataclass
+class TakeFacts:
+    id: str
+    status: str
+    model_id: str
+    created_at: object
+
+
+@dataclass
+class BallotTarget:
+    """A comparison as a ballot needs it: its board, its takes' ids, states and models, and
+    whether the voter's row exists yet (so a returning voter costs no write)."""
+
+    id: str
+    source_image: str | None
+    board: BoardFacts
+    takes: list[TakeFacts]
+    voter_exists: bool
+    prompt: str = ""
+    observer: bool = False      # the actor's membership is marked observer (app.blind.observing)
+    # Whether the voter has an unused pick here (app.picks) and the board an active webhook
+    # (app.webhooks): when not, the vote path skips asking again.
+    open_pick: bool = True
+    hooks: bool = True
+
+    @property
+    def board_id(self) -> str:
+        return self.board.id
+
+
+def _ballot_query():
+    c, b, m, t, v = (Comparison.__table__, Board.__table__, Membership.__table__, Take.__table__,
+                     Voter.__table__)
+    p, w = Pick.__table__, BoardWebhook.__table__
+    voter = select(v.c.id).where(v.c.id == bindparam("voter")).exists().label("voter_exists")
+    pick = select(p.c.id).where(p.c.voter_id == bindparam("voter"), p.c.comparison_id == c.c.id,
+                                p.c.used_at.is_(None), p.c.created_at >= bindparam("pick_since")).exists()
+    hooks = select(w.c.id).where(w.c.board_id == b.c.id, w.c.active.is_(True)).exists()
+    return (select(b.c.id, b.c.slug, b.c.name, b.c.visibility, b.c.link_token, b.c.archived_at, b.c.blind,
+                   b.c.criteria, c.c.source_image, c.c.prompt, c.c.link_token.label("comparison_link"), m.c.role,
+                   m.c.observer, voter, pick.label("open_pick"), hooks.label("hooks"), t.c.id.label("take_id"),
+                   t.c.status, t.c.model_id, t.c.created_at)
+            .select_from(c.join(b, b.c.id == c.c.board_id)
+                         .outerjoin(m, (m.c.board_id == b.c.id) & (m.c.user_id == bindparam("user")))
+                         .outerjoin(t, t.c.comparison_id == c.c.id))
+            .where(c.c.id == bindparam("comparison")).order_by(t.c.created_at, t.c.id))
+
+
+_BALLOT = _ballot_query()
+
+
+async def comparison_for_ballot(s: AsyncSession, actor: Actor, comparison_id: str, voter_id: str | None,
+                                action: str = "vote") -> tuple[BallotTarget, str]:
+    """comparison_for for the vote path, in one round trip: the board, the actor's membership
+    role, the takes, the voter's existence, whether they have an open pick and whether the
+    board has webhooks come from one Core query (no ORM loading). A private comparison and a
+    missing one still run the same one statement."""
+    rows = (await s.execute(_BALLOT, {"comparison": comparison_id, "user": actor.user_id or "",
+                                      "voter": voter_id or "", "pick_since": utcnow() - PICK_LIFETIME})).all()
+    not_found = f"no comparison {comparison_id!r}"
+    if not rows:
+        raise NotFound(not_found)
+    r = rows[0]
+    board = BoardFacts(r.id, r.slug, r.name, r.visibility, r.link_token, r.archived_at, r.blind, r.criteria)
+    role = decide(actor, board, r.role, action, not_found, r.comparison_link)
+    takes = [TakeFacts(x.take_id, x.status, x.model_id, x.created_at) for x in rows if x.take_id is not None]
+    return BallotTarget(comparison_id, r.source_image, board, takes, bool(r.voter_exists), r.prompt,
+                        bool(r.observer), bool(r.open_pick), bool(r.hooks)), role

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import anyio
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +38,18 @@ MAX_PASSWORD = 1024
 EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
 _hasher = PasswordHasher()
+
+
+def use_profile(name: str) -> None:
+    """Hash new passwords with argon2-cffi's profile `name` (settings.argon2_profile). Existing
+    hashes carry their own parameters, so they verify under any profile, and a hash made with
+    other parameters is rehashed at the next sign-in (authenticate)."""
+    global _hasher
+    params = getattr(profiles, name)
+    if _hasher.memory_cost != params.memory_cost or _hasher.time_cost != params.time_cost \
+            or _hasher.parallelism != params.parallelism:
+        _hasher = PasswordHasher.from_parameters(params)
+        _dummy_hash.cache_clear()     # an unknown email must cost what a wrong password costs
 
 
 @functools.cache
@@ -100,8 +112,11 @@ def clean_name(name: str | None, fallback: str = "") -> str:
     return name or fallback
 
 
+_ANY_USER = select(User.__table__.c.id).limit(1)   # Core, built once: the guard asks in open mode on every request
+
+
 async def any_user(s: AsyncSession) -> bool:
-    return (await s.execute(select(User.id).limit(1))).first() is not None
+    return (await s.execute(_ANY_USER)).first() is not None
 
 
 async def user_by_email(s: AsyncSession, email: str) -> User | None:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Conflict, InputError, NotFound
+from app.errors import Conflict, Forbidden, InputError, NotFound
 from app.ids import new_id
 from app.models import Board, Comparison, Membership, utcnow
 
@@ -226,3 +226,22 @@ async def board_by_link(session: AsyncSession, token: str) -> Board:
     if board is None or board.visibility not in ("link", "public"):
         raise NotFound("this share link does not work (any more): ask the board's owner for the current one")
     return board
+
+
+async def set_observer(s: AsyncSession, board: Board, user_id: str | None, is_admin: bool, on: bool) -> bool:
+    """Mark (or unmark) the signed-in owner or editor `user_id` an observer of `board`
+    (app/blind.py: names, results and comments at once; votes stored as not blind). The
+    caller has checked the edit right; an admin who is not a member becomes one, as an owner
+    (an admin may manage every board anyway), so the flag has a membership to live on."""
+    if user_id is None:
+        raise Forbidden("observing a board needs an account: sign in first")
+    m = (await s.execute(select(Membership).where(Membership.board_id == board.id,
+                                                  Membership.user_id == user_id))).scalar_one_or_none()
+    if m is None and is_admin:
+        m = Membership(board_id=board.id, user_id=user_id, role="owner")
+        s.add(m)
+    if m is None or m.role not in ("owner", "editor"):
+        raise Forbidden("only an owner or editor of the board can observe it")
+    m.observer = on
+    await s.commit()
+    return on

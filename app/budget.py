@@ -1,8 +1,9 @@
 """A board's optional spending cap, checked before anything is sent to a provider.
 
-Spend is the sum of the estimated cost of the board's takes (catalog price per second × clip
-length, as stored on each take), leaving out takes that never reached a provider (failed or
-cancelled before a remote job existed): those were not billed. A comparison or a re-roll that
+Spend is the sum of what the board's takes cost: the actual cost where the provider reported
+it (app/costs.py: Runway credits, Ark tokens, Replicate time), else the estimate (catalog price
+per second × clip length, as stored on each take), leaving out takes that never reached a
+provider (failed or cancelled before a remote job existed): those were not billed. A comparison or a re-roll that
 would take the board past its cap is refused with the figures.
 """
 
@@ -18,7 +19,7 @@ from app.models import Board, Comparison, Take
 async def board_spend(s: AsyncSession, board_id: str) -> float:
     never_sent = and_(Take.status.in_(("failed", "cancelled")), Take.remote_id.is_(None))
     total = (await s.execute(
-        select(func.coalesce(func.sum(Take.cost_estimate_usd), 0.0))
+        select(func.coalesce(func.sum(func.coalesce(Take.actual_cost_usd, Take.cost_estimate_usd)), 0.0))
         .join(Comparison, Comparison.id == Take.comparison_id)
         .where(Comparison.board_id == board_id, not_(never_sent)))).scalar_one()
     return round(float(total or 0.0), 4)

@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     from app.settings import get_settings
 
     settings = get_settings()
+    from app.accounts import use_profile
+
+    use_profile(settings.argon2_profile)
     if args.command == "migrate" or getattr(args, "migrate", False):
         from app.migrate import upgrade
 
@@ -41,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="web processes (uvicorn workers) sharing the port; rate limits are divided among them")
     sub.add_parser("worker", help="run an arq worker (needs REDIS_URL)")
     sub.add_parser("migrate", help="apply database migrations")
     cu = sub.add_parser("create-user", help="make an account (the first one must be --admin: it ends open mode)")
@@ -66,19 +71,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def uvicorn_options(settings) -> dict:
-    """Whose X-Forwarded-For / -Proto to believe: only the proxies FORWARDED_ALLOW_IPS names.
+    """How long a stop waits for open requests (SHUTDOWN_GRACE_S: an open event stream held
+    `takes serve` past SIGTERM until it was killed), and whose X-Forwarded-For / -Proto to
+    believe: only the proxies FORWARDED_ALLOW_IPS names.
     uvicorn's own default trusts 127.0.0.1, so any local client (or a local proxy that passes
     the header through) could choose the address the sign-in and vote limits count by."""
     trusted = [ip.strip() for ip in settings.forwarded_allow_ips.split(",") if ip.strip()]
-    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None,
+            "timeout_graceful_shutdown": settings.shutdown_grace_s}
 
 
 def _serve_command(settings, args) -> int:
+    """One process, or with --workers N, N uvicorn worker processes, each building the app from
+    the environment (app.main.create_app as a factory). Before they start: the signing key is
+    made once (every worker must sign cookies with the same one) and WEB_WORKERS tells each
+    worker how many share the in-memory rate limits (app.ratelimit.Limits divides them)."""
+    import os
+
     import uvicorn
 
-    from app.main import create_app
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", **uvicorn_options(settings))
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
+                    **uvicorn_options(settings))
+        return 0
+    settings.resolved_secret()   # written now, read by every worker
+    os.environ["WEB_WORKERS"] = str(args.workers)
+    uvicorn.run("app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
+                log_level="info", **uvicorn_options(settings))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,12 @@ from app.errors import Conflict, InputError, NotFound
 from app.models import Board, Comparison, ComparisonParams, Take
 from app.providers import Providers
 from app.providers.base import GenerationRequest
+from app.reference import (CheckedReference, check_reference_video, reference_durations, reference_problems,
+                           takes_reference)
 from app.settings import Settings
-from app.storage import LocalStorage
+from app.storage import Storage
 
+log = logging.getLogger("takes")
 MAX_MODELS = 6
 MAX_SEED = 2**32 - 1   # providers document 32-bit seeds (Veo: uint32); beyond that they refuse or wrap
 DEFAULT_ASPECT = "16:9"
@@ -68,6 +72,7 @@ class ComparisonInput:
     negative_prompt: str | None = None
     audio: bool = False
     image: bytes | None = None
+    reference_video: bytes | None = None   # the motion a motion-control model follows (app/reference.py)
     extra: dict = field(default_factory=dict)
     # Per-model durations, for models that share no duration (Veo 4/6/8 s against Kling 5/10 s):
     # {model id: seconds}; the others get `duration_s`.
@@ -116,13 +121,13 @@ def check_image(data: bytes, settings: Settings) -> CheckedImage:
     return CheckedImage(data, mime, ext, width, height)
 
 
-def decode_data_url(value: str) -> bytes:
+def decode_data_url(value: str, what: str = "image", example: str = "image/png") -> bytes:
     """`data:image/png;base64,...` or bare base64, as sent by API clients."""
     payload = value.split(",", 1)[1] if value.startswith("data:") else value
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise InputError("image must be a base64 data URL (data:image/png;base64,...)") from None
+        raise InputError(f"{what} must be a base64 data URL (data:{example};base64,...)") from None
 
 
 def pick_duration(specs: list[ModelSpec]) -> float:
@@ -154,8 +159,10 @@ def plan_durations(specs: list[ModelSpec], asked: float | None,
     return duration, {mid: d for mid, d in overrides.items() if d != duration}
 
 
-def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, settings: Settings) -> tuple[list[ModelSpec], dict, CheckedImage | None]:
-    """Everything checked before anything is written: (models, params as stored, image).
+def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, settings: Settings
+             ) -> tuple[list[ModelSpec], dict, CheckedImage | None, CheckedReference | None]:
+    """Everything checked before anything is written: (models, params as stored, image,
+    reference video).
 
     Runs in steps, each adding to one list of errors so the user sees them all; a model's own
     rules (the catalog's and its adapter's `validate`, image limits included) are checked on
@@ -164,15 +171,17 @@ def validate(data: ComparisonInput, catalog: Catalog, providers: Providers, sett
     prompt = _check_prompt(data, settings, errors)
     specs = _check_models(data, catalog, providers, errors)
     image = check_image(data.image, settings) if data.image else None
+    ref = check_reference_video(data.reference_video, settings) if data.reference_video else None
     _check_numbers(data, settings, errors)
     if errors or not specs:
         raise InputError(errors[0] if errors else "choose at least one model", errors)
-    params = plan_params(data, specs, image)
+    errors += reference_problems(specs, ref)
+    params = plan_params(data, specs, image, ref)
     for spec in specs:
         errors += model_problems(spec, params, prompt, providers, image)
     if errors:
         raise InputError(errors[0], errors)
-    return specs, params.to_json(), image
+    return specs, params.to_json(), image, ref
 
 
 def _check_prompt(data: ComparisonInput, settings: Settings, errors: list[str]) -> str:
@@ -225,9 +234,12 @@ def _check_numbers(data: ComparisonInput, settings: Settings, errors: list[str])
         errors.append(f"the negative prompt is over {settings.max_prompt_chars} characters")
 
 
-def plan_params(data: ComparisonInput, specs: list[ModelSpec], image: CheckedImage | None) -> ComparisonParams:
+def plan_params(data: ComparisonInput, specs: list[ModelSpec], image: CheckedImage | None,
+                ref: CheckedReference | None = None) -> ComparisonParams:
     """The comparison's parameters: what was asked, and a shared choice where nothing was."""
-    duration, overrides = plan_durations(specs, data.duration_s, data.durations or {})
+    per_model = {**(data.durations or {}), **reference_durations(specs, ref)}
+    others = [s for s in specs if s.id not in per_model] or specs
+    duration, overrides = plan_durations(others, data.duration_s, per_model)
     return ComparisonParams(
         duration_s=duration,
         aspect_ratio=data.aspect_ratio or shared_choice(specs, "aspect_ratios", DEFAULT_ASPECT, ASPECT_ORDER),
@@ -237,6 +249,8 @@ def plan_params(data: ComparisonInput, specs: list[ModelSpec], image: CheckedIma
         negative_prompt=data.negative_prompt.strip() if data.negative_prompt else None,
         image_mime=image.mime if image else None, image_size=(image.width, image.height) if image else None,
         rewrite_prompt=bool(data.rewrite_prompt),
+        reference_mime=ref.mime if ref else None, reference_duration_s=ref.duration_s if ref else None,
+        reference_size=(ref.width, ref.height) if ref else None,
     )
 
 
@@ -255,7 +269,8 @@ def model_problems(spec: ModelSpec, params: ComparisonParams, prompt: str, provi
 
 
 def generation_request(params: ComparisonParams, spec: ModelSpec, *, prompt: str, take_id: str = "",
-                       image: Path | None = None, image_nbytes: int | None = None) -> GenerationRequest:
+                       image: Path | None = None, image_nbytes: int | None = None,
+                       reference_video: Path | None = None) -> GenerationRequest:
     """The one place a comparison becomes a provider request: the form's check (no take yet,
     the image still in memory: `image_nbytes`) and the job (`image` on disk) both call it."""
     width, height = frame_size(params.resolution, params.aspect_ratio)
@@ -264,6 +279,7 @@ def generation_request(params: ComparisonParams, spec: ModelSpec, *, prompt: str
         resolution=params.resolution, width=width, height=height, seed=params.seed,
         negative_prompt=params.negative_prompt, audio=params.audio, image=image, image_mime=params.image_mime,
         image_nbytes=image_nbytes, rewrite_prompt=params.rewrite_prompt,
+        reference_video=reference_video if takes_reference(spec) else None, reference_mime=params.reference_mime,
     )
 
 
@@ -285,11 +301,11 @@ def estimate_cost(specs: list[ModelSpec], params: dict | ComparisonParams) -> fl
 
 
 async def create_comparison(session: AsyncSession, data: ComparisonInput, *, catalog: Catalog,
-                            providers: Providers, settings: Settings, storage: LocalStorage,
+                            providers: Providers, settings: Settings, storage: Storage,
                             voter_id: str | None, board: Board | None = None) -> Comparison:
     """`board`, when given, is the board the caller already resolved (and checked access to);
     otherwise `data.board` or the default board."""
-    specs, stored, image = validate(data, catalog, providers, settings)
+    specs, stored, image, ref = validate(data, catalog, providers, settings)
     params = ComparisonParams.from_json(stored)
     if board is None:
         board = await board_by_slug(session, data.board) if data.board else await default_board(session)
@@ -300,18 +316,23 @@ async def create_comparison(session: AsyncSession, data: ComparisonInput, *, cat
     comparison = Comparison(board_id=board.id, prompt=data.prompt.strip(), params=stored, created_by=voter_id)
     session.add(comparison)
     await session.flush()
-    image_path = None
+    image_key = f"comparisons/{comparison.id}/source.{image.ext}" if image else None
+    ref_key = f"comparisons/{comparison.id}/reference.{ref.ext}" if ref else None
     if image:
-        comparison.source_image = f"comparisons/{comparison.id}/source.{image.ext}"
-        image_path = storage.write_bytes(comparison.source_image, image.data)
+        comparison.source_image = image_key
+        await storage.put_bytes(image_key, image.data)
+    if ref:
+        comparison.reference_video = ref_key
+        await storage.put_bytes(ref_key, ref.data)
     for spec, cost in zip(specs, costs):
         session.add(Take(comparison_id=comparison.id, model_id=spec.id, provider=spec.provider, attempt=1,
                          cost_estimate_usd=cost))
     try:
         await session.commit()
     except Exception:
-        if image_path:
-            image_path.unlink(missing_ok=True)
+        for key in (image_key, ref_key):
+            if key:
+                await storage.delete(key)
         raise
     return await load_comparison(session, comparison.id)
 
@@ -358,6 +379,17 @@ async def reroll(session: AsyncSession, comparison: Comparison, model_id: str, *
     session.add(take)
     await session.commit()
     return take
+
+
+async def cancel_at_provider(take: Take, catalog: Catalog, providers: Providers) -> None:
+    """Ask the provider to stop a take's remote job (best effort: the take is cancelled on our
+    side either way, and a job submitted after that is cancelled by the job layer itself)."""
+    spec, provider = catalog.get(take.model_id), providers.get(take.provider)
+    if provider and spec and take.remote_id:
+        try:
+            await provider.cancel(spec, take.remote_id, take.remote_meta or {})
+        except Exception:
+            log.info("take %s: the provider's cancel failed; cancelled here", take.id, exc_info=True)
 
 
 async def set_accepted(session: AsyncSession, take: Take, accepted: bool) -> Take:

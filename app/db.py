@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.settings import Settings
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, *, pre_ping: bool = True) -> AsyncEngine:
+    """pre_ping: test each pooled PostgreSQL connection before handing it out (asyncpg's ping
+    is BEGIN, an empty query and ROLLBACK: three round trips). `takes worker` keeps it, so a
+    database restart costs a job step nothing (the fault storm, tests/test_fault_storm.py,
+    restarts PostgreSQL under two workers; turning it off there is not yet shown to be safe);
+    a step now opens fewer sessions instead (issue 14). The web process (app.main) turns it
+    off, since it would triple the round trips of a vote, and relies on SQLAlchemy dropping
+    the whole pool at the first disconnect error instead: after a restart, the requests in
+    flight at that moment fail once (500) and the next ones get new connections."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -31,15 +39,15 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10)
 
 
 class Database:
     """Holds the engine and hands out sessions; one per process."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, pre_ping: bool = True):
         self.settings = settings
-        self.engine = make_engine(settings)
+        self.engine = make_engine(settings, pre_ping=pre_ping)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

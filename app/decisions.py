@@ -11,15 +11,37 @@ included, still says how little a few votes tell. It is the same rule that floor
 leaderboard's intervals, so a pair is settled exactly when a one-sided interval at the same
 level lies clear of zero under both.
 
-"Settled" means P ≥ 95 % (or ≤ 5 %: the pair is then stated the other way round) and neither
-model is provisional (fewer than the leaderboard's `min_votes` votes): with a handful of votes
-the intervals themselves are rough, and a board that is checked after every vote would
-otherwise settle early on luck (bench/active.py measures how often a settled top model is
-wrong). The top model is settled when it is settled against each other model and, jointly,
-it is rated above all the others in ≥ 95 % of the bootstrap rounds: a board is looked at
-again and again while votes come in, and the pairwise rule alone, checked that often,
-settled on a wrong top model too often in that simulation. Models in different connected parts
-of the comparison graph were never compared, even indirectly: no probability is given.
+"Settled" means P ≥ 95 % (or ≤ 5 %: the pair is then stated the other way round), neither
+model is provisional (fewer than the leaderboard's `min_votes` votes), *and* the pair passes an
+anytime-valid test at the same level (`anytime`, below). The top model is settled when it is
+settled against each other model and, jointly, it is rated above all the others in ≥ 95 % of
+the bootstrap rounds. Models in different connected parts of the comparison graph were never
+compared, even indirectly: no probability is given.
+
+Why the anytime test. A board is looked at again and again while votes come in (the page after
+every vote, `next` after every refit), and each look is a new chance for P to cross 95 % by
+luck: with P alone, bench/active.py settled on a wrong top model on 6.3 % of simulated boards
+(docs/benchmarks.md §Active sampling), though a single look at 95 % would be wrong far less.
+The test is the one-sided normal-mixture sequential probability ratio (Robbins' mixture
+martingale; the "mSPRT" of always-valid A/B testing, Johari et al.; the normal-mixture
+confidence sequence of Howard et al. — facts and formula copied into docs/leaderboard.md
+§Decisions): with Δ̂ the rating difference, V its variance and τ the mixing scale,
+
+    Λ = 2 √(V / (V + τ²)) · exp(τ² Δ̂² / (2 V (V + τ²))) · Φ(τ Δ̂ / √(V (V + τ²)))
+
+is a nonnegative supermartingale while the better-looking model is in truth no better, so by
+Ville's inequality the chance that Λ *ever* reaches 1/α — however often it is checked — is at
+most α. `anytime` = 1 − 1/Λ (0 when Λ < 1), and the pair needs anytime ≥ 95 %: the 5 % chance
+of a wrong call then covers every look, not each one. V is the curvature's variance of the
+difference where the two models are equal (app.ranking `null_pair_var`: the null the test
+rules out, as a score test takes it; at a lopsided record such as 30–0 the curvature at the
+fit is flat and would read the clearest pair as the least sure), times the ballots' design
+effect when the bootstrap's variance at the fit exceeds the curvature's there (a ranking's
+pairs are not independent votes; bench/coverage.py shows the bootstrap gets that right). τ = 0.3 nats (52 points), the size of the gaps that take most votes
+to resolve; the test costs most at gaps far from τ, never its validity. The price is votes:
+at the same P a pair needs about 2.8–4× the votes it would need looked at once (the figures
+are in docs/benchmarks.md §Active sampling). The percentage shown stays P — how likely the
+order is on the votes so far — so a pair can read 97 % and not be settled yet.
 
 Everything returned is a plain frozen dataclass of str / float / bool, for a JSON API.
 """
@@ -31,9 +53,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.ranking import Ranking
+from app.ranking import ELO, Ranking
 
 SETTLED = 0.95
+# τ of the anytime test, in rating points: 0.3 nats (see the module docstring).
+ANYTIME_SCALE = 0.3 * ELO
 # Two ratings of one bootstrap round closer than this are equal (a round that resamples to an
 # even record): the rounds are solved to well under this, and a tie counts half to each side.
 TIE_POINTS = 1e-3
@@ -48,6 +72,7 @@ class PairDecision:
     worse: str
     probability: float | None
     settled: bool
+    anytime: float | None = None   # the anytime-valid confidence that `better` is better (docstring)
 
 
 @dataclass(frozen=True)
@@ -55,13 +80,15 @@ class TopDecision:
     """The model rated highest; `probability` = min over the others of P(it beats them),
     `settled` when that and `best_share` are ≥ the threshold and no model is provisional,
     `closest` the model that minimum is against, `best_share` the share of bootstrap rounds
-    in which it is rated above all the others at once (a stricter, joint figure)."""
+    in which it is rated above all the others at once (a stricter, joint figure), `anytime` the
+    least anytime-valid confidence over its pairs (settled needs that ≥ the threshold too)."""
 
     model: str
     probability: float
     closest: str
     best_share: float
     settled: bool
+    anytime: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -98,12 +125,57 @@ def better_probabilities(r: Ranking) -> np.ndarray:
     return p
 
 
+def anytime_confidence(diff: np.ndarray, var: np.ndarray, tau: float | None = None) -> np.ndarray:
+    """1 − 1/Λ for the one-sided normal mixture Λ of the module docstring (0 where Λ < 1 or
+    V is 0): the confidence that diff > 0 which stays valid however often it is checked.
+    `tau` in the units of diff (default ANYTIME_SCALE, rating points, read at call time so
+    bench/active.py --tau can try another)."""
+    tau = ANYTIME_SCALE if tau is None else tau
+    diff, var = np.broadcast_arrays(np.asarray(diff, float), np.asarray(var, float))
+    out = np.zeros(diff.shape)
+    ok = var > 0
+    v, d = var[ok], diff[ok]
+    w = v + tau * tau
+    log_lam = math.log(2.0) + 0.5 * np.log(v / w) + tau * tau * d * d / (2.0 * v * w)
+    need = np.flatnonzero(log_lam > 0)          # log Φ ≤ 0: elsewhere Λ < 1 already
+    arg = tau * d[need] / np.sqrt(v[need] * w[need])
+    log_lam[need] += [math.log(max(0.5 * math.erfc(-x / math.sqrt(2.0)), 1e-300)) for x in arg]
+    out[ok] = np.where(log_lam > 0, -np.expm1(-np.minimum(log_lam, 700.0)), 0.0)
+    return out
+
+
+def anytime_matrix(r: Ranking) -> np.ndarray:
+    """(m, m), [i, j] = anytime confidence that model i is better than j, in `r.matrix_models`
+    order: Δ̂ from the ratings, V the curvature's variance where the two are equal
+    (`Ranking.null_pair_var`; the fit's own beyond app.ranking.NULL_PAIRS_MAX models), times
+    the design effect of whole ballots — bootstrap ÷ curvature variance at the fit, if above 1."""
+    m = len(r.matrix_models)
+    if not m or not r.covariance.size:
+        return np.zeros((m, m))
+    rating = np.array([r.by_model()[n].rating for n in r.matrix_models])
+    v = np.diag(r.covariance)
+    at_fit = np.maximum(v[:, None] + v[None, :] - 2 * r.covariance, 0.0)
+    var = r.null_pair_var.copy() if r.null_pair_var.shape == (m, m) else at_fit.copy()
+    draws = np.atleast_2d(r.draws)
+    if len(draws) > 1 and draws.shape[1] == m:
+        c = np.cov(draws, rowvar=False)
+        d = np.diag(c)
+        boot = d[:, None] + d[None, :] - 2 * c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effect = np.where(at_fit > 0, boot / np.where(at_fit > 0, at_fit, 1.0), 1.0)
+        var *= np.maximum(effect, 1.0)        # ballot dependence the curvature cannot see
+    out = anytime_confidence(rating[:, None] - rating[None, :], np.maximum(var, 0.0))
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
 def decide(r: Ranking, threshold: float = SETTLED) -> Decisions:
     """Every pair of models (best-rated first within a pair) and the top model."""
     if not 0.5 < threshold < 1:
         raise ValueError("threshold must be between 0.5 and 1")
     names = r.matrix_models
     p = better_probabilities(r)
+    sure = anytime_matrix(r)
     rated = r.by_model()
     order = [names.index(x.model) for x in r.models]          # best first, as the leaderboard
     pairs = []
@@ -113,11 +185,13 @@ def decide(r: Ranking, threshold: float = SETTLED) -> Decisions:
             hi, lo = (i, j) if np.isnan(pij) or pij >= 0.5 else (j, i)
             q = None if np.isnan(pij) else float(p[hi, lo])
             firm = not (rated[names[hi]].provisional or rated[names[lo]].provisional)
-            pairs.append(PairDecision(names[hi], names[lo], q, firm and q is not None and q >= threshold))
-    return Decisions(pairs, _top(r, p, threshold), threshold)
+            a = None if q is None else float(sure[hi, lo])
+            settled = firm and q is not None and q >= threshold and a >= threshold
+            pairs.append(PairDecision(names[hi], names[lo], q, settled, a))
+    return Decisions(pairs, _top(r, p, sure, threshold), threshold)
 
 
-def _top(r: Ranking, p: np.ndarray, threshold: float) -> TopDecision | None:
+def _top(r: Ranking, p: np.ndarray, sure: np.ndarray, threshold: float) -> TopDecision | None:
     names = r.matrix_models
     if len(names) < 2 or not r.connected:
         return None
@@ -128,9 +202,10 @@ def _top(r: Ranking, p: np.ndarray, threshold: float) -> TopDecision | None:
     draws = np.atleast_2d(r.draws)
     best_share = float(np.mean(np.argmax(draws, axis=1) == top)) if draws.size else 1.0
     prob = float(p[top, closest])
+    anytime = float(min(sure[top, j] for j in others))
     firm = not any(x.provisional for x in r.models)
-    settled = firm and prob >= threshold and best_share >= threshold
-    return TopDecision(names[top], prob, names[closest], best_share, settled)
+    settled = firm and prob >= threshold and best_share >= threshold and anytime >= threshold
+    return TopDecision(names[top], prob, names[closest], best_share, settled, anytime)
 
 
 def percent(p: float) -> str:

@@ -9,9 +9,12 @@ What is checked, each against the model's own documented tolerance where its cat
 sets one (`options`), else the default here:
 - duration: within DURATION_TOLERANCE_S (`duration_tolerance_s`);
 - resolution: the short side within RESOLUTION_TOLERANCE of the named resolution (encoders
-  round to macroblocks: 1088 for 1080, 704 for 720);
+  round to macroblocks: 1088 for 1080, 704 for 720), or of the pixel size the model is sent
+  where its entry names one (`options.ratios`: Runway's "1440:1440" is Kling's 1:1 at 1080p,
+  "1104:832" Gen-4's 4:3 at 720p);
 - aspect ratio: within ASPECT_TOLERANCE of the asked one, or of the source image's where the
-  model is not sent a ratio for image-to-video (Kling, Hailuo, Seedance 2.5's "adaptive");
+  model is not sent a ratio for image-to-video (Kling, Hailuo, Seedance 2.5's "adaptive"), or
+  of the reference video's for a motion-control model (app/reference.py);
 - frame rate: within FPS_RANGE (`fps_range`);
 - audio: a track present when audio was asked of a model that makes it.
 
@@ -37,6 +40,19 @@ def _ratio(aspect: str) -> float:
     return w / h
 
 
+def named_short_side(spec: ModelSpec, params: ComparisonParams) -> int | None:
+    """The short side of the pixel size the request names for this model ("1440:1440" → 1440),
+    looked up as app/providers/runway.runway_ratio does; None where the entry sends ratio words
+    ("16:9") or names none."""
+    table = spec.options.get("ratios") or {}
+    named = table.get(f"{params.aspect_ratio}@{params.resolution}") or table.get(params.aspect_ratio or "")
+    try:
+        w, h = (int(x) for x in str(named).split(":"))
+    except ValueError:
+        return None
+    return min(w, h) if min(w, h) >= 100 else None
+
+
 def image_shaped(spec: ModelSpec, params: ComparisonParams) -> bool:
     """True when the clip takes the source image's shape: image-to-video to a model that is sent
     no ratio then (Kling i2v, Hailuo) or is sent "adaptive" (Seedance 2.5 on Ark)."""
@@ -59,10 +75,13 @@ def mismatches(info: dict[str, Any], spec: ModelSpec, params: ComparisonParams) 
 
     w, h = info.get("width"), info.get("height")
     if w and h:
-        line = RESOLUTION_LINES.get(params.resolution)
+        line = named_short_side(spec, params) or RESOLUTION_LINES.get(params.resolution)
         if line and abs(min(w, h) - line) > RESOLUTION_TOLERANCE * line:
             out.append(f"delivered {w}×{h} for {params.resolution}")
-        if image_shaped(spec, params):
+        if spec.options.get("reference_video_field") and params.reference_size:
+            rw, rh = params.reference_size
+            want, what = rw / rh, f"the reference video's {rw}×{rh}"
+        elif image_shaped(spec, params):
             iw, ih = params.image_size
             want, what = iw / ih, f"the source image's {iw}×{ih}"
         elif params.aspect_ratio:

@@ -37,12 +37,12 @@ import io
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqlalchemy.orm import aliased
 
-from app.models import Board, Comparison, Take, Vote, Voter
+from app.models import Board, Comparison, ComparisonTag, Suite, Take, Vote, Voter
 
 BOM = "\ufeff"  # spreadsheets then read UTF-8 prompts correctly
 VOTE_COLUMNS = [
@@ -50,6 +50,12 @@ VOTE_COLUMNS = [
     "tstamp", "position_a", "position_b", "blind", "vote_kind", "take_a", "take_b", "ranking_id",
     # Each take delivered as asked (app/delivery.py): true | false | empty when never checked.
     "take_a_as_asked", "take_b_as_asked",
+    # The comparison's suite (its name; empty when made on its own), its tags ("crowd, dusk",
+    # sorted) and its seed (app/suites.py).
+    "suite", "tags", "seed",
+    # How the pair came to be shown (app/picks.py): active | uniform | manual | same_ballot, empty for
+    # votes from before picks were recorded; the pick's probability to six decimals.
+    "sampled_by", "sample_probability",
 ]
 CHUNK_BYTES = 1 << 16
 
@@ -80,13 +86,16 @@ SELECT v.id, b.slug, v.comparison_id, {prompt}, v.criterion, {model_a},
        CASE WHEN v.blind THEN 'true' ELSE 'false' END, v.kind, v.take_a_id, v.take_b_id,
        CASE WHEN v.kind IN ('ranking', 'best') THEN v.ballot_id END,
        CASE WHEN ta.as_asked THEN 'true' WHEN NOT ta.as_asked THEN 'false' END,
-       CASE WHEN tb.as_asked THEN 'true' WHEN NOT tb.as_asked THEN 'false' END
+       CASE WHEN tb.as_asked THEN 'true' WHEN NOT tb.as_asked THEN 'false' END,
+       {suite}, {tags}, c.seed,
+       v.sampled_by, round(v.sample_probability::numeric, 6)
 FROM votes v
 JOIN boards b ON b.id = v.board_id
 JOIN comparisons c ON c.id = v.comparison_id
 JOIN voters vr ON vr.id = v.voter_id
 LEFT JOIN takes ta ON ta.id = v.take_a_id
 LEFT JOIN takes tb ON tb.id = v.take_b_id
+LEFT JOIN suites su ON su.id = c.suite_id
 WHERE v.board_id = ANY($1::varchar[]) AND v.superseded_at IS NULL
 ORDER BY v.created_at, v.id COLLATE "C"
 """
@@ -95,7 +104,9 @@ _PG_TEMPLATE_BLIND = _PG_TEMPLATE.replace("ORDER BY", """  AND (v.board_id <> AL
        SELECT m.comparison_id FROM votes m WHERE m.voter_id = $3 AND m.superseded_at IS NULL))
 ORDER BY""")
 _PG_TEXT = {"prompt": "NULLIF(c.prompt, '')", "model_a": "NULLIF(v.model_a, '')", "model_b": "NULLIF(v.model_b, '')",
-            "judge": "COALESCE(NULLIF(vr.display_name, ''), v.voter_id)"}
+            "judge": "COALESCE(NULLIF(vr.display_name, ''), v.voter_id)", "suite": "NULLIF(su.name, '')",
+            "tags": "(SELECT string_agg(ct.tag, ', ' ORDER BY ct.tag COLLATE \"C\") FROM comparison_tags ct "
+                    "WHERE ct.comparison_id = c.id)"}
 
 
 def pg_votes_query(hidden: bool = False, raw: bool = False) -> str:
@@ -199,18 +210,32 @@ async def pg_copy(session: AsyncSession, query: str, *args, chunk_bytes: int = C
             await conn.invalidate()
 
 
-def _vote_select(board_ids: list[str], hidden_boards: list[str], voter_id: str | None):
+def _tag_list(dialect: str):
+    """The comparison's tags joined by "," in any order (SQLite's group_concat has no ORDER BY
+    before 3.44): `_tags_cell` sorts them, as the COPY path's string_agg … ORDER BY does."""
+    agg = func.string_agg if dialect == "postgresql" else func.group_concat
+    return (select(agg(ComparisonTag.tag, ",")).where(ComparisonTag.comparison_id == Comparison.id)
+            .correlate(Comparison).scalar_subquery())
+
+
+def _tags_cell(joined: str | None) -> str:
+    return ", ".join(sorted(joined.split(","))) if joined else ""
+
+
+def _vote_select(board_ids: list[str], hidden_boards: list[str], voter_id: str | None, dialect: str = "sqlite"):
     take_a, take_b = aliased(Take), aliased(Take)
     q = (
         select(Vote.id, Board.slug, Vote.comparison_id, Comparison.prompt, Vote.criterion, Vote.model_a,
                Vote.model_b, Vote.winner, Voter.display_name, Vote.voter_id, Vote.created_at, Vote.position_a,
                Vote.position_b, Vote.blind, Vote.kind, Vote.take_a_id, Vote.take_b_id, Vote.ballot_id,
-               take_a.as_asked, take_b.as_asked)
+               take_a.as_asked, take_b.as_asked, Suite.name, _tag_list(dialect), Comparison.seed,
+               Vote.sampled_by, Vote.sample_probability)
         .join(Board, Board.id == Vote.board_id)
         .join(Comparison, Comparison.id == Vote.comparison_id)
         .join(Voter, Voter.id == Vote.voter_id)
         .outerjoin(take_a, take_a.id == Vote.take_a_id)
         .outerjoin(take_b, take_b.id == Vote.take_b_id)
+        .outerjoin(Suite, Suite.id == Comparison.suite_id)
         .where(Vote.board_id.in_(board_ids), Vote.superseded_at.is_(None))
         .order_by(Vote.created_at, Vote.id)
     )
@@ -236,17 +261,20 @@ async def vote_csv(session: AsyncSession, board_ids: list[str], batch: int = 500
             yield chunk
         return
     lines, cell = CsvLines(), (str if raw else safe_cell)
-    result = await session.stream(_vote_select(list(board_ids), hidden_boards, voter_id or "")
+    dialect = (await session.connection()).dialect.name
+    result = await session.stream(_vote_select(list(board_ids), hidden_boards, voter_id or "", dialect)
                                   .execution_options(yield_per=batch))
     async for part in result.partitions(batch):
         text, out = [], []
         for (vid, slug, cid, prompt, criterion, ma, mb, winner, name, voter, ts, pa, pb, blind, kind, ta, tb,
-             ballot, asked_a, asked_b) in part:
+             ballot, asked_a, asked_b, suite, tags, seed, sampled_by, prob) in part:
             row = [vid, slug, cid, cell(prompt or ""), criterion, cell(ma or ""), cell(mb or ""), winner,
                    cell(name or voter), tstamp(ts),
                    "" if pa is None else pa, "" if pb is None else pb, "true" if blind else "false", kind, ta, tb,
-                   ballot if kind in ("ranking", "best") else "", _flag(asked_a), _flag(asked_b)]
-            if "\r" in row[3] or "\r" in row[5] or "\r" in row[6] or "\r" in row[8]:
+                   ballot if kind in ("ranking", "best") else "", _flag(asked_a), _flag(asked_b),
+                   cell(suite or ""), cell(_tags_cell(tags)), "" if seed is None else seed,
+                   sampled_by or "", "" if prob is None else f"{prob:.6f}"]
+            if "\r" in row[3] or "\r" in row[5] or "\r" in row[6] or "\r" in row[8] or "\r" in row[19]:
                 if out:
                     text.append(lines.rows(out))
                     out = []

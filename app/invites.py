@@ -2,12 +2,18 @@
 
 An invite is a link (/invite/<token>) carrying a role and an expiry; whoever opens it while
 signed in (or signs up from it) becomes a member with that role. Only the token's SHA-256 is
-stored, so the link is shown once, when it is made; an owner can revoke it at any time, and
-an expired or revoked invite is refused with a 410 that says which.
+stored. The token itself is an HMAC of the invite's id under the app's secret key
+(`derived_token`), so the settings page can list each usable invite with its link (and a copy
+button) while the database alone still cannot give a link away. Invites made before that (a
+random token) keep working, and their link stays shown once. An owner can revoke an invite at
+any time, and an expired or revoked invite is refused with a 410 that says which.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import digest
 from app.errors import Conflict, Gone, InputError, NotFound
+from app.ids import new_id
 from app.models import BOARD_ROLES, Board, Invite, Membership, User, utcnow
 
 MAX_HOURS = 30 * 24
@@ -36,8 +43,21 @@ class NewInvite:
     token: str  # the secret part of the link, shown once
 
 
+def derived_token(secret: str, invite_id: str) -> str:
+    """The invite's token: HMAC-SHA256 of its id under the app's secret (192 bits, URL-safe)."""
+    mac = hmac.new(secret.encode(), b"takes.invite:" + invite_id.encode(), hashlib.sha256).digest()[:24]
+    return base64.urlsafe_b64encode(mac).decode()
+
+
+def invite_token(invite: Invite, secret: str) -> str | None:
+    """The token of an invite made with a derived one (None for older, random ones)."""
+    token = derived_token(secret, invite.id)
+    return token if hmac.compare_digest(digest(token), invite.token_hash) else None
+
+
 async def create_invite(s: AsyncSession, board: Board, by_user_id: str | None, role: str,
-                        expires_in_hours: float = DEFAULT_HOURS) -> NewInvite:
+                        expires_in_hours: float = DEFAULT_HOURS, secret: str | None = None) -> NewInvite:
+    """A new invite; with the app's `secret` its token is derived (listable), else random."""
     check_role(role)
     try:
         hours = float(expires_in_hours)
@@ -45,8 +65,9 @@ async def create_invite(s: AsyncSession, board: Board, by_user_id: str | None, r
         raise InputError("the expiry must be a number of hours") from None
     if not (1 <= hours <= MAX_HOURS):   # also refuses nan
         raise InputError(f"an invite expires after 1 hour to {MAX_HOURS // 24} days")
-    token = secrets.token_urlsafe(24)
-    invite = Invite(board_id=board.id, token_hash=digest(token), role=role, created_by=by_user_id,
+    invite_id = new_id()
+    token = derived_token(secret, invite_id) if secret else secrets.token_urlsafe(24)
+    invite = Invite(id=invite_id, board_id=board.id, token_hash=digest(token), role=role, created_by=by_user_id,
                     expires_at=utcnow() + timedelta(hours=hours))
     s.add(invite)
     await s.commit()

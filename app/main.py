@@ -13,15 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.accounts import use_profile as use_password_profile
 from app.db import Database
 from app.errors import TakesError
 from app.jobs.context import JobContext
 from app.jobs.runner import ArqQueue, InProcessRunner
 from app.ratelimit import Limits
 from app.settings import Settings, get_settings
-from app.web import (accounts, boards, catalog, comments, comparisons, docs, errors, exports, identity, leaderboard,
-                     media, members, schemas, takes, votes)
+from app.web import (accounts, boards, catalog, comments, comparisons, decisions, docs, errors, exports, downloads, hooks,
+                     identity, leaderboard, live, media, members, reports, reviewers, schemas, selections, sharing, takes,
+                     votes, webhooks)
+from app.web import suite_pages, suites, tags
 from app.web.inputs import InputLimits
+from app.web.media_grants import Grants, MediaGrants
 from app.web.methods import AllowedMethods
 from app.web.security import SecurityMiddleware
 from app.web.services import Memo
@@ -29,21 +33,24 @@ from app.web.templating import make_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("takes")
-ROUTERS = (comparisons, takes, votes, comments, boards, members, leaderboard, exports, accounts, catalog, media, docs)
+ROUTERS = (comparisons, takes, votes, comments, boards, members, leaderboard, exports, accounts, catalog, media, docs, live,
+           downloads, sharing, suites, suite_pages, tags, decisions, reviewers, reports, selections, hooks, webhooks)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    use_password_profile(settings.argon2_profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = Database(settings)
+        db = Database(settings, pre_ping=False)   # see app.db.make_engine
         ctx = JobContext.create(settings, db)
         queue = ArqQueue(ctx, settings.redis_url) if settings.redis_url else InProcessRunner(ctx)
         await queue.start()
         # What app.web.services.services hands to every route (and tests reach directly).
         app.state.db, app.state.jobs, app.state.queue = db, ctx, queue
         app.state.catalog, app.state.providers, app.state.storage = ctx.catalog, ctx.providers, ctx.storage
+        app.state.events = ctx.events
         log.info("takes: %s, jobs %s, media in %s", db.engine.url.render_as_string(hide_password=True),
                  "on arq/Redis" if settings.redis_url else "in-process", settings.media_dir)
         try:
@@ -64,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.templates = settings, make_templates(settings)
     app.state.limits, app.state.memo = Limits(settings), Memo()
+    app.state.media_grants = Grants(settings.media_grant_ttl_s)
     app.add_middleware(AllowedMethods, router=app.router)
+    # innermost but one: a remembered media grant skips routing, the guard and the session
+    app.add_middleware(MediaGrants, settings=settings, grants=app.state.media_grants,
+                       storage_of=lambda: app.state.storage)
     app.add_middleware(InputLimits, settings=settings)       # inside SecurityMiddleware: its headers on a 413
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.add_exception_handler(TakesError, errors.takes_error)

@@ -312,6 +312,10 @@ class Ranking:
     # the ratings from the fit's curvature (the normal approximation the intervals are floored at).
     draws: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
     covariance: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
+    # [i, j] = variance of rating i − rating j from the curvature taken where the two are equal
+    # (both at their mean, the rest at the fit): the null a decision must rule out (app/decisions.py
+    # anytime test). Empty beyond NULL_PAIRS_MAX models (the decisions then use `covariance`).
+    null_pair_var: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
 
     def by_model(self) -> dict[str, ModelRating]:
         return {r.model: r for r in self.models}
@@ -704,7 +708,33 @@ def rank(outcomes: Outcomes, *, rounds: int = 1000, seed: int | None = 0, min_vo
         nu_ci = (float(q[0]), float(q[1]))
     components = [[models[i] for i in np.flatnonzero(comp == c)] for c in range(n_comp)]
     return Ranking(rows, bias, nu, nu_ci, models, matrix, games, outcomes.n_votes, outcomes.n_ballots, rounds,
-                   level, anchor, n_comp == 1, components, boot_ratings, rating_cov)
+                   level, anchor, n_comp == 1, components, boot_ratings, rating_cov,
+                   _null_pair_var(prob, point) if m <= NULL_PAIRS_MAX else np.zeros((0, 0)))
+
+
+NULL_PAIRS_MAX = 24   # one (p × p) information and inverse per pair of models: 276 pairs at 24 models
+_NULL_CHUNK = 64      # pairs per batch: bounds the (pairs × cells) arrays of `information`
+
+
+def _null_pair_var(prob: _Problem, point: np.ndarray) -> np.ndarray:
+    """(m, m) variance of θ_i − θ_j (in rating points²) from the information at the point
+    estimate with θ_i and θ_j both moved to their mean. Why: at a lopsided record (30–0) the
+    curvature at the fit is nearly flat, so a Wald test there reads the most conclusive pairs as
+    the least; a test of "i is no better than j" needs the variance where that null holds (as
+    a score test does), and near the null — where wrong calls happen — the two agree."""
+    m = prob.m
+    i, j = np.triu_indices(m, 1)
+    out = np.zeros((m, m))
+    if not len(i):
+        return out
+    for s in range(0, len(i), _NULL_CHUNK):
+        a, b = i[s:s + _NULL_CHUNK], j[s:s + _NULL_CHUNK]
+        k = np.arange(len(a))
+        params = np.repeat(point[None], len(a), axis=0)
+        params[k, a] = params[k, b] = 0.5 * (point[a] + point[b])
+        cov = np.linalg.inv(prob.information(params, prob.counts[None]))
+        out[a, b] = out[b, a] = ELO**2 * (cov[k, a, a] + cov[k, b, b] - 2 * cov[k, a, b])
+    return out
 
 
 def _bootstrap(prob: _Problem, out: Outcomes, point: np.ndarray, rounds: int, seed: int | None,

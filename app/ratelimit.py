@@ -1,9 +1,12 @@
 """Rate limits (sign-in, sign-up, votes, comments): a sliding-window log per key, in memory.
 
-In memory means per web process: with N processes an attacker gets N times the allowance,
-which still turns a brute-force sign-in from millions of guesses an hour into a few hundred.
-A limiter answers "how long until this key may try again" so the response can carry an
-honest Retry-After.
+In memory means per web process. With `takes serve --workers N` each of the N processes
+keeps its own log, so every limit is divided by N (rounded down, at least 1: `Limits`): the
+requests of one client spread over the processes can then never add up to more than the
+configured limit, at the price of a client whose requests all land on one process being held
+to 1/N of it. (Keeping the log in the database or Redis instead would add a round trip to
+every vote.) A limiter answers "how long until this key may try again" so the response can
+carry an honest Retry-After.
 """
 
 from __future__ import annotations
@@ -81,18 +84,25 @@ class Backoff:
         self.failures.reset(key)
 
 
+def share(limit: int, processes: int) -> int:
+    """One process's part of a limit shared by `processes` web processes (see the module
+    docstring): never more than the limit in total, never 0."""
+    return max(1, limit // max(1, processes))
+
+
 class Limits:
-    """The app's rate limiters (per process), sized from settings."""
+    """The app's rate limiters (per process), sized from settings and divided among the web
+    processes (settings.web_workers)."""
 
     def __init__(self, settings):
-        w = settings.signin_window_s
-        self.signin_failures = RateLimiter(settings.signin_max_failures, w)       # key: email|address
+        w, n = settings.signin_window_s, getattr(settings, "web_workers", 1)
+        self.signin_failures = RateLimiter(share(settings.signin_max_failures, n), w)   # key: email|address
         # key: email, from any address; browsers that signed in to it before are exempt
-        self.signin_account = Backoff(settings.signin_max_failures * 10, 1, 60, w)
-        self.signin_ip = RateLimiter(settings.signin_max_per_ip, w)               # key: address
-        self.signup_ip = RateLimiter(settings.signup_per_ip_per_hour, 3600)
-        self.votes = RateLimiter(settings.votes_per_minute, 60)                   # key: voter
+        self.signin_account = Backoff(share(settings.signin_max_failures * 10, n), 1, 60, w)
+        self.signin_ip = RateLimiter(share(settings.signin_max_per_ip, n), w)           # key: address
+        self.signup_ip = RateLimiter(share(settings.signup_per_ip_per_hour, n), 3600)
+        self.votes = RateLimiter(share(settings.votes_per_minute, n), 60)               # key: voter
         # key: address — a script that drops its cookies is a new voter on every request
-        self.votes_ip = RateLimiter(settings.votes_per_minute * 5, 60)
-        self.comments = RateLimiter(settings.comments_per_minute, 60)
-        self.new_voters_ip = RateLimiter(settings.new_voters_per_ip_per_hour, 3600)    # key: address
+        self.votes_ip = RateLimiter(share(settings.votes_per_minute * 5, n), 60)
+        self.comments = RateLimiter(share(settings.comments_per_minute, n), 60)
+        self.new_voters_ip = RateLimiter(share(settings.new_voters_per_ip_per_hour, n), 3600)   # key: address

@@ -3,10 +3,20 @@
 What matters is the order of the top models — overall, and within each tag a comparison
 carries. From a fit (`app.ranking.rank`) we take the ratings, their covariance from the
 fit's curvature, and from the bootstrap rounds the chance that each model is among the
-`top` best. A *target* is a pair of models (k, l) weighted by
-    w = (P(k in top) + δ) · (P(l in top) + δ) · min(P(k > l), P(l > k)),   δ = 0.05,
+`top` best. A *target* is a pair of models (k, l), one of them among the `top` best-rated today (the
+leader, for top = 1), weighted by
+    w = (P(k in top) + δ) · (P(l in top) + δ) · (1 − A(k, l)),   δ = 0.05,
 i.e. how likely it is that both contend for the top (then their order decides it), and how
-likely their order is shown wrong today. The floor δ keeps an unsettled pair of the leader
+far their order is from settled: A is app.decisions' anytime-valid confidence in the order
+the ratings show (app.decisions.anytime_confidence, from μ and Σ), the test a pair must pass to
+be settled. Why the leader's pairs only: the top model is settled exactly when each of its
+pairs passes that test, so those are the votes that end the question; ordering the
+challengers among themselves does not. (Until the decision rule had the anytime test, the
+targets were all pairs and the last factor min(P(k > l), P(l > k)): once a pair passed 95 % it
+had all but no weight, though the test still needed its votes. With the test, bench/active.py
+on 20 boards needed a median 0.50× the votes of uniform with the leader's pairs against 0.54×
+with all pairs — docs/benchmarks.md §Active sampling; under the old rule, all pairs had done
+better.) The floor δ keeps an unsettled pair of the leader
 and a long shot in view. (The product beat max(P(k in top), P(l in top)) in bench/active.py,
 which spent votes ordering the challengers among themselves.) One more
 vote between models i and j adds q·x·xᵀ to the information (x = e_i − e_j, q the Davidson
@@ -30,20 +40,20 @@ not settle on provisional models).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
 
+from app import decisions
 from app.ranking import ELO, Ranking
 
-EPSILON = 0.25
+EPSILON = 0.10        # the uniform share (bench/active.py: 0.10 needed 0.34× the votes of uniform, 0.25 0.53×)
 PRIOR_VAR = 4.0       # nats²: the fit's prior (precision prior_games/4 at prior_games = 1)
 FLOOR = 0.05         # relevance floor: an unsettled pair with a long shot still counts a little
 MAX_TARGETS = 64      # the most important model pairs kept as targets (bounds the work at ~100 models)
-
 
 @dataclass(frozen=True)
 class Candidates:
@@ -73,6 +83,16 @@ class Candidates:
         return cls(tuple(str(r[0]) for r in rows), tuple(tuple(t for t, _ in r[1]) for r in rows),
                    tuple(models), take_model, tuple(tags), tag_of)
 
+    @cached_property
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Per (comparison, pair of take columns): the columns c1, c2, the two models (clipped
+        to ≥ 0), whether both takes exist, and each tag's rows — made once per candidate list,
+        not per pick (`next` picks many times from one cached list)."""
+        cols = list(combinations(range(self.take_model.shape[1]), 2))
+        c1, c2 = (np.array(x, dtype=np.int64) for x in zip(*cols)) if cols else (np.zeros(0, np.int64),) * 2
+        ma, mb = self.take_model[:, c1], self.take_model[:, c2]
+        rows = [np.flatnonzero(self.tag_of[:, g]) for g in range(len(self.tags))]
+        return c1, c2, np.maximum(ma, 0), np.maximum(mb, 0), (ma >= 0) & (mb >= 0), rows
 
 @dataclass(frozen=True)
 class Pick:
@@ -81,7 +101,6 @@ class Pick:
     models: tuple[str, str]
     sampled_by: str                # "active" or "uniform"
     probability: float             # of this (comparison, pair) under the mixed policy
-
 
 @dataclass
 class Belief:
@@ -94,13 +113,14 @@ class Belief:
     cov: np.ndarray
     rel: np.ndarray
     nu: float
+    top: int = 1                   # targets are the pairs of the `top` best-rated models today
 
     @classmethod
     def from_fit(cls, fit: Ranking | None, models: Sequence[str], top: int = 1) -> Belief:
         m = len(models)
         mu, cov, rel = np.zeros(m), np.eye(m) * PRIOR_VAR, np.ones(m)
         if fit is None or not fit.matrix_models:
-            return cls(mu, cov, rel, 0.0)
+            return cls(mu, cov, rel, 0.0, top)
         where = {name: i for i, name in enumerate(fit.matrix_models)}
         idx = np.array([where.get(name, -1) for name in models])
         have, src = np.flatnonzero(idx >= 0), idx[idx >= 0]
@@ -113,7 +133,7 @@ class Belief:
         # A provisional model (too few votes for its interval to be trusted; decisions do not
         # settle on it) still counts as possibly the best, like a model with no votes.
         rel[have] = np.where([by[models[h]].provisional for h in have], 1.0, rel[have])
-        return cls(mu, cov, rel, float(fit.tie_param or 0.0))
+        return cls(mu, cov, rel, float(fit.tie_param or 0.0), top)
 
     def info(self, i, j):
         """Davidson information of one vote between i and j about θ_i − θ_j."""
@@ -134,10 +154,12 @@ class Belief:
             return np.zeros((m, m))
         i, j = np.triu_indices(m, 1)
         var = cov[i, i] + cov[j, j] - 2 * cov[i, j]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(var > 0, np.abs(mu[i] - mu[j]) / np.sqrt(var), 0.0)
-        wrong = 0.5 * _erfc(z / math.sqrt(2.0))
-        weight = np.where(var > 1e-12, (rel[i] + FLOOR) * (rel[j] + FLOOR) * wrong, 0.0)  # a known order needs nothing
+        open_ = 1.0 - decisions.anytime_confidence(np.abs(mu[i] - mu[j]), np.maximum(var, 0.0),
+                                                  decisions.ANYTIME_SCALE / ELO)
+        leaders = np.zeros(m, dtype=bool)
+        leaders[np.argsort(-mu, kind="stable")[: self.top]] = True
+        weight = np.where((var > 1e-12) & (leaders[i] | leaders[j]),     # a known order needs nothing
+                          (rel[i] + FLOOR) * (rel[j] + FLOOR) * open_, 0.0)
         keep = np.argsort(-weight)[:MAX_TARGETS]
         keep = keep[weight[keep] > 0]
         k, l, w, vt = i[keep], j[keep], weight[keep], var[keep]
@@ -148,14 +170,9 @@ class Belief:
         out[i, j] = out[j, i] = gain
         return out
 
-
-_erfc = np.vectorize(math.erfc, otypes=[float])
-
-
 def pair_scores(fit: Ranking | None, models: Sequence[str], top: int = 1) -> np.ndarray:
     """Belief.scores() straight from a fit."""
     return Belief.from_fit(fit, models, top).scores()
-
 
 @dataclass
 class Beliefs:
@@ -164,15 +181,15 @@ class Beliefs:
     overall: Belief
     tags: dict[int, Belief]          # by column of Candidates.tag_of
 
-    def record(self, cands: Candidates, p: Pick) -> None:
-        """Fold the asked-for vote of pick `p` into every belief it touches."""
-        c = cands.ids.index(p.comparison)
+    def record(self, cands: Candidates, p: Pick, row: int | None = None) -> None:
+        """Fold the asked-for vote of pick `p` into every belief it touches (`row`: the
+        comparison's row in `cands`, if the caller knows it)."""
+        c = cands.ids.index(p.comparison) if row is None else row
         i, j = (cands.models.index(x) for x in p.models)
         self.overall.add_vote(i, j)
         for g, b in self.tags.items():
             if cands.tag_of[c, g]:
                 b.add_vote(i, j)
-
 
 def beliefs(cands: Candidates, fit: Ranking | None, tag_fits: Mapping[str, Ranking] | None = None,
             top: int = 1) -> Beliefs:
@@ -181,41 +198,40 @@ def beliefs(cands: Candidates, fit: Ranking | None, tag_fits: Mapping[str, Ranki
                    {g: Belief.from_fit(tag_fits[t], cands.models, top) for g, t in enumerate(cands.tags)
                     if t in tag_fits})
 
-
 def pick(cands: Candidates, fit: Ranking | None, tag_fits: Mapping[str, Ranking] | None = None, *,
          epsilon: float = EPSILON, top: int = 1, rng: np.random.Generator | None = None,
-         state: Beliefs | None = None) -> Pick | None:
+         state: Beliefs | None = None, allowed: np.ndarray | None = None) -> Pick | None:
     """The next comparison and pair to show (None when no comparison has two takes).
 
     `state` (from `beliefs`, kept with a cached fit and updated by `Beliefs.record` after each
     pick) replaces `fit`/`tag_fits`/`top`: it saves rebuilding the beliefs and keeps track of
-    the votes asked for since the fit."""
+    the votes asked for since the fit. `allowed` (bool per comparison) leaves the others out,
+    as if they were not candidates (one voter's voted comparisons, without copying the rest)."""
     if not 0 <= epsilon <= 1:
         raise ValueError("epsilon must be between 0 and 1")
     rng = rng or np.random.default_rng()
-    cols = list(combinations(range(cands.take_model.shape[1]), 2))
-    if not cols:
+    c1, c2, ma, mb, valid, tag_rows = cands.pairs
+    if not len(c1):
         return None
-    c1, c2 = (np.array(x) for x in zip(*cols))
-    ma, mb = cands.take_model[:, c1], cands.take_model[:, c2]
-    valid = (ma >= 0) & (mb >= 0)
+    if allowed is not None:
+        valid = valid & np.asarray(allowed, dtype=bool)[:, None]
     n_valid = valid.sum(1)
     shown = np.flatnonzero(n_valid)
     if not len(shown):
         return None
     state = state or beliefs(cands, fit, tag_fits, top)
-    score = state.overall.scores()[np.maximum(ma, 0), np.maximum(mb, 0)]
+    score = state.overall.scores()[ma, mb]
     for g, b in state.tags.items():
-        rows = np.flatnonzero(cands.tag_of[:, g])
-        score[rows] += b.scores()[np.maximum(ma[rows], 0), np.maximum(mb[rows], 0)]
+        rows = tag_rows[g]
+        score[rows] += b.scores()[ma[rows], mb[rows]]
     score = np.where(valid, np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0), -np.inf)
     best = np.flatnonzero(score.ravel() >= score.max() * (1 - 1e-9) - 1e-300)
     if rng.random() < epsilon:
         c = int(rng.choice(shown))
-        flat, how = c * len(cols) + int(rng.choice(np.flatnonzero(valid[c]))), "uniform"
+        flat, how = c * len(c1) + int(rng.choice(np.flatnonzero(valid[c]))), "uniform"
     else:
         flat, how = int(rng.choice(best)), "active"
-    c, p = divmod(flat, len(cols))
+    c, p = divmod(flat, len(c1))
     in_best = bool(best[min(np.searchsorted(best, flat), len(best) - 1)] == flat)
     prob = epsilon / (len(shown) * n_valid[c]) + (1 - epsilon) * in_best / len(best)
     ta, tb = cands.takes[c][c1[p]], cands.takes[c][c2[p]]

@@ -9,20 +9,23 @@ deleting it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from dataclasses import dataclass
 from itertools import combinations
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Boolean, Integer, String, Text, bindparam, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import vote_counts, webhooks
 from app.boards import CRITERIA, criteria_for
 from app.errors import Conflict, InputError
 from app.ids import new_id
-from app.models import TERMINAL_STATES, Board, Comparison, Take, Vote, utcnow
+from app.models import TERMINAL_STATES, Board, Comparison, Take, Vote, VoteCount, utcnow
+from app.picks import apply_pick
 
 OUTCOMES = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
 KINDS = ("pair", "best", "ranking")
@@ -38,6 +41,7 @@ class BallotInput:
     best: str | None = None             # best: the chosen take
     takes: list[str] | None = None      # best: the takes shown (default: all ready takes)
     ranking: list[str] | None = None    # ranking: best first
+    pick: str | None = None             # the `next` pick this ballot answers (app/picks.py); None: the latest
 
 
 async def voted_on(session: AsyncSession, comparison_id: str, voter_id: str | None) -> bool:
@@ -101,7 +105,10 @@ def _pairs(ballot: BallotInput, by_id: dict[str, Take], most: int) -> list[tuple
     raise InputError(f"vote kind must be one of {', '.join(KINDS)}")
 
 
-async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id: str, ballot: BallotInput) -> list[Vote]:
+async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id: str, ballot: BallotInput, *,
+                        observer: bool = False) -> list[Vote]:
+    """Store a ballot as its pairwise votes. An `observer` (app.blind) saw the names before
+    voting, so their votes are stored as not blind even on a blind board."""
     board = comparison.board
     if ballot.criterion not in CRITERIA:
         raise InputError(f"unknown criterion {ballot.criterion!r}; known: {', '.join(CRITERIA)}")
@@ -127,43 +134,100 @@ async def record_ballot(session: AsyncSession, comparison: Comparison, voter_id:
         if position.get(second, 99) < position.get(first, 99):
             first, second = second, first
             winner = {"model_a": "model_b", "model_b": "model_a"}.get(winner, winner)
-        pair_key = "|".join(sorted((first, second)))
-        await session.execute(
-            update(Vote).where(Vote.voter_id == voter_id, Vote.comparison_id == comparison.id,
-                               Vote.criterion == ballot.criterion, Vote.pair_key == pair_key,
-                               Vote.superseded_at.is_(None))
-            .values(superseded_at=now)
-        )
         rows.append(Vote(
             id=new_id(), ballot_id=ballot_id, board_id=board.id, comparison_id=comparison.id, voter_id=voter_id,
             criterion=ballot.criterion, kind=ballot.kind, take_a_id=first, take_b_id=second,
-            model_a=by_id[first].model_id, model_b=by_id[second].model_id, winner=winner, pair_key=pair_key,
-            position_a=position.get(first), position_b=position.get(second), blind=board.blind, created_at=now,
+            model_a=by_id[first].model_id, model_b=by_id[second].model_id, winner=winner,
+            pair_key="|".join(sorted((first, second))), position_a=position.get(first),
+            position_b=position.get(second), blind=board.blind and not observer, created_at=now,
         ))
-    for row in rows:
-        row.id = (await session.execute(_insert_active(session, row))).scalar_one()
+    await apply_pick(session, comparison, voter_id, ballot.pick, rows)   # how the pair came to be shown
+    await write_votes(session, rows)
+    await webhooks.vote_cast(session, comparison, voter_id, ballot_id, ballot.kind, ballot.criterion,
+                             [{"take_a": r.take_a_id, "take_b": r.take_b_id, "winner": r.winner} for r in rows])
     await session.commit()
     return rows
 
 
+_VOTES = Vote.__table__
+_RETURNED = (_VOTES.c.ballot_id, _VOTES.c.board_id, _VOTES.c.criterion, _VOTES.c.blind, _VOTES.c.model_a,
+             _VOTES.c.model_b, _VOTES.c.winner, _VOTES.c.position_a, _VOTES.c.position_b)
+# Built once: Core statements with bound parameters compile once and are then taken from
+# SQLAlchemy's statement cache, where ORM update()/insert() rebuilt and re-planned them per row.
+_SUPERSEDE = (update(_VOTES).where(
+    _VOTES.c.voter_id == bindparam("s_voter"), _VOTES.c.comparison_id == bindparam("s_comparison"),
+    _VOTES.c.criterion == bindparam("s_criterion"), _VOTES.c.pair_key.in_(bindparam("s_pairs", expanding=True)),
+    _VOTES.c.superseded_at.is_(None)).values(superseded_at=bindparam("s_now")).returning(*_RETURNED))
+TRIES = 20   # identical votes sent at once: each round, one of them gets in first
+
+
+async def write_votes(session: AsyncSession, rows: list[Vote]) -> None:
+    """Supersede the voter's standing votes on these pairs (one UPDATE for the whole ballot),
+    insert the new rows, and move the ballot counts (app.vote_counts) to match, all in the
+    caller's transaction.
+
+    An insert that finds the pair taken (an identical vote of the same voter committed in
+    between: a double click, a retrying client) supersedes that row too and tries again, so
+    votes sent at once are recorded as if one came after the other: one active row, the
+    last one's content, the earlier ones kept in the history."""
+    first = rows[0]
+    if len(rows) == 1 and session.bind.dialect.name == "postgresql":
+        pattern = vote_counts.pattern_key(map(vote_counts.row_of, rows))
+        params = {f: getattr(first, f) for f in _VOTE_FIELDS}
+        params.update(c_board=first.board_id, c_criterion=first.criterion, c_blind=bool(first.blind), c_pattern=pattern)
+        if (await session.execute(_insert_counted(), params)).first():
+            return   # a first vote on the pair: nothing to supersede, and its count is added
+    supersede = {"s_voter": first.voter_id, "s_comparison": first.comparison_id, "s_criterion": first.criterion,
+                 "s_now": first.created_at}
+    gone = list(await session.execute(_SUPERSEDE, {**supersede, "s_pairs": [r.pair_key for r in rows]}))
+    insert = _insert_active(session.bind.dialect.name)
+    for row in rows:
+        for _ in range(TRIES):
+            if (await session.execute(insert, {f: getattr(row, f) for f in _VOTE_FIELDS})).first():
+                break
+            gone += list(await session.execute(_SUPERSEDE, {**supersede, "s_pairs": [row.pair_key]}))
+        else:
+            raise Conflict("the same vote is being sent many times at once; send it again")
+    delta = await vote_counts.moved_ballots(session, gone, first.ballot_id)
+    delta[(first.board_id, first.criterion, bool(first.blind), vote_counts.pattern_key(map(vote_counts.row_of, rows)))] += 1
+    await vote_counts.apply(session, delta)
+
+
+@functools.cache
+def _insert_counted():
+    """PostgreSQL, a one-pair ballot: insert the vote unless the voter has an active one on
+    the pair, and add its ballot to the counts, in one statement (two data-modifying CTEs;
+    the count's INSERT reads the vote's RETURNING, so it adds 1 only when the vote went in).
+    When the pair was taken nothing is written and write_votes takes the general path
+    (supersede, insert, move the old ballot's count). Built once; the same result as that
+    path for a first vote, in one round trip instead of three."""
+    ins = _insert_active("postgresql").cte("ins")
+    counts = VoteCount.__table__
+    src = select(bindparam("c_board", type_=String), bindparam("c_criterion", type_=String),
+                 cast(bindparam("c_blind"), Boolean), bindparam("c_pattern", type_=Text),
+                 literal(1, Integer)).select_from(ins)
+    up = pg_insert(counts).from_select(["board_id", "criterion", "blind", "pattern", "ballots"], src)
+    up = up.on_conflict_do_update(index_elements=["board_id", "criterion", "blind", "pattern"],
+                                  set_={"ballots": counts.c.ballots + up.excluded.ballots})
+    return select(ins.c.id).add_cte(up.returning(counts.c.ballots).cte("counted"))
+
+
 _VOTE_FIELDS = ("id", "ballot_id", "board_id", "comparison_id", "voter_id", "criterion", "kind", "take_a_id",
                 "take_b_id", "model_a", "model_b", "winner", "pair_key", "position_a", "position_b", "blind",
-                "created_at")
+                "created_at", "sampled_by", "sample_probability")
 
 
-def _insert_active(session: AsyncSession, row: Vote):
-    """INSERT the vote; if an identical request of the same voter got its row in between the
-    supersede and this insert (two clicks, a retrying client), take that row over instead of
-    failing on uq_votes_active_pair: the same vote sent twice at once is recorded once, and the
-    later one's content wins, as it would one after the other. Returns the row's id."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Vote).values({f: getattr(row, f) for f in _VOTE_FIELDS})
-    return stmt.on_conflict_do_update(
+@functools.cache
+def _insert_active(dialect: str):
+    """INSERT the vote unless the voter already has an active one on the pair (then nothing,
+    and write_votes supersedes that one first); RETURNING id tells which. One statement per
+    dialect, built once."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(_VOTES).values({f: bindparam(f) for f in _VOTE_FIELDS})
+    return stmt.on_conflict_do_nothing(
         index_elements=["voter_id", "comparison_id", "criterion", "pair_key"],
-        index_where=Vote.superseded_at.is_(None),
-        set_={f: stmt.excluded[f] for f in _VOTE_FIELDS if f not in ("id", "voter_id", "comparison_id",
-                                                                       "criterion", "pair_key")},
-    ).returning(Vote.id)
+        index_where=_VOTES.c.superseded_at.is_(None),
+    ).returning(_VOTES.c.id)
 
 
 async def next_comparison(session: AsyncSession, board: Board, voter_id: str | None,

@@ -216,6 +216,25 @@ class Proc:
         os.unlink(self.log.name)
 
 
+class Group:
+    """Several of this benchmark's processes measured as one server (an app behind its
+    proxy): CPU summed, idle when all are, stopped each by its own pid."""
+
+    def __init__(self, *procs: Proc):
+        self.procs = procs
+
+    def cpu(self) -> float:
+        return sum(p.cpu() for p in self.procs)
+
+    def settle(self, quiet: float = 0.3, timeout: float = 120) -> None:
+        for p in self.procs:
+            p.settle(quiet, timeout)
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.stop()
+
+
 def serve_supports_workers() -> bool:
     out = subprocess.run([sys.executable, "-m", "app", "serve", "--help"], cwd=ROOT, capture_output=True, text=True)
     return "--workers" in out.stdout
@@ -305,6 +324,7 @@ async def _seed(url: str, slug: str, n_comparisons: int, voters: list[str], n_vo
                 clip_key: str | None) -> Board:
     from sqlalchemy import insert
 
+    from app import vote_counts
     from app.db import Database
     from app.models import Board as BoardRow
     from app.models import Comparison, Take, Vote, Voter, utcnow
@@ -344,6 +364,8 @@ async def _seed(url: str, slug: str, n_comparisons: int, voters: list[str], n_vo
                                 (Vote, vote_rows)):
                 for i in range(0, len(rows), 5000):
                     await s.execute(insert(model), rows[i:i + 5000])
+            # The rows went in past the ballot counts every vote keeps: count them, as migration 0010 does.
+            await vote_counts.rebuild(s, [board.id])
             await s.commit()
     finally:
         await db.dispose()

@@ -6,13 +6,19 @@ Each simulated board is a suite: `--prompts` comparisons, each with one take per
 models have known strengths θ ~ N(0, 0.7²) nats, votes are Davidson outcomes with ties
 (ν = 0.5) and a first-shown advantage (β = 0.15 nats), and the screen order of the shown
 pair is random. Both policies go through `app.sampling.pick` on the same boards: "uniform"
-with ε = 1, "active" with the default ε = 0.25. Every `--every` votes the board is refitted
+with ε = 1, "active" with the default ε = app.sampling.EPSILON (0.10). Every `--every` votes the board is refitted
 (`rank`, `--rounds` bootstrap rounds) and `app.decisions.decide` asked whether the top model
 is settled; voting stops then, or at `--cap` votes (such boards are counted at the cap).
 Refits come every `--every` votes, and every 5 % of the votes so far once that is more (as a
 cached fit would be refreshed); between refits the picks fold the votes they asked for into
 the fit's covariance (`Beliefs.record`).
 "wrong" is the share of settled boards whose settled top model is not the true best.
+
+`--policy uniform|active` runs one policy only and `--save FILE` keeps its per-board results
+(JSON), so the two policies can run as two processes on the same boards (same `--seed`) and be
+summarised together with `--load FILE FILE` (the boards are drawn the same way either way);
+`--recap N` then shows what a lower `--cap N` would have given (a board's votes and looks up
+to N do not depend on the cap, except that a run capped at N also looks once at exactly N).
 
 Then the pick's own CPU time on a board of `--big` comparisons (8 takes each out of 20
 models, four tags with their own fits), the fit and the candidate arrays built beforehand.
@@ -21,6 +27,7 @@ models, four tags with their own fits), the fit and the candidate arrays built b
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -32,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from app import decisions  # noqa: E402
 from app.decisions import decide  # noqa: E402
-from app.ranking import A_WINS, B_WINS, TIE, Outcomes, rank  # noqa: E402
-from app.sampling import Candidates, beliefs, pick  # noqa: E402
+from app.ranking import A_WINS, B_WINS, ELO, TIE, Outcomes, rank  # noqa: E402
+from app.sampling import EPSILON, Candidates, beliefs, pick  # noqa: E402
 
 NU, BETA, SPREAD = 0.5, 0.15, 0.7
 
@@ -117,14 +125,31 @@ def main() -> None:
     p.add_argument("--every", type=int, default=10, help="votes between refits")
     p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds per refit")
     p.add_argument("--cap", type=int, default=4000)
-    p.add_argument("--epsilon", type=float, default=0.25)
+    p.add_argument("--epsilon", type=float, default=EPSILON)
     p.add_argument("--big", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=30)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tau", type=float, help="the anytime test's τ in nats (default app.decisions.ANYTIME_SCALE)")
+    p.add_argument("--policy", choices=("both", "uniform", "active"), default="both")
+    p.add_argument("--save", type=Path, help="write the per-board results here (JSON)")
+    p.add_argument("--load", type=Path, nargs="+", help="summarise saved results instead of simulating")
+    p.add_argument("--recap", type=int, help="with --load: count boards past this many votes as unsettled "
+                                             "at it (what a run with that --cap would have given)")
     args = p.parse_args()
+    if args.tau is not None:
+        decisions.ANYTIME_SCALE = args.tau * ELO
+    if args.load:
+        result = {"uniform": [], "active": []}
+        for f in args.load:
+            for policy, rows in json.loads(f.read_text()).items():
+                result[policy] += [tuple(r) if not args.recap or r[0] <= args.recap else (args.recap, None, r[2])
+                                   for r in rows]
+        summarise(result, time.perf_counter())
+        return
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{args.boards} boards, {args.models} models × {args.prompts} prompts, refit every {args.every} votes "
-          f"({args.rounds} rounds), cap {args.cap}, ε = {args.epsilon}, seed {args.seed}")
+          f"({args.rounds} rounds), cap {args.cap}, ε = {args.epsilon}, seed {args.seed}, "
+          f"τ = {decisions.ANYTIME_SCALE / ELO:.3g} nats")
     rng = np.random.default_rng(args.seed)
     cands = suite(args.models, args.prompts)
     result = {"uniform": [], "active": []}
@@ -133,8 +158,22 @@ def main() -> None:
         theta = rng.normal(0, SPREAD, args.models)
         board_seed = int(rng.integers(2**31))
         for policy, eps in (("uniform", 1.0), ("active", args.epsilon)):
-            n, top = run(theta, cands, eps, np.random.default_rng(board_seed), args.every, args.cap, args.rounds)
-            result[policy].append((n, top, f"m{int(np.argmax(theta))}"))
+            if args.policy in ("both", policy):
+                n, top = run(theta, cands, eps, np.random.default_rng(board_seed), args.every, args.cap, args.rounds)
+                result[policy].append((n, top, f"m{int(np.argmax(theta))}"))
+    if args.save:
+        args.save.write_text(json.dumps({k: v for k, v in result.items() if v}))
+    if args.policy == "both":
+        summarise(result, t0)
+    build, times = speed(rng, args.big, args.repeat)
+    print(f"pick() on {args.big:,} comparisons (8 takes, 20 models), CPU time over {args.repeat} calls; "
+          f"Candidates.from_rows took {build * 1000:.0f} ms once:")
+    for label, ts in times.items():
+        print(f"  {label}: median {np.median(ts) * 1000:.1f} ms, max {max(ts) * 1000:.1f} ms (goal ≪ 50 ms)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def summarise(result: dict, t0: float) -> None:
     for policy, res in result.items():
         n = np.array([r[0] for r in res])
         settled = [r for r in res if r[1] is not None]
@@ -150,12 +189,6 @@ def main() -> None:
           f"{np.median(act / uni):.2f}× (goal ≤ 0.5×); on the {both.sum()} boards both settled: mean votes "
           f"{act[both].mean() / uni[both].mean():.2f}×, median ratio {np.median(act[both] / uni[both]):.2f}×; "
           f"{time.perf_counter() - t0:.0f} s")
-    build, times = speed(rng, args.big, args.repeat)
-    print(f"pick() on {args.big:,} comparisons (8 takes, 20 models), CPU time over {args.repeat} calls; "
-          f"Candidates.from_rows took {build * 1000:.0f} ms once:")
-    for label, ts in times.items():
-        print(f"  {label}: median {np.median(ts) * 1000:.1f} ms, max {max(ts) * 1000:.1f} ms (goal ≪ 50 ms)")
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,23 @@ def nginx(root: Path, workdir: Path) -> tuple[_load.Proc, str]:
     return proc, base
 
 
+def front(workdir: Path, upstream: str, media: Path) -> tuple[_load.Proc, str]:
+    """nginx with deploy/nginx.conf (the compose file's proxy) in front of `upstream`, a
+    `takes serve` with MEDIA_ACCEL_REDIRECT=/_media/: the app checks access, nginx sends."""
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = _load.free_port()
+    site = (_load.ROOT / "deploy" / "nginx.conf").read_text()
+    site = site.replace("server web:8000;", f"server {upstream};").replace("listen 8000;", f"listen 127.0.0.1:{port};")
+    (workdir / "site.conf").write_text(site.replace("alias /data/media/;", f"alias {media}/;"))
+    main = NGINX_CONF.format(dir=workdir, port=port, root=media)
+    main = main[:main.index("    server {{".replace("{{", "{"))] + f"    include {workdir}/site.conf;\n}}\n"
+    (workdir / "nginx.conf").write_text(main)
+    proc = _load.Proc([exe, "-c", str(workdir / "nginx.conf"), "-p", str(workdir)], name="nginx-front")
+    base = f"http://127.0.0.1:{port}"
+    _load.wait_http(base + "/api/models", proc.proc, timeout=20)
+    return proc, base
+
+
 def check_bytes(url: str, clip: Path) -> None:
     """The server answers the clip's exact bytes, whole and as a Range slice."""
     import httpx
@@ -118,6 +135,8 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=20_000_000, help="clip size in bytes (default 20,000,000)")
     ap.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument("--accel", action="store_true",
+                    help="Takes behind nginx with deploy/nginx.conf and MEDIA_ACCEL_REDIRECT (the compose setup)")
     args = ap.parse_args()
 
     print(f"loadavg before: {_load.loadavg()}", flush=True)
@@ -136,9 +155,14 @@ def main() -> int:
         take = board.takes[board.comparisons[0]][0]
         server = anchor = None
         try:
-            server, base = _load.takes_serve(url, media)
+            server, base = _load.takes_serve(url, media, extra_env={"MEDIA_ACCEL_REDIRECT": "/_media/"}
+                                             if args.accel else None)
             (tmp / "nginx").mkdir()
             anchor, nginx_base = nginx(media, tmp / "nginx")
+            if args.accel:   # measured through the proxy; its CPU counts with the app's
+                (tmp / "front").mkdir()
+                proxy, base = front(tmp / "front", base.removeprefix("http://"), media)
+                server = _load.Group(server, proxy)
             takes_url, nginx_url = f"{base}/media/takes/{take}/video.mp4", f"{nginx_base}/{KEY}"
             for u in (takes_url, nginx_url):
                 check_bytes(u, clip)
@@ -159,7 +183,7 @@ def main() -> int:
 
     print()
     print(f"{args.size:,}-byte clip, {args.conns} connections, {args.duration:g} s per cell, {args.runs} runs "
-          "(median; per run)")
+          "(median; per run)" + (", Takes behind nginx with X-Accel-Redirect" if args.accel else ""))
     out = []
     for r in rows:
         for side in ("takes", "nginx"):
@@ -179,7 +203,7 @@ def main() -> int:
     print(f"loadavg after: {_load.loadavg()}")
     ok = all(c.errors == 0 for r in rows for c in r["takes"] + r["nginx"])
     print(json.dumps({"bench": "media", "size": args.size, "conns": args.conns, "duration_s": args.duration,
-                      "runs": args.runs, "db": args.db, "client_ceiling_req_s": round(ceiling), "ok": ok,
+                      "runs": args.runs, "db": args.db, "accel": args.accel, "client_ceiling_req_s": round(ceiling), "ok": ok,
                       "modes": [{"mode": r["mode"], "ratio": round(r["ratio"], 4),
                                  "ratios": [round(x, 4) for x in r["ratios"]],
                                  "takes": [c.json() for c in r["takes"]], "nginx": [c.json() for c in r["nginx"]]}

@@ -111,7 +111,7 @@ def main() -> int:
     ap.add_argument("--page", action="append", help="only these pages (home, comparison, board, leaderboard, "
                                                     "'api comparison', 'api models')")
     ap.add_argument("--workers", type=int, default=1,
-                    help="passed to `takes serve --workers` (not yet supported by app/cli.py: only 1 works today)")
+                    help="passed to `takes serve --workers`")
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database afterwards")
     args = ap.parse_args()

@@ -3,7 +3,7 @@ how fast the same database takes the same rows.
 
     .venv/bin/python bench/votes.py                          # 20,000 votes × 3 runs, 64 connections
     .venv/bin/python bench/votes.py --votes 500 --runs 1     # smoke run
-    .venv/bin/python bench/votes.py --workers 2              # once `takes serve --workers` exists
+    .venv/bin/python bench/votes.py --workers 2              # two web processes
 
 Needs the `bench` extra (`pip install -e '.[bench]'`: aiohttp) and PostgreSQL; with wrk
 installed, its ceiling is printed too.
@@ -136,7 +136,7 @@ def main() -> int:
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--comparisons", type=int, default=2_000)
     ap.add_argument("--workers", type=int, default=1,
-                    help="passed to `takes serve --workers` (not yet supported by app/cli.py: only 1 works today)")
+                    help="passed to `takes serve --workers`")
     ap.add_argument("--max-seconds", type=float, default=600, help="bound on each HTTP cell (no new votes after it)")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = ap.parse_args()

@@ -13,12 +13,14 @@
 // the `takes-reveal` event (sent by the vote response's HX-Trigger) and `[data-reveal]` JSON elements for blind reveal. docs/player.md.
 
 const RATES = [0.25, 0.5, 1, 1.5, 2];
+const COMMON_FPS = [8, 10, 12, 12.5, 15, 16, 18, 20, 23.976, 24, 25, 29.97, 30, 48, 50, 59.94, 60];
 const DEAD_BAND = 0.015;      // s: start nudging above this (≈ ⅓ frame at 24 fps)
 const SETTLE = 0.004;         // s: stop nudging below this (hysteresis: no parking at the dead-band edge)
 const WINDOW = 0.3;           // s: gap-closing time constant (rate = 1 + d / WINDOW, clamped)
 const MAX_NUDGE = 0.10;       // ±10 % keeps pitch-preserved audio tolerable
 const MIN_NUDGE = 0.02;       // small gaps still close in reasonable time
 const SEEK_DRIFT = 0.5;       // s: drift this large is fixed by seeking, not by rate
+const REF_DRIFT = 0.12;        // s: a reference video further than this off the clock is seeked to it
 const CORRECT_MS = 200;       // correction cadence; per-frame *corrections* hang players (docs/player.md §Measured facts)
 const STALL_AHEAD = 1.0;      // s of buffer every clip needs before resuming after a stall
 const HANDS_OFF_MS = 200;     // after a start, let Chromium's pipelines settle before judging drift
@@ -56,6 +58,10 @@ class Clip {
     this.video = tile.querySelector('video');
     this.label = tile.dataset.label;
     this.takeId = tile.dataset.takeId;
+    // A blind tile carries no frame rate, length or audio flag (they differ by model and would
+    // name it): the frame rate is then learned from the clip (SyncGrid._probeFps), the audio
+    // track once it decodes (SyncGrid.correct).
+    this.unknown = tile.dataset.fps === undefined;
     this.fps = parseFloat(tile.dataset.fps) || 24;
     this.declared = parseFloat(tile.dataset.duration) || 0;
     this.hasAudio = tile.dataset.hasAudio === 'true';
@@ -116,6 +122,8 @@ class SyncGrid {
   constructor(grid) {
     this.grid = grid;
     this.clips = [...grid.querySelectorAll('[data-tile][data-take-id]')].map((t, i) => new Clip(t, i));
+    // The reference video (templates/partials/reference_tile.html): follows the clock, is no take.
+    this.refs = [...grid.querySelectorAll('[data-reference-tile] video')];
     this.$ = (sel) => grid.querySelector(sel);
     this.rate = 1;
     this.clock = { base: performance.now(), media: 0, rate: 1, paused: true };
@@ -135,7 +143,7 @@ class SyncGrid {
     this.rateTimer = null;     // pending second half of a speed change (see setRate)
     this.rendered = {};
     this._wire();
-    this.timer = setInterval(() => this.correct(), CORRECT_MS);
+    this.timer = setInterval(() => { this.correct(); this.followRefs(); }, CORRECT_MS);
     this.raf = requestAnimationFrame(() => this.tick());
     this._init();
   }
@@ -151,9 +159,13 @@ class SyncGrid {
 
   get duration() { return Math.max(0, ...this.clips.map((c) => c.duration)); }
 
-  /** Frame rate used for stepping and the shared frame number: the focused clip's, else the max. */
+  /** Blind and not yet voted on: nothing shown may differ by take (docs/player.md). */
+  get hiding() { return this.grid.dataset.blind === 'true' && this.grid.dataset.revealed !== 'true'; }
+
+  /** Frame rate used for stepping and the shared frame number: the focused clip's, else the max
+   *  (always the max while hiding: the timecode would otherwise name the focused take's rate). */
   get stepFps() {
-    if (this.focusIndex !== null) return this.clips[this.focusIndex].fps;
+    if (this.focusIndex !== null && !this.hiding) return this.clips[this.focusIndex].fps;
     return Math.max(0, ...this.clips.map((c) => c.fps)) || 24;
   }
 
@@ -181,6 +193,7 @@ class SyncGrid {
     this.grid.dataset.phase = p;
     this.grid.dispatchEvent(new CustomEvent('takes:phase', { detail: { phase: p } }));
     this.render(true);
+    this.followRefs();
   }
 
   /** A speed change still waiting for its second half (see setRate): every clip takes the user
@@ -210,6 +223,35 @@ class SyncGrid {
         v.addEventListener('error', done);
       });
     }
+  }
+
+  /** Learn a blind clip's frame rate from the clip itself: seek to t0 just under a second and
+   *  read the presented frame's timestamp (rVFC mediaTime = k / fps with k = floor(t0 · fps)).
+   *  The common rates give distinct timestamps there (24 → 0.958 s, 23.976 → 0.959 s, 25 → 0.960 s,
+   *  30 → 0.967 s …); the nearest within 1.5 ms wins (WebM stores times in whole ms). */
+  async _probeFps(clip) {
+    const v = clip.video;
+    if (clip.broken || !('requestVideoFrameCallback' in v)) return;
+    const t0 = Math.min(0.999, Math.max(0.2, (clip.duration || 1) * 0.9));
+    const m = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), 2000);
+      const onFrame = (now, md) => {
+        // the first frame shown after loading (t = 0) may come first: wait for the seek's
+        if (Math.abs(md.mediaTime - t0) < 0.13) { clearTimeout(timer); resolve(md.mediaTime); }
+        else v.requestVideoFrameCallback(onFrame);
+      };
+      v.requestVideoFrameCallback(onFrame);
+      v.currentTime = t0;
+    });
+    if (m === null) return;
+    let best = null;
+    for (const f of COMMON_FPS) {
+      const err = Math.abs(Math.floor(t0 * f + 1e-6) / f - m);
+      if (err < 0.0015 && (!best || err < best.err)) best = { f, err };
+    }
+    if (best) clip.fps = best.f;
+    const out = clip.tile.querySelector('[data-fps-out]');
+    if (out) out.textContent = `${Math.round(clip.fps * 1000) / 1000}`;
   }
 
   /** Seek one clip; while a seek is in flight only the latest target is kept (scrubbing and key
@@ -476,6 +518,9 @@ class SyncGrid {
   /** Every CORRECT_MS while playing: nudge rates for small drift, seek for large drift. */
   correct() {
     if (this.phase !== 'playing' || this.rateTimer) return;
+    for (const c of this.clips) {   // a blind clip's audio track shows once it decodes (Chromium)
+      if (c.unknown && !c.hasAudio && c.video.webkitAudioDecodedByteCount > 0) c.hasAudio = true;
+    }
     if (performance.now() - this.lastStart < HANDS_OFF_MS) return;
     let T = this.now();
     if (this.leadCheck) { this.leadCheck = false; this._learnLead(T); }
@@ -586,7 +631,8 @@ class SyncGrid {
   /** Unmute clip i only (null: mute all). Call from a user gesture so sound is allowed. */
   solo(i) {
     i = i === null || i === undefined ? null : Number(i);
-    if (i !== null && !(this.clips[i] && this.clips[i].hasAudio)) {
+    // A blind grid cannot tell (it would name the models with sound): every tile solos alike.
+    if (i !== null && !(this.clips[i] && (this.clips[i].hasAudio || this.hiding))) {
       this._status(i !== null && this.clips[i] ? `Take ${this.clips[i].label} has no audio` : '');
       return;
     }
@@ -659,8 +705,11 @@ class SyncGrid {
       const el = c.tile.querySelector('[data-name]');
       el.textContent = String(n);
       c.video.setAttribute('aria-label', `Take ${c.label}: ${n}`);
+      const meta = c.tile.querySelector('[data-meta]');
+      if (meta) meta.hidden = false;   // frame rate and counter, kept back on a blind grid
     }
     this.grid.dataset.revealed = 'true';
+    this.render(true);
     this.layout();
   }
 
@@ -669,6 +718,23 @@ class SyncGrid {
     s.textContent = msg;
     clearTimeout(this._statusTimer);
     if (msg) this._statusTimer = setTimeout(() => { s.textContent = ''; }, 2500);
+  }
+
+  /** Keep each reference video on the grid's clock: playing while the grid plays (its last
+   *  frame held once the clock passes its end, as shorter takes do), at the grid's speed, and
+   *  seeked to the clock when more than REF_DRIFT off (always exactly when paused). */
+  followRefs() {
+    const T = this.now();
+    const playing = this.phase === 'playing';
+    for (const v of this.refs) {
+      const end = Math.max(0, (v.duration || 0) - 0.04);
+      const t = Math.min(T, end);
+      if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
+      const run = playing && T < end;
+      if (run && v.paused) v.play().catch(() => {});
+      if (!run && !v.paused) v.pause();
+      if (!v.seeking && Math.abs(v.currentTime - t) > (run ? REF_DRIFT : 0.02)) v.currentTime = t;
+    }
   }
 
   state() {
@@ -688,6 +754,7 @@ class SyncGrid {
         seeking: !!(c.seeking || c.video.seeking), held: c.holds(T), broken: c.broken,
         waiting: c.tile.hasAttribute('data-waiting'),
       })),
+      refs: this.refs.map((v) => ({ currentTime: v.currentTime, paused: v.paused, playbackRate: v.playbackRate })),
     };
   }
 
@@ -788,10 +855,27 @@ class SyncGrid {
         const key = c.duration.toFixed(3);
         byEnd.set(key, [...(byEnd.get(key) || []), c.label]);
       }
-      const html = [...byEnd].map(([t, labels]) => `<span class="tp-end" style="left:${pct(parseFloat(t))}" `
+      // where each shorter take ends tells durations apart, which name models on a blind grid
+      const hideEnds = this.grid.dataset.blind === 'true' && this.grid.dataset.revealed !== 'true';
+      const html = hideEnds ? '' : [...byEnd].map(([t, labels]) => `<span class="tp-end" style="left:${pct(parseFloat(t))}" `
         + `title="Take ${labels.join(', ')} ends at ${t} s (holds its last frame)">${labels.join(' ')}</span>`).join('');
       if (ends.innerHTML !== html) ends.innerHTML = html;
     }
+  }
+
+  /** Height taken below the player inside `fit`: its later siblings (the vote bar) and the
+   *  section's own bottom padding, border and margin. */
+  _below(fit) {
+    const px = (el, ...props) => { const cs = getComputedStyle(el); return props.reduce((a, p) => a + (parseFloat(cs[p]) || 0), 0); };
+    let h = px(fit, 'paddingBottom', 'borderBottomWidth', 'marginBottom');
+    let el = this.grid;
+    while (el && el !== fit) {
+      for (let sib = el.nextElementSibling; sib; sib = sib.nextElementSibling) {
+        if (sib.offsetHeight) h += sib.offsetHeight + px(sib, 'marginTop', 'marginBottom');
+      }
+      el = el.parentElement;
+    }
+    return h;
   }
 
   /** Size tiles to the window: pick the column count that gives the largest tiles. */
@@ -803,7 +887,12 @@ class SyncGrid {
     const W = stage.clientWidth || this.grid.clientWidth || 640;
     const transport = (this.$('.tp-transport').offsetHeight || 48) + (this.$('[data-wipebar]').offsetHeight || 0);
     const top = fs ? 0 : Math.max(0, stage.getBoundingClientRect().top + window.scrollY);
-    const H = Math.max(220, window.innerHeight - (fs ? 0 : Math.min(top, 120)) - transport - 24);
+    // Inside a [data-one-screen] section (the comparison page) the grid, the transport and what
+    // follows the player there (the vote bar) share one window: its full top counts, and so does
+    // the height below the player. Elsewhere the page may scroll to the grid (top capped).
+    const fit = fs ? null : this.grid.closest('[data-one-screen]');
+    const H = Math.max(220, window.innerHeight - (fs ? 0 : fit ? top : Math.min(top, 120)) - transport - 24
+      - (fit ? this._below(fit) : 0));
     const cap = 30;
     const gap = 8;
     const ar = Math.min(...this.clips.map((c) => {
@@ -838,6 +927,7 @@ class SyncGrid {
     this.layout();
     this.render(true);
     await Promise.all(this.clips.map((c) => this._metadata(c)));
+    await Promise.all(this.clips.filter((c) => c.unknown).map((c) => this._probeFps(c)));
     this.render(true);
     const gen = this.gen;
     await this.seekAll(this.now());   // show real frame 0 instead of the poster, frame-exact

@@ -161,3 +161,36 @@ if (!window.TakesVote) {
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => addHelp(document));
   else addHelp(document);
 }
+
+// The takes panel (templates/partials/takes.html) is folded so the review fits one screen. It is
+// re-rendered by polling, by static/live.js on each event of the stream (both through htmx's
+// swap) and after a vote; once a reviewer opens it, it stays open (also across reloads in this
+// tab). The new panel is set on htmx:afterSwap, before it is painted, so an open panel never
+// flashes closed. Any change of height above or below the grid re-sizes the players.
+const FOLD_KEY = "takes:takes-fold-open";
+let foldOpen = null;   // this page's last choice: holds when sessionStorage is off
+function relayout() { window.dispatchEvent(new Event("resize")); }
+function applyFold(root = document) {
+  const fold = root.querySelector && root.querySelector("[data-takes-fold]");
+  if (!fold || fold.dataset.wired) return;
+  fold.dataset.wired = "true";
+  let open = foldOpen === true;
+  try { open = sessionStorage.getItem(FOLD_KEY) === "true" || open; } catch (_) { /* storage off */ }
+  fold.open = open;
+  fold.addEventListener("toggle", () => {
+    foldOpen = fold.open;
+    try { sessionStorage.setItem(FOLD_KEY, String(fold.open)); } catch (_) { /* storage off */ }
+    relayout();
+  });
+}
+if (!window.TakesFold) {
+  window.TakesFold = { applyFold };
+  document.addEventListener("htmx:afterSwap", () => applyFold(document));
+  document.addEventListener("htmx:afterSettle", () => { applyFold(document); relayout(); });
+  // opening "rank all" or the criteria grows the docked vote bar: the grid makes room
+  document.addEventListener("toggle", (e) => {
+    if (e.target.closest && e.target.closest("[data-vote-panel]")) relayout();
+  }, true);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => applyFold(document));
+  else applyFold(document);
+}

@@ -8,29 +8,37 @@ is the app in-process (httpx over ASGI, lifespan running, in-process job runner)
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.support import db
 from tests.support.clients import browser_like, in_process_client
 from tests.support.live import live_server
 from tests.support.services import REDIS_URL, missing
-from tests.support.settings import make_settings
+from tests.support.settings import RENDER_CACHE, make_settings
 
 pytest_plugins = ["tests.support.ci"]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def cheap_password_hashing():
-    """Argon2id with argon2-cffi's CHEAPEST profile (its parameters for tests) in this process,
-    as Django's test settings swap in a fast hasher: the default costs ~0.2 s of CPU a hash or
-    check, and the suite makes and checks hundreds. Hashes stay real Argon2id, verified for
-    real; servers and CLIs started as subprocesses keep the default parameters."""
-    from app import accounts
-    from tests.support.passwords import cheap_hasher
+def demo_render_cache():
+    """The process's demo render cache (tests/support/settings.py), removed at the end."""
+    yield RENDER_CACHE
+    shutil.rmtree(RENDER_CACHE, ignore_errors=True)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "_hasher", cheap_hasher())
-        yield
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2id with argon2-cffi's CHEAPEST profile (its parameters for tests) in this process
+    and, through settings.argon2_profile, in every app and server the tests start, as Django's
+    test settings swap in a fast hasher: the default costs ~0.2 s of CPU a hash or check, and
+    the suite (the fuzz gate above all) makes and checks thousands. Hashes stay real Argon2id,
+    verified for real; test_teams checks the default a real deployment gets."""
+    from app import accounts
+
+    accounts.use_profile("CHEAPEST")
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +134,14 @@ def fresh_redis(redis_url) -> str:
 
     redis.Redis.from_url(redis_url).flushdb()
     return redis_url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server (a real S3-protocol server) as a subprocess; yields its endpoint URL."""
+    from tests.support.s3 import start_server
+
+    proc, url = start_server(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield url
+    proc.terminate()
+    proc.wait(10)

@@ -31,7 +31,7 @@ from app import accounts
 from app.access import ACTIONS, allows
 from app.boards import create_board
 from app.invites import create_invite
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from app.models import ApiToken, Board, Comment, Take, Voter
 from app.web.security import csrf_for
@@ -194,6 +194,16 @@ async def b_revoke_token_api(w, p, bw):
     return Req(f"/api/tokens/{await _token(w, p)}")
 
 
+async def b_delete_selection(w, p, bw):
+    from app.models import SavedSelection
+
+    async with await w.db() as s:
+        row = SavedSelection(user_id=p.user.id if p.user else w.owner.id, name=f"s{w.next()}", models=["demo/aurora"])
+        s.add(row)
+        await s.commit()
+        return Req(f"/api/selections/{row.id}")
+
+
 async def b_share(w, p, bw):
     return Req(f"/s/{bw.board.link_token}")
 
@@ -214,6 +224,26 @@ async def b_archive(w, p, bw):
 
 async def b_new_link(w, p, bw):
     return Req(f"/b/{bw.board.slug}/link", cleanup=_restore_board(w, bw, link_token=bw.board.link_token))
+
+
+async def _webhook(w, bw) -> str:
+    """A fresh endpoint row (written directly: the matrix makes more than a board may add)."""
+    from app.models import BoardWebhook
+
+    async with await w.db() as s:
+        hook = BoardWebhook(board_id=bw.board.id, url="https://hooks.example.com/x", events=["vote.cast"],
+                            secret="whsec_dGVzdA==")
+        s.add(hook)
+        await s.commit()
+        return hook.id
+
+
+async def b_delete_webhook_form(w, p, bw):
+    return Req(f"/b/{bw.board.slug}/webhooks/{await _webhook(w, bw)}/delete")
+
+
+async def b_delete_webhook_api(w, p, bw):
+    return Req(f"/api/boards/{bw.board.slug}/webhooks/{await _webhook(w, bw)}")
 
 
 async def b_revoke_invite_form(w, p, bw):
@@ -308,6 +338,73 @@ async def b_accept_invite_api(w, p, bw):
     return Req(f"/api/invites/{token}/accept")
 
 
+async def _suite_id(w: World, bw: BoardWorld) -> str:
+    """The board's suite (made on first use, holding the board's comparison)."""
+    from app.models import Comparison, Suite
+
+    async with await w.db() as s:
+        found = (await s.execute(select(Suite.id).where(Suite.board_id == bw.board.id, Suite.name == "matrix"))).scalar_one_or_none()
+        if found:
+            return found
+        suite = Suite(board_id=bw.board.id, name="matrix", models=["demo/aurora", "demo/blocks"], prompts=1)
+        s.add(suite)
+        await s.flush()
+        (await s.get(Comparison, bw.comparison_id)).suite_id = suite.id
+        await s.commit()
+        return suite.id
+
+
+def suite(path: str, **kw) -> Callable:
+    """A request about the board's suite; a control action is undone after (status running)."""
+    async def build(w, p, bw):
+        from app.models import Suite
+
+        sid = await _suite_id(w, bw)
+
+        async def cleanup():
+            async with await w.db() as s:
+                (await s.get(Suite, sid)).status = "running"
+                await s.commit()
+        return Req(path.format(sid=sid), cleanup=cleanup, **kw)
+    return build
+
+
+def _suite_form(bw: BoardWorld) -> dict:
+    return {"name": "s", "board": bw.board.slug, "models": "demo/aurora", "duration_s": "2", "resolution": "360p",
+            "source": "paste", "lines": "a kite | sky"}
+
+
+def _suite_json(bw: BoardWorld) -> dict:
+    return {"name": "s", "board": bw.board.slug, "models": ["demo/aurora"], "duration_s": 2, "resolution": "360p",
+            "prompts": [{"prompt": "a kite", "tags": ["sky"]}]}
+
+
+async def b_suite_form(w, p, bw):
+    return Req("/suites", data=_suite_form(bw))
+
+
+async def b_suite_preview_form(w, p, bw):
+    return Req("/suites/preview", data=_suite_form(bw))
+
+
+async def b_suite_api(w, p, bw):
+    return Req("/api/suites", json=_suite_json(bw))
+
+
+async def b_suite_preview_api(w, p, bw):
+    return Req("/api/suites/preview", json=_suite_json(bw))
+
+
+async def b_comparison_link(w, p, bw):
+    from app.models import Comparison
+
+    async with await w.db() as s:
+        c = await s.get(Comparison, bw.comparison_id)
+        c.link_token = c.link_token or f"cl-{bw.comparison_id}"
+        await s.commit()
+        return Req(f"/v/{c.link_token}")
+
+
 C = "/c/{comparison_id}"
 RULES: dict[tuple[str, str], Rule] = {
     # framework and static
@@ -327,6 +424,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # every visible board's votes: anyone may ask, each gets only the boards they can see
     # (tests/test_teams.py checks which boards' rows each visitor gets)
     ("GET", "/api/votes.csv"): Rule("public", 200, fixed("/api/votes.csv")),
+    ("GET", "/api/takes.csv"): Rule("public", 200, fixed("/api/takes.csv")),
     # leaderboards over every visible board: the same rule (tests/test_leaderboard_access.py checks
     # that a private board's votes stay out of an outsider's)
     ("GET", "/leaderboard"): Rule("public", 200, fixed("/leaderboard")),
@@ -347,6 +445,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/account/tokens"): Rule("user", 200, fixed("/account/tokens", data={"name": "t"})),
     ("POST", "/account/tokens/{token_id}/revoke"): Rule("user", 303, b_revoke_token_form),
     ("GET", "/api/tokens"): Rule("user", 200, fixed("/api/tokens")),
+    ("GET", "/api/selections"): Rule("user", 200, fixed("/api/selections")),
+    ("POST", "/api/selections"): Rule("user", 201, fixed("/api/selections", json={"name": "s", "models": ["demo/aurora"]})),
+    ("DELETE", "/api/selections/{selection_id}"): Rule("user", 204, b_delete_selection),
     ("POST", "/api/tokens"): Rule("user", 201, fixed("/api/tokens", json={"name": "t"})),
     ("DELETE", "/api/tokens/{token_id}"): Rule("user", 204, b_revoke_token_api),
     # making things
@@ -354,6 +455,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/boards"): Rule("user", 201, fixed("/api/boards", json={"name": "New"})),
     ("POST", "/comparisons"): Rule("create", 303, b_compare_form),
     ("POST", "/api/comparisons"): Rule("create", 202, b_compare_api),
+    ("POST", "/suites"): Rule("create", 303, b_suite_form),
+    ("POST", "/suites/preview"): Rule("create", 200, b_suite_preview_form),
+    ("POST", "/api/suites"): Rule("create", 202, b_suite_api),
+    ("POST", "/api/suites/preview"): Rule("create", 200, b_suite_preview_api),
+    ("GET", "/suites/new"): Rule("public", 200, fixed("/suites/new")),
+    ("GET", "/api/suites/bundled"): Rule("public", 200, fixed("/api/suites/bundled")),
+    # a suite: its board's rules
+    ("GET", "/suites/{suite_id}"): Rule("view", 200, suite("/suites/{sid}")),
+    ("GET", "/suites/{suite_id}/progress"): Rule("view", 200, suite("/suites/{sid}/progress")),
+    ("GET", "/suites/{suite_id}/report"): Rule("view", 200, suite("/suites/{sid}/report")),
+    ("GET", "/api/suites/{suite_id}"): Rule("view", 200, suite("/api/suites/{sid}")),
+    **{("POST", f"/suites/{{suite_id}}/{a}"): Rule("edit", 303, suite(f"/suites/{{sid}}/{a}"))
+       for a in ("pause", "resume", "cancel", "retry")},
+    **{("POST", f"/api/suites/{{suite_id}}/{a}"): Rule("edit", 200, suite(f"/api/suites/{{sid}}/{a}"))
+       for a in ("pause", "resume", "cancel", "retry")},
     # share links and invites
     ("GET", "/s/{token}"): Rule("share", 303, b_share),
     ("GET", "/invite/{token}"): Rule("public", 200, b_invite_page),
@@ -363,6 +479,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/b/{slug}"): Rule("view", 200, fixed("/b/{slug}")),
     ("GET", "/api/boards/{slug}"): Rule("view", 200, fixed("/api/boards/{slug}")),
     ("GET", "/api/boards/{slug}/votes.csv"): Rule("view", 200, fixed("/api/boards/{slug}/votes.csv")),
+    ("GET", "/api/boards/{slug}/takes.csv"): Rule("view", 200, fixed("/api/boards/{slug}/takes.csv")),
     ("GET", "/b/{slug}/leaderboard"): Rule("view", 200, fixed("/b/{slug}/leaderboard")),
     ("GET", "/api/boards/{slug}/leaderboard"): Rule("view", 200, fixed("/api/boards/{slug}/leaderboard")),
     ("GET", "/api/boards/{slug}/comparison-table"): Rule("view", 200, fixed("/api/boards/{slug}/comparison-table")),
@@ -372,9 +489,16 @@ RULES: dict[tuple[str, str], Rule] = {
     # the review flow: GETs run before any vote of the matrix, so there is an unvoted comparison
     ("GET", "/b/{slug}/next"): Rule("view", 303, fixed("/b/{slug}/next")),
     ("GET", "/api/boards/{slug}/next"): Rule("view", 200, fixed("/api/boards/{slug}/next")),
+    ("GET", "/b/{slug}/decisions"): Rule("view", 200, fixed("/b/{slug}/decisions")),
+    ("GET", "/b/{slug}/report"): Rule("view", 200, fixed("/b/{slug}/report")),
+    ("GET", "/b/{slug}/reviewers"): Rule("manage", 200, fixed("/b/{slug}/reviewers")),
+    ("GET", "/api/boards/{slug}/reviewers"): Rule("manage", 200, fixed("/api/boards/{slug}/reviewers")),
     ("GET", "/b/{slug}/settings"): Rule("manage", 200, fixed("/b/{slug}/settings")),
     ("POST", "/b/{slug}/settings"): Rule("manage", 303, b_settings),
     ("POST", "/b/{slug}/archive"): Rule("manage", 303, b_archive),
+    ("POST", "/b/{slug}/observer"): Rule("edit", 303, fixed("/b/{slug}/observer", data={"observer": "false"})),
+    ("PUT", "/api/boards/{slug}/observer"): Rule("edit", 200, fixed("/api/boards/{slug}/observer",
+                                                                   json={"observer": False})),
     ("POST", "/b/{slug}/restore"): Rule("manage", 303, fixed("/b/{slug}/restore")),
     ("POST", "/b/{slug}/link"): Rule("manage", 303, b_new_link),
     ("POST", "/b/{slug}/invites"): Rule("manage", 200, fixed("/b/{slug}/invites", data={"role": "voter"})),
@@ -389,11 +513,35 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/boards/{slug}/invites"): Rule("manage", 201, fixed("/api/boards/{slug}/invites",
                                                                       json={"role": "voter"})),
     ("DELETE", "/api/boards/{slug}/invites/{invite_id}"): Rule("manage", 204, b_revoke_invite_api),
+    # outgoing webhooks (owners)
+    ("POST", "/b/{slug}/webhooks"): Rule("manage", 303, fixed("/b/{slug}/webhooks", data={
+        "url": "https://hooks.example.com/a", "events": "take.ready"})),
+    ("POST", "/b/{slug}/webhooks/{webhook_id}/delete"): Rule("manage", 303, b_delete_webhook_form),
+    ("GET", "/api/boards/{slug}/webhooks"): Rule("manage", 200, fixed("/api/boards/{slug}/webhooks")),
+    ("POST", "/api/boards/{slug}/webhooks"): Rule("manage", 201, fixed("/api/boards/{slug}/webhooks", json={
+        "url": "https://hooks.example.com/b", "events": ["vote.cast"]})),
+    ("DELETE", "/api/boards/{slug}/webhooks/{webhook_id}"): Rule("manage", 204, b_delete_webhook_api),
+    ("GET", "/api/boards/{slug}/webhooks/deliveries"): Rule("manage", 200,
+                                                           fixed("/api/boards/{slug}/webhooks/deliveries")),
     # a comparison
     ("GET", C): Rule("view", 200, fixed("/c/{cid}")),
     ("GET", C + "/status"): Rule("view", 200, fixed("/c/{cid}/status")),
     ("GET", C + "/grid"): Rule("view", 200, fixed("/c/{cid}/grid")),
     ("GET", C + "/comments"): Rule("view", 200, fixed("/c/{cid}/comments")),
+    ("GET", C + "/events"): Rule("view", 200, fixed("/c/{cid}/events", params={"hold_s": "0"})),
+    ("GET", "/b/{slug}/events"): Rule("view", 200, fixed("/b/{slug}/events", params={"hold_s": "0"})),
+    ("POST", C + "/link"): Rule("edit", 303, fixed("/c/{cid}/link")),
+    ("POST", C + "/link/revoke"): Rule("edit", 303, fixed("/c/{cid}/link/revoke")),
+    ("POST", "/api/comparisons/{comparison_id}/link"): Rule("edit", 201, fixed("/api/comparisons/{cid}/link")),
+    ("DELETE", "/api/comparisons/{comparison_id}/link"): Rule("edit", 204, fixed("/api/comparisons/{cid}/link")),
+    ("GET", "/v/{token}"): Rule("public", 303, b_comparison_link),
+    ("GET", "/api/comparisons/{comparison_id}/takes.zip"): Rule("view", 200, fixed("/api/comparisons/{cid}/takes.zip")),
+    ("GET", "/api/comparisons/{comparison_id}/comments.csv"):
+        Rule("view", 200, fixed("/api/comparisons/{cid}/comments.csv")),
+    ("GET", "/api/comparisons/{comparison_id}/takes/{take_id}/markers.edl"):
+        Rule("view", 200, fixed("/api/comparisons/{cid}/takes/{tid}/markers.edl")),
+    ("GET", "/api/comparisons/{comparison_id}/takes/{take_id}/markers.xml"):
+        Rule("view", 200, fixed("/api/comparisons/{cid}/takes/{tid}/markers.xml")),
     ("POST", C + "/vote"): Rule("vote", 200, b_vote_form),
     ("POST", C + "/comments"): Rule("comment", 200, b_comment_form),
     ("POST", C + "/comments/{comment_id}/delete"): Rule("view", 200, b_delete_comment_form),   # own comment
@@ -409,6 +557,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/comparisons/{comparison_id}/takes/{take_id}/unaccept"): Rule(
         "edit", 200, fixed("/api/comparisons/{cid}/takes/{tid}/unaccept")),
     ("GET", "/api/comparisons/{comparison_id}"): Rule("view", 200, fixed("/api/comparisons/{cid}")),
+    ("POST", C + "/tags"): Rule("edit", 303, fixed("/c/{cid}/tags", data={"tags": "crowd, dusk"})),
+    ("PUT", "/api/comparisons/{comparison_id}/tags"): Rule("edit", 200, fixed("/api/comparisons/{cid}/tags",
+                                                                               json={"tags": ["crowd"]})),
+    ("GET", C + "/check-items"): Rule("edit", 200, fixed("/c/{cid}/check-items")),
+    ("POST", C + "/check-items"): Rule("edit", 200, fixed("/c/{cid}/check-items",
+                                                          data={"criterion": "overall", "expected_take": ""})),
+    ("PUT", "/api/comparisons/{comparison_id}/check-items/{criterion}"): Rule(
+        "edit", 200, fixed("/api/comparisons/{cid}/check-items/overall", json={"expected_take": None})),
     ("POST", "/api/comparisons/{comparison_id}/votes"): Rule("vote", 201, b_vote_api),
     ("GET", "/api/comparisons/{comparison_id}/comments"): Rule("view", 200, fixed("/api/comparisons/{cid}/comments")),
     ("POST", "/api/comparisons/{comparison_id}/comments"): Rule("comment", 201, b_comment_api),
@@ -418,6 +574,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/media/takes/{take_id}/original.{ext}"): Rule("view", 200, fixed("/media/takes/{tid}/original.mp4")),
     ("GET", "/media/takes/{take_id}/poster.jpg"): Rule("view", 200, fixed("/media/takes/{tid}/poster.jpg")),
     ("GET", "/media/comparisons/{comparison_id}/source"): Rule("view", 200, fixed("/media/comparisons/{cid}/source")),
+    ("GET", "/media/comparisons/{comparison_id}/reference"): Rule(
+        "view", 200, fixed("/media/comparisons/{cid}/reference")),
+    # provider webhooks: who calls makes no difference (the per-take token and the provider's
+    # signature decide, tests/test_provider_hooks.py); off here, where PUBLIC_URL is unset
+    ("POST", "/hooks/{provider}/{take_id}"): Rule("public", 404, fixed("/hooks/kling/{tid}", json={})),
 }
 
 
@@ -484,7 +645,7 @@ async def _world(app) -> tuple[World, list[Persona]]:
         await add_member(app, linked, team.users[role], role)
     boards = {}
     for key, board in (("private", team.board), ("link", linked), ("public", public)):
-        c = await ready_comparison(app, board)
+        c = await ready_comparison(app, board, reference_video=True)
         boards[key] = BoardWorld(board, c.id, c.takes[0].id, c.takes[1].id)
     world = World(app, boards, scratch, owner)
     secret = app.state.settings.resolved_secret()

@@ -11,6 +11,7 @@ import pytest
 from app.providers.demo import submission_counts
 from tests.support.clients import wait_for_takes_over_http
 from tests.support.live import Proc
+from tests.support.live import wait_http as _wait_http
 from tests.support.settings import make_settings, settings_env
 
 DEMOS = ["demo/aurora", "demo/ember", "demo/blocks"]
@@ -27,20 +28,6 @@ def pg_settings(pg_database, fresh_redis, tmp_path):
 
 def _serve(settings, tmp_path, port):
     return Proc(["serve", "--port", str(port)], settings_env(settings), tmp_path / "serve.log").start()
-
-
-def _wait_http(url, proc, timeout=30):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if httpx.get(url + "/api/models", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.p.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError("server did not start:\n" + proc.output())
 
 
 def test_web_enqueues_and_a_worker_process_generates(pg_settings, tmp_path):
@@ -60,6 +47,7 @@ def test_web_enqueues_and_a_worker_process_generates(pg_settings, tmp_path):
         clip = httpx.get(url + done["takes"][0]["video_url"], headers={"Range": "bytes=0-99"})
         assert clip.status_code == 206 and len(clip.content) == 100
         assert "generate_take_job" in worker.output()
+        assert "takes polled in a batch" in worker.output()   # waiting takes went to the worker's poller
         a, b = done["takes"][0]["id"], done["takes"][1]["id"]
         vote = httpx.post(f"{url}/api/comparisons/{done['id']}/votes", json={"take_a": a, "take_b": b, "outcome": "b"})
         assert vote.status_code == 201

@@ -173,3 +173,55 @@ async def test_first_votes_sent_at_once_share_one_new_voter(app):
     async with team.client("owner") as owner:
         rows = _rows(await owner.get(f"/api/boards/{team.board.slug}/votes.csv"))
     assert len(rows) == 3 and len({r["judge"] for r in rows}) == 1
+
+
+def _tiles(html: str) -> list[str]:
+    """The blind grid's tiles with what must differ (take id, letter, position, URLs) blanked."""
+    out = []
+    for i, raw in enumerate(re.findall(r'<figure class="tp-tile".*?</figure>', html, re.S)):
+        tid, label = re.search(r'data-take-id="([a-z0-9]+)"\s+data-label="([A-Z])"', raw).groups()
+        raw = raw.replace(tid, "ID")
+        for real in (f"Take {label}", f"take {label}", f'data-label="{label}"', f">{label}<"):
+            raw = raw.replace(real, real.replace(label, "L"))
+        raw = re.sub(r'data-(index|tile)="\d"', r'data-\1="N"', raw)
+        out.append(re.sub(r"(\(|\+)\d\)", r"\1N)", raw))
+    return out
+
+
+async def test_the_served_page_tells_blind_tiles_apart_only_by_their_letters(app):
+    """Issue 12 §6, read from the HTML as served (not only what is visible): takes at 16, 24 and
+    30 fps, of different lengths and sizes, one with audio — before the vote the tiles' markup
+    is the same but for letters, ids and positions (no data-fps, size, length or an audio
+    control only where there is sound), and neither page nor API gives those facts; after the
+    vote the grid carries them."""
+    from app.models import Take
+
+    team = await make_team(app)
+    c = await ready_comparison(app, team.board, models=THREE)
+    facts = {"demo/aurora": (24.0, 4.0, 640, 360, False), "demo/blocks": (30.0, 5.0, 1280, 720, True),
+             "demo/ember": (16.0, 3.0, 480, 270, False)}
+    async with app.state.db.session() as s:
+        for t in c.takes:
+            row = await s.get(Take, t.id)
+            row.fps, row.duration_s, row.width, row.height, row.has_audio = facts[t.model_id]
+        await s.commit()
+    async with team.client("voter") as voter:
+        html = (await voter.get(f"/c/{c.id}")).text
+        tiles = _tiles(html)
+        assert len(tiles) == 3 and len(set(tiles)) == 1, tiles
+        for leak in ("data-fps=", "data-duration=", "data-width=", "data-has-audio=", "tp-noaudio", "1280", "×720"):
+            assert leak not in html, leak
+        assert re.search(r"\d\s*fps", html) is None
+        # nor the fragments the page swaps in (grid, takes panel), nor any model's name
+        parts = [html] + [(await voter.get(f"/c/{c.id}/{part}")).text for part in ("grid", "status")]
+        assert _tiles(parts[1]) == tiles and re.search(r"\d\s*fps", parts[2]) is None
+        for name in ("Aurora", "Blocks", "Ember", "demo/"):
+            assert all(name not in part for part in parts), name
+        assert all(t["has_audio"] is None and t["fps"] is None
+                   for t in (await voter.get(f"/api/comparisons/{c.id}")).json()["takes"])
+        best = next(iter(_page_labels(html)))
+        assert (await voter.post(f"/api/comparisons/{c.id}/votes", json={"kind": "best", "best": best})).status_code == 201
+        after = (await voter.get(f"/c/{c.id}/grid")).text
+        assert len(set(_tiles(after))) == 3 and 'data-fps="16.0"' in after and 'data-has-audio="true"' in after
+        assert {t["model"]: t["has_audio"] for t in (await voter.get(f"/api/comparisons/{c.id}")).json()["takes"]} == \
+            {m: f[4] for m, f in facts.items()}

@@ -30,6 +30,7 @@ def test_form_to_vote_to_csv(browser, live_app, tmp_path):
     # My comparisons is an open board: names show, and the grid grows as takes become ready.
     page.wait_for_selector("[data-sync-grid] video", timeout=60_000)
     page.wait_for_function("document.querySelectorAll('[data-sync-grid] video').length == 2", timeout=60_000)
+    page.click("#takes summary")   # the takes panel is folded so the review fits one screen
     assert sorted(page.locator(".take .who").all_inner_texts()) == ["Aurora (demo)", "Blocks (demo)"]
     page.wait_for_function("[...document.querySelectorAll('[data-sync-grid] video')].every(v => v.readyState >= 3)")
 

@@ -146,7 +146,9 @@ def test_seed_models_without_a_live_route_have_an_honest_row():
         spec = catalog.get(model_id)
         assert spec.status == "retired" and spec.retired_on == retired_on and not spec.selectable, model_id
         assert "docs/providers/README.md §Status changes" in spec.retired_reason, model_id
-    for model_id, endpoint in (("runway/veo-3", "veo3"), ("replicate/ltx-2-pro", "lightricks/ltx-2-pro")):
+    runway_veo3 = catalog.get("runway/veo-3")          # gone from runwayml 5.24.0 (tests/test_runway_hosted.py)
+    assert runway_veo3.status == "retired" and runway_veo3.retired_on == "2026-12-01" and not runway_veo3.selectable
+    for model_id, endpoint in (("replicate/ltx-2-pro", "lightricks/ltx-2-pro"),):
         spec = catalog.get(model_id)
         assert spec.unverified and spec.selectable and spec.endpoint == endpoint, model_id
         assert spec.description.startswith("Unverified:"), model_id

@@ -5,6 +5,8 @@ table. Also the comparison option "let providers rewrite my prompt" and unverifi
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 
@@ -224,14 +226,22 @@ async def test_rewrite_option_is_off_by_default_and_stored_when_asked(client, no
 
 
 async def test_unverified_rows_are_listed_apart_never_checked_and_explained(client):
+    # The picker (templates/home.html, app/catalog/picker.py) lists an unverified route inside
+    # its model's row, after the working routes and labelled, never the one the row picks for
+    # you; a model with only unverified routes is behind "show all", with the note saying why.
     home = (await client.get("/")).text
-    main, _, unverified = home.partition('<details class="unverified-models"')
-    assert unverified and 'id="unverified-note"' in unverified and "may answer 404" in unverified
+    main, _, more = home.partition('<details class="more-models"')
+    assert more and 'id="unverified-note"' in more and "may answer 404" in more
     for model_id in ("google/veo-3.1", "google/veo-3.1-fast", "ark/seedance-2.0-mini", "ark/seedance-2.5"):
-        assert f'value="{model_id}"' in unverified and f'value="{model_id}"' not in main, model_id
-    assert 'value="vertex/veo-3.1"' in main and 'value="demo/aurora"' in main
-    assert "checked" not in unverified.split("</details>")[0].replace("unverified", "")
-    assert "unverified: may not work" in unverified
+        options = re.findall(rf'<option value="{re.escape(model_id)}"([^>]*)>([^<]*)</option>', home)
+        boxes = re.findall(rf'<input type="checkbox" name="models" value="{re.escape(model_id)}"([^>]*)>', home)
+        assert options or boxes, model_id
+        for attrs, label in options:
+            assert "selected" not in attrs and "unverified: may not work" in label, (model_id, attrs, label)
+        for attrs in boxes:
+            assert "checked" not in attrs and f'value="{model_id}"' in more and f'value="{model_id}"' not in main, model_id
+    assert 'value="vertex/veo-3.1"' in home and 'value="demo/aurora"' in main
+    assert "unverified: may not work" in home
     models = (await client.get("/models")).text
     assert "unverified: may not work" in models and "price unverified" in models
     api = {m["id"]: m for m in (await client.get("/api/models")).json()}
@@ -266,3 +276,20 @@ async def test_the_take_shows_the_prompt_the_provider_rewrote(client, app):
     assert 'data-delivery="mismatch"' not in page
     api = (await client.get(f"/api/comparisons/{c.id}")).json()["takes"][0]
     assert api["rewritten_prompt"] == "a kite, golden hour, 35 mm" and api["as_asked"] is True
+
+
+def test_a_pixel_size_the_model_is_sent_is_the_size_it_is_held_to():
+    """Runway names pixels: Kling 3.0 Pro's 1:1 at 1080p is 1440×1440, Gen-4 Turbo's 4:3 at 720p
+    1104×832. Those clips are as asked; one at the named line's plain size is not."""
+    kling = CATALOG.get("runway/kling-3.0-pro")
+    square = params(aspect_ratio="1:1")
+    assert mismatches(info(width=1440, height=1440), kling, square) == []
+    assert mismatches(info(width=1080, height=1080), kling, square) == ["delivered 1080×1080 for 1080p"]
+    gen4 = CATALOG.get("runway/gen4-turbo")
+    four_three = params(aspect_ratio="4:3", resolution="720p", audio=False)
+    assert mismatches(info(width=1104, height=832), gen4, four_three) == []
+    assert mismatches(info(width=960, height=720), gen4, four_three) == ["delivered 960×720 for 720p"]
+    # ratio words (Hailuo 3 on Runway) name no pixels: the named line holds
+    hailuo = CATALOG.get("runway/hailuo-3")
+    assert mismatches(info(width=1366, height=768, duration_s=6.0), hailuo, params(resolution="768p", duration_s=6.0,
+                                                                                    audio=False)) == []

@@ -54,3 +54,31 @@ async def test_cancel(tmp_path):
     sub = await p.submit(model, _req())
     await p.cancel(model, sub.remote_id, {})
     assert (await p.poll(model, sub.remote_id, {})).state == "cancelled"
+
+
+def test_render_cache_copies_a_clip_made_from_the_same_inputs(tmp_path, monkeypatch):
+    """With DEMO_RENDER_CACHE_DIR, a job rendered before is copied; any input that differs
+    (here the prompt, and an image's bytes under the same file name) renders anew."""
+    from app.providers import demo, demo_render
+
+    renders = []
+    real = demo_render.render_clip
+    monkeypatch.setattr(demo_render, "render_clip", lambda dest, **kw: renders.append(kw) or real(dest, **kw))
+    job = {"look": "blocks", "width": 64, "height": 36, "fps": 12, "duration_s": 1, "prompt": "kites",
+           "seed": None, "audio": False, "image": None, "codec": "h264"}
+    cache = tmp_path / "cache"
+    demo.render_job(tmp_path / "a.mp4", job, cache)
+    demo.render_job(tmp_path / "b.mp4", job, cache)
+    assert len(renders) == 1
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    demo.render_job(tmp_path / "c.mp4", {**job, "prompt": "boats"}, cache)
+    assert len(renders) == 2
+    image = tmp_path / "first.png"
+    for colour in ((255, 0, 0), (0, 0, 255)):
+        from PIL import Image
+
+        Image.new("RGB", (64, 36), colour).save(image)
+        demo.render_job(tmp_path / "d.mp4", {**job, "image": str(image)}, cache)
+    assert len(renders) == 4
+    demo.render_job(tmp_path / "e.mp4", job, None)   # no cache: always rendered
+    assert len(renders) == 5

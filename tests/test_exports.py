@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app import exports
 from app.exports import VOTE_COLUMNS, tstamp, vote_csv
-from app.models import Board, Comparison, Take, Vote, Voter
+from app.models import Board, Comparison, ComparisonTag, Suite, Take, Vote, Voter
 
 PROMPTS = {
     "c1": "plain prompt",
@@ -33,9 +33,13 @@ def _dataset():
     boards = [Board(id="b1", slug="alpha", name="Alpha", criteria=["overall"]),
               Board(id="b2", slug="beta", name="Beta", criteria=["overall", "motion"])]
     comparisons, takes, votes = [], [], []
+    suites = [Suite(id="s1", board_id="b1", name="=Spring, shot list", models=[], prompts=2)]
+    tags = [ComparisonTag(comparison_id="c1", tag=t) for t in ("dusk", "=sum", "crowd")]
+    tags += [ComparisonTag(comparison_id="c3", tag="walk")]
     for i, (cid, prompt) in enumerate(PROMPTS.items()):
         comparisons.append(Comparison(id=cid, board_id="b1" if i % 2 == 0 else "b2", prompt=prompt, params={},
-                                      created_at=_ts(0)))
+                                      created_at=_ts(0), suite_id="s1" if cid in ("c1", "c3") else None,
+                                      seed={"c1": 3, "c3": 0}.get(cid)))
         for j, model in enumerate(("demo/aurora", "demo/ember", "demo/blocks")):
             takes.append(Take(id=f"{cid}t{j}", comparison_id=cid, model_id=model, provider="demo", status="ready"))
     n = 0
@@ -51,12 +55,15 @@ def _dataset():
                 model_b=takes[3 * i + b].model_id, winner=winner, pair_key=f"{cid}{k}",
                 position_a=None if k == 1 else a, position_b=None if k == 1 else b, blind=k % 2 == 0,
                 # equal times (ties broken by id), .999 µs truncation, and the epoch's millisecond edge
-                created_at=_ts([0, 0, 123999, 500][k] + i), superseded_at=None))
+                created_at=_ts([0, 0, 123999, 500][k] + i), superseded_at=None,
+                # how the pair was shown (app/picks.py): probabilities that need rounding alike on both paths
+                sampled_by=["active", "uniform", "manual", None][k],
+                sample_probability=[1 / 3, 1 / 96 + i / 7, None, None][k]))
     votes.append(Vote(id="v999", ballot_id="old", board_id="b1", comparison_id="c1", voter_id="voter1",
                       criterion="overall", kind="pair", take_a_id="c1t0", take_b_id="c1t1", model_a="demo/aurora",
                       model_b="demo/ember", winner="model_b", pair_key="x", blind=True, created_at=_ts(1),
                       superseded_at=_ts(2)))
-    return [voters + boards, comparisons, takes, votes]  # in foreign-key order
+    return [voters + boards, suites, comparisons, takes + tags, votes]  # in foreign-key order
 
 
 async def _export(url: str, board_ids, force_generic=False, monkeypatch=None) -> bytes:
@@ -111,6 +118,13 @@ def test_sqlite_and_postgresql_exports_are_byte_identical(tmp_path, sqlite_templ
     assert judges == {"voter1", 'Ann, "the reviewer"', "voter3"}, "an empty display name falls back to the id"
     assert {r["blind"] for r in rows} == {"true", "false"}
     assert by_id["v008"]["criterion"] == "motion"
+    # the suite, its tags (sorted) and seed; formula cells neutralised as everywhere
+    assert (by_id["v001"]["suite"], by_id["v001"]["tags"], by_id["v001"]["seed"]) == (
+        "'=Spring, shot list", "'=sum, crowd, dusk", "3")
+    assert (by_id["v009"]["suite"], by_id["v009"]["tags"], by_id["v009"]["seed"]) == ("'=Spring, shot list", "walk", "0")
+    assert (by_id["v005"]["suite"], by_id["v005"]["tags"], by_id["v005"]["seed"]) == ("", "", "")
+    assert (by_id["v001"]["sampled_by"], by_id["v001"]["sample_probability"]) == ("active", "0.333333")
+    assert by_id["v006"]["sample_probability"] == f"{1 / 96 + 1 / 7:.6f}" and by_id["v004"]["sampled_by"] == ""
     # a lone CR is quoted, as PostgreSQL does (the csv module alone would not)
     assert '"a lone\rcarriage return"' in text
 

@@ -150,7 +150,9 @@ def test_command_writes_prices_that_the_catalog_uses(fake, tmp_path, monkeypatch
     catalog_dir = tmp_path / "catalog.d"
     assert run_cli(monkeypatch, catalog_dir, "--api", url) == 0
     out, err = capsys.readouterr()
-    assert "fal/hailuo-02-pro: $0.08/s" in out and "wrote 6 of 16 prices" in out
+    # 18 fal rows: the two Kling v3 Motion Control rows (no fal price found) count as asked, unpriced
+    assert "fal/hailuo-02-pro: $0.08/s" in out and "wrote 6 of 18 prices" in out
+    assert "fal/kling-v3-motion-control-pro: no price (the pricing API returned no price" in err
     assert "fal/veo-3.1: $0.4/s (one rate for audio on or off and 3 resolutions" in out
     assert "fal/hailuo-02-standard: no price (priced per video ('video') without the video's length)" in err
 

@@ -43,7 +43,6 @@ MODELS = ["demo/aurora", "demo/ember", "demo/blocks"]   # blocks always fails: t
 # killed in that moment would leave its jobs "in progress" until their markers expire
 # (STEP_TIMEOUT_S + 10 s); the sweeper drops such superseded jobs at its next pass instead.
 QUEUE_SLACK = 12          # steps finishing right now, and superseded jobs younger than a sweep
-SUPERSEDED_S = SWEEP_S + ONE_STEP_S   # a superseded job is gone within a sweep pass (busy machine)
 
 
 class RedisServer:
@@ -126,6 +125,20 @@ class PgCluster:
         except Exception:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def one_step_s(log: str) -> float:
+    """"One step" of the bounds as this run's workers took it: ONE_STEP_S, or more where the
+    machine is loaded (2 cores shared by other suites made a fixed 3 s flaky): the 95th
+    percentile of the steps arq logged ("  1.23s ← take:…") plus that of its pick-up delays
+    ("delayed=0.40s"). Measured on the same run, so a slow step stretches the bound and a
+    take left waiting (the fault the bound is for) does not: waiting is not a step."""
+    def p95(values: list[float]) -> float:
+        return sorted(values)[int(0.95 * (len(values) - 1))] if values else 0.0
+
+    steps = [float(m) for m in re.findall(r"([\d.]+)s ← take:", log)]
+    delays = [float(m) for m in re.findall(r"delayed=([\d.]+)s", log)]
+    return max(ONE_STEP_S, p95(steps) + p95(delays))
 
 
 def _wait(ok, timeout: float, message: str) -> None:
@@ -335,6 +348,7 @@ async def _storm(settings, pg: PgCluster, rds: RedisServer, log_dir: Path) -> di
         await db.dispose()
 
 
+@pytest.mark.solo
 def test_fault_storm(storm, tmp_path):
     from app.migrate import upgrade
 
@@ -372,15 +386,17 @@ def test_fault_storm(storm, tmp_path):
     assert max(state["queue_over"]) <= QUEUE_SLACK, state.get("worst")
     #    and a superseded job (its take ended, or moved on to a later step) did not linger in it:
     #    gone within a sweep pass, or that long after the end of an outage that came in between
+    step = one_step_s(log)
+    superseded_s = SWEEP_S + step
     for jid, (first, last) in state["superseded"].items():
-        allowed = SUPERSEDED_S
+        allowed = superseded_s
         for a, b in state["outages"]:
             if a <= last and b >= first - 1:
-                allowed = max(allowed, b + SUPERSEDED_S - first)
+                allowed = max(allowed, b + superseded_s - first)
         assert last - first <= allowed, (jid, f"seen for {last - first:.1f}s", allowed)
     # 4. a killed worker's takes were picked up within LEASE_S + SWEEP_INTERVAL_S + one step
     #    of its death, or of the end of a Redis or PostgreSQL outage that came in between
-    bound = LEASE_S + SWEEP_S + ONE_STEP_S
+    bound = LEASE_S + SWEEP_S + step
     measured = 0
     for k in state["kills"]:
         allowed = bound
@@ -392,7 +408,7 @@ def test_fault_storm(storm, tmp_path):
             measured += 1
     assert measured >= 5, state["kills"]
     assert state["elapsed"] < 170
-    print(f"storm: {state['elapsed']:.0f}s, kills {len(state['kills'])}, takes killed in submitting "
+    print(f"storm: {state['elapsed']:.0f}s, one step {step:.1f}s, kills {len(state['kills'])}, takes killed in submitting "
           f"{len(killed_in_submit)} (create call cut: {len(interrupted_creates(settings) & unknown)}), "
           f"outcome unknown {len(unknown)}, orphans measured {measured}, queue over {max(state['queue_over'])}, "
           f"superseded jobs seen {len(state['superseded'])}, longest "

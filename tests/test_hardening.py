@@ -111,12 +111,13 @@ async def test_a_body_over_the_limit_is_413_before_it_is_read(app):
         assert "limit" in r.json()["detail"]
         r = await c.post("/api/boards", content=b"{" + b" " * 70000 + b"}", headers={"content-type": "application/json"})
         assert r.status_code == 413
-        # the JSON that may carry a base64 image gets the upload limit on top
+        # the JSON that may carry a base64 image (and reference video) gets the upload limits on top
         c.cookies.clear()   # a cookie-less script (no CSRF check)
         r = await c.post("/api/comparisons", content=b"{" + b" " * 70000 + b"}",
                          headers={"content-type": "application/json"})
         assert r.status_code == 422
         app.state.settings.max_upload_bytes = 1000
+        app.state.settings.max_reference_bytes = 1000   # and the reference video's (app/reference.py)
         c.cookies.clear()
         r = await c.post("/api/comparisons", content=b"{" + b" " * 70000 + b"}",
                          headers={"content-type": "application/json"})

@@ -591,22 +591,126 @@ async def test_a_dead_workers_take_frees_its_provider_slot(ctx, provider, settin
     assert provider.submits == [tid]
 
 
-async def test_in_process_runner_polls_with_timers_and_enqueues_once(ctx, provider, settings):
+def _record_poll_holders(ctx, provider) -> list[str]:
+    """Who held the take (its lease owner) at each status call: a poller pass's token has
+    ".p" after the worker id, a step's token does not."""
+    from sqlalchemy import select
+
+    owners, poll = [], provider.poll
+
+    async def recording(model, remote_id, meta):
+        async with ctx.db.session() as s:
+            owners.append((await s.execute(select(Take.lease_owner).where(Take.remote_id == remote_id))).scalar_one())
+        return await poll(model, remote_id, meta)
+
+    provider.poll = recording
+    return owners
+
+
+async def test_in_process_runner_polls_waiting_takes_in_batches_and_enqueues_once(ctx, provider, settings):
     from app.jobs.runner import InProcessRunner
 
     provider.poll_script = [JobStatus("running", poll_after=0.1) for _ in range(3)]
+    owners = _record_poll_holders(ctx, provider)
     runner = InProcessRunner(ctx)
     await runner.start()
     try:
         tid = await make_take(ctx)
         await runner.enqueue([tid])
         await runner.enqueue([tid])                        # a second enqueue of a held take: nothing
-        await asyncio.sleep(0.05)
         assert len(runner._tasks) + len(runner._timers) == 1
         await runner.wait_idle(10)
     finally:
         await runner.stop()
     assert (await get(ctx, tid)).status == "ready" and provider.submits == [tid]
+    # the three "running" answers came to poller passes; "done" was seen by a pass, then by
+    # the take's own step, which finished it
+    passes = f"{ctx.worker_id}.p"
+    assert [o.startswith(passes) for o in owners] == [True, True, True, True, False], owners
+
+
+async def _waiting(ctx, status="running", due_in: float = -0.1, **fields) -> str:
+    """A take waiting at the provider, held by the poller, its next poll due in `due_in` s."""
+    from app.jobs.leases import POLL_OWNER
+
+    until = utcnow() + timedelta(seconds=due_in + ctx.settings.lease_s)
+    values = dict(status=status, remote_id=f"r-{time.monotonic_ns()}", remote_meta={"k": "v"}, submitted_at=utcnow(),
+                  lease_owner=POLL_OWNER, lease_expires_at=until, step_seq=4)
+    return await make_take(ctx, **{**values, **fields})
+
+
+async def test_a_poller_pass_claims_only_due_waiting_takes_and_two_passes_never_share_one(ctx, provider):
+    from app.jobs.polls import claim_due
+
+    due = [await _waiting(ctx) for _ in range(4)] + [await _waiting(ctx, status="submitted")]
+    later = await _waiting(ctx, due_in=30)
+    held = await _waiting(ctx, lease_owner="w-live.abc", lease_expires_at=utcnow() + timedelta(seconds=30))
+    queued = await _waiting(ctx, status="queued", remote_id=None)
+    (t1, a), (t2, b) = await asyncio.gather(claim_due(ctx, 3), claim_due(ctx, 3))
+    got_a, got_b = {r.id for r in a}, {r.id for r in b}
+    assert not got_a & got_b and got_a | got_b == set(due), (got_a, got_b)
+    assert t1 != t2 and t1.startswith(ctx.worker_id + ".p")
+    for tid in due:
+        t = await get(ctx, tid)
+        assert t.lease_owner in (t1, t2) and t.step_seq == 5      # a stale job of step 4 is a no-op now
+    for tid in (later, held, queued):
+        assert (await get(ctx, tid)).step_seq == 4
+    assert (await claim_due(ctx))[1] == []
+
+
+async def test_a_poller_pass_writes_waiting_takes_in_one_go_and_hands_the_rest_to_their_step(ctx, provider):
+    from app.jobs.leases import POLL_OWNER, QUEUE_OWNER
+    from app.jobs.polls import claim_due, poll_due
+
+    tids = [await _waiting(ctx) for _ in range(3)]
+    provider.poll_script = [JobStatus("running", progress=0.5, poll_after=7.0),
+                            ProviderError("rate_limit", "slow down", retryable=True, retry_after=9.0)]
+    handed = []
+
+    async def handoff(steps):
+        handed.extend(steps)
+
+    assert await poll_due(ctx, handoff) == 3
+    rows = {tid: await get(ctx, tid) for tid in tids}
+    assert all(t.status == "running" for t in rows.values())
+    # the one whose poll said done: held by the queue for its own step, due now, with the
+    # step number of the job to run; no pass claims it (that would supersede the step)
+    [(done, seq)] = handed
+    assert rows[done].lease_owner == QUEUE_OWNER and (await claim_due(ctx))[1] == []
+    assert all(t.lease_owner == POLL_OWNER for tid, t in rows.items() if tid != done)
+    assert seq == rows[done].step_seq == 6 and rows[done].lease_expires_at <= utcnow() + timedelta(
+        seconds=ctx.settings.lease_s)
+    waits = sorted((t.lease_expires_at - utcnow()).total_seconds() - ctx.settings.lease_s
+                   for tid, t in rows.items() if tid != done)
+    assert 6 < waits[0] <= 7 and 8 < waits[1] <= 9, waits       # poll_after; the provider's Retry-After
+    states = sorted(str(t.job_state) for tid, t in rows.items() if tid != done)
+    assert states == ["{'poll_errors': 1}", "{'polls': 1, 'poll_errors': 0}"]
+    assert {t.progress for tid, t in rows.items() if tid != done} == {0.5, None}
+    assert provider.submits == []
+
+
+async def test_a_poller_pass_leaves_alone_a_take_cancelled_or_taken_over_meanwhile(ctx, provider):
+    from app.jobs.polls import claim_due, poll_one, write_back
+
+    cancelled, taken, fine = [await _waiting(ctx) for _ in range(3)]
+    token, rows = await claim_due(ctx)
+    results = [await poll_one(ctx, r) for r in rows]
+    await _set_take(ctx, cancelled, status="cancelled")
+    await _set_take(ctx, taken, lease_owner="w-other.123")
+    provider.poll_script = []
+    assert await write_back(ctx, token, results) == [(r.take_id, 6) for r in results if r.values is None
+                                                     and r.take_id == fine]
+    assert (await get(ctx, cancelled)).status == "cancelled"
+    assert (await get(ctx, taken)).lease_owner == "w-other.123" and (await get(ctx, taken)).step_seq == 5
+
+
+async def test_a_webhook_makes_a_waiting_takes_poll_due_now(ctx, provider):
+    from app.jobs.polls import claim_due, make_due
+
+    tid = await _waiting(ctx, due_in=300)
+    assert (await claim_due(ctx))[1] == []
+    await make_due(ctx, tid)
+    assert [r.id for r in (await claim_due(ctx))[1]] == [tid]
 
 
 async def test_a_database_outage_in_a_step_does_not_fail_the_take(ctx, provider):

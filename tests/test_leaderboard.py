@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app import leaderboard as lb
+from app import vote_counts
 from app.models import Board, Comparison, Take, Vote, Voter
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
@@ -88,6 +89,8 @@ async def maker(db_url):
         for group in _world():
             s.add_all(group)
             await s.flush()
+        # Rows written directly skip the counts a vote keeps (app.vote_counts): recount them.
+        await vote_counts.rebuild(s)
         await s.commit()
     yield maker
     await engine.dispose()

@@ -183,6 +183,61 @@ def test_blind_names_reach_the_dom_only_on_reveal(open_page, site):
     assert page.locator(".tp-tile [data-name]").all_inner_texts() == NAMES
 
 
+def _tile_markup(html: str, tiles: list[dict]) -> list[str]:
+    """Each tile's markup with what is meant to differ (take id, label, position, clip and
+    poster URLs) replaced by placeholders."""
+    import re
+
+    out = []
+    for i, raw in enumerate(re.findall(r"<figure class=\"tp-tile\".*?</figure>", html, re.S)):
+        t = tiles[i]
+        for real, ph in ((t["video_url"], "URL"), (t["poster_url"], "POSTER"), (t["take_id"], "ID")):
+            raw = raw.replace(real, ph)
+        label = t["label"]
+        for real in (f"Take {label}", f"take {label}", f'data-label="{label}"', f">{label}<"):
+            raw = raw.replace(real, real.replace(label, "L"))
+        raw = re.sub(r'data-(index|tile)="\d"', r'data-\1="N"', raw)
+        out.append(re.sub(r"(\(|\+)\d\)", r"\1N)", raw))
+    return out
+
+
+def test_blind_tiles_are_alike_in_the_served_html_and_the_player_learns_frame_rates(open_page, site):
+    """Issue 12 §6: before the vote nothing in a blind grid's HTML tells the tiles apart but
+    their letters: no frame rate, length, size or audio control that differs by model (the
+    clips here run at 24, 30, 24 + audio and 16 fps). The player learns each clip's rate from
+    the clip, so frame steps stay exact, and the rates appear on the tiles at the reveal."""
+    import urllib.request
+
+    html = urllib.request.urlopen(site["base"] + "/blind").read().decode()
+    tiles = _tile_markup(html, site["tiles"])
+    assert len(tiles) == 4 and len(set(tiles)) == 1, tiles
+    assert [k for k in ("data-fps=", "data-duration=", "width=", "data-has-audio=", "tp-noaudio") if k in tiles[0]] == []
+    assert "data-action=\"solo\"" in tiles[0]
+    # the open grid does carry them (they are what differs, so the comparison above can fail)
+    assert len(set(_tile_markup(urllib.request.urlopen(site["base"] + "/").read().decode(), site["tiles"]))) == 4
+    page = open_page("/blind")
+    s = state(page)
+    assert [t["fps"] for t in s["tiles"]] == [x.fps for x in SPECS]
+    call(page, "p.step(5)")
+    assert_frames_at(page, 5 / 30)
+    call(page, "p.seek(2.51)")
+    assert_frames_at(page, settled(page)["t"])
+    # every tile solos alike; the audio-less ones just stay silent
+    page.click(".tp-tile >> nth=0 >> [data-action=solo]")
+    assert state(page)["solo"] == 0 and page.inner_text("[data-status]") == "Audio: take A"
+    # enlarging the 16 fps take keeps the grid's step rate (the timecode's "@fps" would name it)
+    call(page, "p.focus(3)")
+    assert state(page)["stepFps"] == 30 and "@30" in page.inner_text("[data-timecode]")
+    call(page, "p.focus(null)")
+    page.evaluate("m => document.body.dispatchEvent(new CustomEvent('takes-reveal', {bubbles: true, detail: {names: m}}))",
+                  {t["take_id"]: t["name"] for t in site["tiles"]})
+    call(page, "p.focus(3)")
+    assert state(page)["stepFps"] == 16
+    call(page, "p.focus(null)")
+    assert [m.inner_text() for m in page.locator("[data-meta]").all()] == [f"f {f} · {x.fps:g} fps" for f, x in
+                                                                          zip(expected_frames(settled(page)["t"]), SPECS)]
+
+
 def test_blind_macro_never_renders_names_even_if_given(site):
     from jinja2 import Environment, FileSystemLoader
 

@@ -29,7 +29,7 @@ def fake():
         yield f"{url}/api/v3", state
 
 
-def make(url: str, key: str | None = "test-ark-key", timeout: float = 5.0, **settings) -> Ark:
+def make(url: str, key: str | None = "test-ark-key", timeout: float | httpx.Timeout = 10.0, **settings) -> Ark:
     return ArkProvider(Settings(_env_file=None, ark_api_key=key, ark_base_url=url, **settings),
                http=httpx.AsyncClient(timeout=timeout))
 
@@ -176,7 +176,7 @@ async def test_5xx_on_create_is_outcome_unknown_and_not_retried(ark, fake):
 async def test_timeout_after_sending_is_outcome_unknown_and_not_retried(fake):
     url, state = fake
     state.hang_next_create = 1.0
-    p = make(url, timeout=0.2)
+    p = make(url, timeout=httpx.Timeout(10.0, read=0.2))
     err = await expect_error(p.submit(SD2, req()))
     await p.aclose()
     assert err.code == "outcome_unknown" and len(state.creates) == 1

@@ -44,7 +44,7 @@ def fake():
         yield url, state
 
 
-def make(url: str, catalog_dir: Path | None = None, timeout: float = 5.0) -> ComfyUIProvider:
+def make(url: str, catalog_dir: Path | None = None, timeout: float | httpx.Timeout = 10.0) -> ComfyUIProvider:
     settings = Settings(_env_file=None, comfyui_url=url, catalog_dir=catalog_dir or Path("/nonexistent-catalog"))
     return ComfyUIProvider(settings, http=httpx.AsyncClient(timeout=timeout))
 
@@ -204,7 +204,7 @@ async def test_5xx_on_prompt_is_outcome_unknown_and_then_reconcile_decides(comfy
 async def test_timeout_after_queueing_is_outcome_unknown_and_reconcile_finds_the_prompt(fake):
     url, state = fake
     state.hang_next_prompt = 1.0
-    p = make(url, timeout=0.3)
+    p = make(url, timeout=httpx.Timeout(10.0, read=0.3))
     err = await expect_error(p.submit(WAN, req()))
     assert err.code == "outcome_unknown" and len(state.posts) == 1
     found = await p.reconcile(WAN, req())

@@ -39,7 +39,7 @@ def state(fake):
 async def provider(fake, state):
     url, _ = fake
     settings = Settings(_env_file=None, fal_key=KEY, fal_queue_url=url, take_timeout_s=900)
-    p = FalProvider(settings, http=httpx.AsyncClient(timeout=httpx.Timeout(1.0), follow_redirects=True))
+    p = FalProvider(settings, http=httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=True))
     yield p
     await p.aclose()
 

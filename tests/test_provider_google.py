@@ -39,7 +39,7 @@ def state(fake):
 async def provider(fake, state):
     url = fake[0]
     p = GoogleProvider(Settings(_env_file=None, gemini_api_key=KEY, gemini_base_url=url),
-                       http=httpx.AsyncClient(timeout=httpx.Timeout(1.0), follow_redirects=True))
+                       http=httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=True))
     yield p
     await p.aclose()
 

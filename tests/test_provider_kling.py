@@ -47,7 +47,7 @@ def make_settings(base_url: str, **kw) -> Settings:
 
 @pytest.fixture
 async def provider(fake, state):
-    p = KlingProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0)))
+    p = KlingProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(10.0)))
     yield p
     await p.aclose()
 
@@ -234,7 +234,7 @@ async def test_rate_limit_on_create_carries_retry_after(provider, state):
 
 
 async def test_timeout_after_send_is_outcome_unknown_then_reconcile_finds_the_task(fake, state):
-    p = KlingProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(0.3, connect=1.0)))
+    p = KlingProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.3)))
     spec = model("kling/kling-v2.6-std")
     req = request(spec, take_id="crashy")
     state.script.hang_next_create_s = 1.0

@@ -40,7 +40,7 @@ def make_settings(base_url: str, **kw) -> Settings:
 
 @pytest.fixture
 async def provider(fake, state):
-    p = LumaProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0)))
+    p = LumaProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(10.0)))
     yield p
     await p.aclose()
 
@@ -120,7 +120,7 @@ async def test_create_faults(provider, state, status, text, code, retryable):
 
 
 async def test_timeout_after_send_is_outcome_unknown_once(fake, state):
-    p = LumaProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(0.3, connect=1.0)))
+    p = LumaProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.3)))
     state.script.hang_next_create_s = 1.0
     with pytest.raises(ProviderError) as err:
         await p.submit(RAY2, request())

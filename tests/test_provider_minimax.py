@@ -29,7 +29,7 @@ def fake():
         yield url, state
 
 
-def make(url: str, key: str | None = "test-minimax-key", timeout: float = 5.0) -> MiniMaxProvider:
+def make(url: str, key: str | None = "test-minimax-key", timeout: float | httpx.Timeout = 10.0) -> MiniMaxProvider:
     settings = Settings(_env_file=None, minimax_api_key=key, minimax_base_url=url)
     return MiniMaxProvider(settings, http=httpx.AsyncClient(timeout=timeout))
 
@@ -169,7 +169,7 @@ async def test_5xx_on_create_is_outcome_unknown_and_not_retried(mm, fake):
 async def test_timeout_after_sending_is_outcome_unknown_and_not_retried(fake):
     url, state = fake
     state.hang_next_create = 1.0
-    p = make(url, timeout=0.2)
+    p = make(url, timeout=httpx.Timeout(10.0, read=0.2))
     with pytest.raises(ProviderError) as exc:
         await p.submit(HAILUO_23, req())
     await p.aclose()

@@ -38,7 +38,7 @@ def state(fake):
 async def provider(fake, state):
     url, _ = fake
     settings = Settings(_env_file=None, replicate_api_token=TOKEN, replicate_base_url=url, take_timeout_s=1800)
-    p = ReplicateProvider(settings, http=httpx.AsyncClient(timeout=httpx.Timeout(1.0)))
+    p = ReplicateProvider(settings, http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)))
     yield p
     await p.aclose()
 

@@ -42,7 +42,7 @@ def make_settings(base_url: str, **kw) -> Settings:
 
 @pytest.fixture
 async def provider(fake, state):
-    p = RunwayProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0)))
+    p = RunwayProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(10.0)))
     yield p
     await p.aclose()
 
@@ -186,7 +186,7 @@ async def test_bad_key_is_auth(fake, state):
 
 
 async def test_timeout_after_send_is_outcome_unknown_once(fake, state):
-    p = RunwayProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(0.3, connect=1.0)))
+    p = RunwayProvider(make_settings(fake[1]), httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=0.3)))
     state.script.hang_next_create_s = 1.0
     with pytest.raises(ProviderError) as err:
         await p.submit(GEN45, request(GEN45))
@@ -371,15 +371,15 @@ async def test_image_over_runways_limit_is_a_422_at_the_api_and_writes_nothing(d
     assert not list(settings.media_dir.rglob("source.*")), "the source image was written"
 
 
-async def test_veo3_text_and_image_to_video_bodies(provider, state, png):
-    """Veo 3, which the seed names, through Runway's `veo3` (SDK types: duration 8)."""
+async def test_veo3_is_retired_on_runway_and_refused_by_it(provider, state):
+    """Veo 3, which the seed names: Runway's `veo3` is gone from runwayml 5.24.0's request types,
+    so the row is retired (the form and the API refuse it before any job, app/comparisons.py), and
+    a call that got through anyway is refused by the fake as by Runway: a 400, never a take."""
     veo3 = CATALOG.get("runway/veo-3")
-    assert veo3.unverified and veo3.durations == (8,)
-    await provider.submit(veo3, request(veo3, aspect_ratio="9:16", duration_s=8))
-    await provider.submit(veo3, request(veo3, image=png, aspect_ratio="16:9", duration_s=8))
-    t2v, i2v = state.creates
-    assert (t2v["endpoint"], t2v["body"]["model"], t2v["body"]["ratio"], t2v["body"]["duration"]) == (
-        "text_to_video", "veo3", "720:1280", 8)
-    assert (i2v["endpoint"], i2v["body"]["model"], i2v["body"]["ratio"]) == ("image_to_video", "veo3", "1280:720")
-    assert check_request(veo3, duration_s=5, aspect_ratio="16:9", resolution="720p", has_image=False) == [
-        "Veo 3 (Runway) does not support 5 s; it accepts 8 s"]
+    assert veo3.status == "retired" and not veo3.selectable and veo3.retired_on == "2026-12-01"
+    assert "runwayml 5.24.0" in veo3.retired_reason and "docs/providers/runway.md" in veo3.retired_reason
+    assert check_request(veo3, duration_s=8, aspect_ratio="16:9", resolution="720p", has_image=False) == [
+        f"Veo 3 (Runway) was retired on 2026-12-01: {veo3.retired_reason}"]
+    with pytest.raises(ProviderError) as err:
+        await provider.submit(veo3, request(veo3, aspect_ratio="9:16", duration_s=8))
+    assert err.value.code == "invalid_request" and "Invalid model 'veo3'" in str(err.value)

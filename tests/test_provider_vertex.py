@@ -55,7 +55,7 @@ def make_provider(url: str, **kw) -> VertexProvider:
     fields = {"vertex_project": PROJECT, "vertex_base_url": url, "vertex_location": "us-central1",
               "vertex_access_token": None, "google_application_credentials": None, **kw}
     return VertexProvider(Settings(_env_file=None, **fields),
-                          http=httpx.AsyncClient(timeout=httpx.Timeout(2.0), follow_redirects=True))
+                          http=httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=True))
 
 
 @pytest.fixture

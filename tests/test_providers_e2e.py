@@ -4,7 +4,6 @@ form (in-process runner) or the API (arq workers) to ready, playable takes in th
 from __future__ import annotations
 
 import re
-import time
 from contextlib import ExitStack
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from tests.fakes import free_port, serve
 from tests.support.clients import browser_like, wait_for_takes_over_http
-from tests.support.live import Proc
+from tests.support.live import Proc, wait_http
 from tests.support.settings import make_settings, settings_env
 
 # (providers' fakes → settings) and one model of each provider
@@ -82,15 +81,8 @@ def _serve(settings, env, tmp_path) -> tuple[Proc, str]:
     port = free_port()
     proc = Proc(["serve", "--port", str(port)], {**settings_env(settings), **env}, tmp_path / "serve.log").start()
     url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/api/models", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        assert proc.p.poll() is None and time.monotonic() < end, proc.output()
-        time.sleep(0.1)
+    wait_http(url, proc)
+    return proc, url
 
 
 def test_every_provider_from_the_form_in_process(db_url, tmp_path, provider_env):
@@ -104,10 +96,12 @@ def test_every_provider_from_the_form_in_process(db_url, tmp_path, provider_env)
         # a cookie-keeping client that has loaded the form, so it sends the CSRF token as the page does
         with browser_like(httpx.Client(base_url=url)) as client:
             assert client.get("/").status_code == 200
+            made = []   # all three in flight at once, as a user who submits again while waiting
             for params, ids in COMPARISONS:
                 r = client.post("/comparisons", data={"prompt": "a glass whale over a city", "models": ids, **params})
                 assert r.status_code == 303, r.text[:2000]
-                cid = re.search(r"/c/(\w+)", r.headers["location"]).group(1)
+                made.append((re.search(r"/c/(\w+)", r.headers["location"]).group(1), ids))
+            for cid, ids in made:
                 body = wait_for_takes_over_http(url, cid)
                 assert sorted(t["model"] for t in body["takes"]) == sorted(ids)
                 _assert_ready_and_playable(url, body)
@@ -123,13 +117,15 @@ def test_every_provider_on_arq_workers(pg_database, fresh_redis, tmp_path, provi
     proc, url = _serve(settings, provider_env, tmp_path)
     worker = Proc(["worker"], {**settings_env(settings), **provider_env}, tmp_path / "worker.log").start()
     try:
+        made = []
         for params, ids in COMPARISONS:
             body = {"prompt": "a glass whale over a city", "models": ids, **params}
             body["duration_s"] = float(body["duration_s"])
             r = httpx.post(url + "/api/comparisons", json=body)
             assert r.status_code == 202, r.text
-            done = wait_for_takes_over_http(url, r.json()["id"])
-            _assert_ready_and_playable(url, done)
+            made.append(r.json()["id"])
+        for cid in made:
+            _assert_ready_and_playable(url, wait_for_takes_over_http(url, cid))
         assert "generate_take_job" in worker.output()
     finally:
         worker.kill()

@@ -8,6 +8,7 @@ import io
 import httpx
 import pytest
 
+from tests.support.review import DRIFT
 from tests.support import sqlite_only
 from tests.support.browser import PageErrors
 from tests.support.clients import browser_like
@@ -20,26 +21,8 @@ pytestmark = pytest.mark.browser
 
 MODELS = ["demo/aurora", "demo/ember", "demo/blocks", "demo/drift"]
 NAMES = ["Aurora (demo)", "Ember (demo)", "Blocks (demo)", "Drift (demo)"]
-# A fourth demo model, added the way users add models: a TOML file in CATALOG_DIR.
-DRIFT = """
-[[model]]
-id = "demo/drift"
-provider = "demo"
-name = "Drift (demo)"
-endpoint = "drift"
-family = "Demo"
-modes = ["t2v"]
-duration_range = [1, 12]
-default_duration = 4
-aspect_ratios = ["16:9"]
-resolutions = ["360p", "480p", "720p"]
-audio = "none"
-price_per_second = 0.0
-price_source = "test model: free"
-price_date = "2026-11-25"
-latency_s = 1
-options = { fps = 25, look = "ember" }
-"""
+# A fourth demo model (DRIFT, tests/support/review.py), added the way users add models: a TOML
+# file in CATALOG_DIR.
 
 
 @pytest.fixture
@@ -189,7 +172,8 @@ def test_drag_ranking_optional_criterion_and_accept(browser, live_app, settings)
     assert len(motion) == 2
     assert len([r for r in _votes(live_app, "open") if r["criterion"] == "overall"]) == 3, "overall vote kept"
 
-    # accept a take: the page marks it
+    # accept a take: the page marks it (in the takes panel, folded until opened; it stays open)
+    page.click("#takes summary")
     page.click(".take >> nth=0 >> [data-accept=on]")
     page.wait_for_selector(".take.accepted [data-accept=off]")
     assert errors == []

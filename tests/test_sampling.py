@@ -131,4 +131,6 @@ def test_recorded_picks_spread_over_pairs_between_refits():
         p = pick(board, None, epsilon=0.0, rng=rng, state=state)
         state.record(board, p)
         seen.append(p.comparison)
-    assert set(seen) == {"c0", "c1", "c2"}
+    # Spread over the leader's two open pairs; B against D (the challengers' own order) does not
+    # decide the top model, so the active rule leaves it to the uniform share.
+    assert set(seen) == {"c0", "c1"}

@@ -36,6 +36,10 @@ class ModelSpec:
     endpoint: str = ""            # provider-side model id / endpoint for text-to-video
     endpoint_i2v: str = ""        # provider-side id for image-to-video, where it differs
     family: str = ""
+    # The model as its maker names it, the same across routes ("Kling 2.1 Master" through fal,
+    # Replicate and Kling): the new-comparison picker shows one row per base model. Empty: the
+    # name without its route label (app/catalog/picker.py `base_model`).
+    base_model: str = ""
     modes: tuple[str, ...] = ("t2v",)           # t2v, i2v
     durations: tuple[float, ...] = ()           # allowed values (seconds) ...
     duration_range: tuple[float, float] | None = None  # ... or an inclusive range
@@ -195,8 +199,7 @@ def load_catalog(extra_dir: Path | None = None) -> Catalog:
     models: dict[str, ModelSpec] = {}
     prices: list[tuple[dict[str, Any], Path]] = []
     for path in files:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
+        doc = _parsed(path)
         for raw in doc.get("model", []):
             spec = _spec(raw, path)
             models[spec.id] = spec  # a user's file may override a built-in entry
@@ -204,6 +207,22 @@ def load_catalog(extra_dir: Path | None = None) -> Catalog:
     for raw, path in prices:  # after every entry, so a price file may sort before the model's file
         _apply_price(models, raw, path)
     return Catalog(models)
+
+
+_PARSED: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    """A catalog file's TOML, parsed again only when its size or mtime changed: every app
+    (and every test's app) loads the same built-in files, and parsing them is most of the
+    load. Callers copy what they keep (`_spec` and `_apply_price` copy each table)."""
+    st = path.stat()
+    key = (st.st_mtime_ns, st.st_size)
+    hit = _PARSED.get(path)
+    if hit is None or hit[0] != key:
+        with path.open("rb") as fh:
+            hit = _PARSED[path] = (key, tomllib.load(fh))
+    return hit[1]
 
 
 def _apply_price(models: dict[str, ModelSpec], raw: dict[str, Any], source: Path) -> None:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from app.catalog import Catalog, load_catalog
 from app.db import Database
+from app.events import MemoryBus, make_bus
 from app.providers import Providers
 from app.settings import Settings
-from app.storage import LocalStorage
+from app.storage import Storage, open_storage
 
 
 @dataclass
@@ -18,7 +19,8 @@ class JobContext:
     db: Database
     catalog: Catalog
     providers: Providers
-    storage: LocalStorage
+    storage: Storage
+    events: MemoryBus = field(default_factory=MemoryBus)   # live updates (app.events)
     worker_id: str = field(default_factory=lambda: "w-" + uuid.uuid4().hex[:12])
 
     @classmethod
@@ -28,8 +30,10 @@ class JobContext:
             db=db or Database(settings),
             catalog=load_catalog(settings.catalog_dir),
             providers=Providers(settings),
-            storage=LocalStorage(settings.media_dir),
+            storage=open_storage(settings),
+            events=make_bus(settings),
         )
 
     async def aclose(self) -> None:
         await self.providers.aclose()
+        await self.events.stop()

@@ -47,13 +47,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, or_, select, text, update
+from botocore.exceptions import ConnectionError as S3ConnectionError, HTTPClientError as S3HTTPError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from app import delivery, media
+from app import costs, delivery, media, take_checks, webhooks
 from app.comparisons import generation_request
+from app.hooks import hook_url
 from app.jobs.context import JobContext
-from app.jobs.leases import QUEUE_OWNER, Lease, LeaseLost, claim, hand_back, release, renew
+from app.jobs.leases import POLL_OWNER, POLLED, QUEUE_OWNER, Lease, LeaseLost, claim_take, hand_back, release, renew
 from app.models import TERMINAL_STATES, Comparison, Take, utcnow
 from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
 
@@ -62,9 +64,9 @@ log = logging.getLogger(__name__)
 __all__ = ["QUEUE_OWNER", "LeaseLost", "Step", "generate_take", "step_take"]
 
 IN_FLIGHT = ("submitting", "submitted", "running")
-# Errors of the database or the network under it: the step stops and the take is left to its
-# lease's expiry (the sweeper resumes it), never failed for an outage.
-OUTAGE = (DBAPIError, RedisError, OSError, ConnectionError, asyncio.TimeoutError)
+# Errors of the database, object storage or the network under them: the step stops and the take
+# is left to its lease's expiry (the sweeper resumes it), never failed for an outage.
+OUTAGE = (DBAPIError, RedisError, OSError, ConnectionError, asyncio.TimeoutError, S3ConnectionError, S3HTTPError)
 _lease: ContextVar[Lease] = ContextVar("take_lease")
 
 
@@ -82,14 +84,16 @@ async def step_take(ctx: JobContext, take_id: str, seq: int | None = None) -> St
     """Run step `seq` of a take (any queued step when None) under a fresh lease, then hand
     the take back to the queue for its next step or release it when it has ended."""
     try:
-        lease = await claim(ctx, take_id, seq)
+        claimed = await claim_take(ctx, take_id, seq)
     except OUTAGE as exc:
         log.warning("take %s: cannot claim (%s); the sweeper will retry", take_id, exc)
         return Step(None)
-    if lease is None:
+    if claimed is None:
         return Step(None)
+    lease, take, comparison = claimed
     _lease.set(lease)
-    driver = asyncio.create_task(_step(ctx, take_id))
+    started = utcnow()
+    driver = asyncio.create_task(_step(ctx, take, comparison))
     heartbeat = asyncio.create_task(_heartbeat(ctx, lease, driver))
     try:
         status, delay = await driver
@@ -121,7 +125,10 @@ async def step_take(ctx: JobContext, take_id: str, seq: int | None = None) -> St
         if delay is None:
             await release(ctx, lease)
             return Step(status)
-        return Step(status, delay, await hand_back(ctx, lease, delay))
+        if delay > 1.0 and await _hooked_since(ctx, take_id, started):
+            delay = 0.0   # a webhook came while this step ran: check with the provider now
+        owner = POLL_OWNER if status in POLLED else QUEUE_OWNER   # waiting at the provider: for the poller
+        return Step(status, delay, await hand_back(ctx, lease, delay, owner))
     except (LeaseLost, *OUTAGE):
         return Step(None)
 
@@ -134,6 +141,14 @@ async def generate_take(ctx: JobContext, take_id: str) -> str | None:
         await _sleep(ctx, take_id, step.delay)
         step = await step_take(ctx, take_id, step.seq)
     return step.status
+
+
+async def _hooked_since(ctx: JobContext, take_id: str, since) -> bool:
+    if not ctx.settings.public_url:
+        return False
+    async with ctx.db.session() as s:
+        seen = (await s.execute(select(Take.hook_seen_at).where(Take.id == take_id))).scalar_one_or_none()
+    return seen is not None and seen >= since
 
 
 def _lost(heartbeat: asyncio.Task) -> bool:
@@ -166,9 +181,12 @@ async def _set(ctx: JobContext, take_id: str, *, only_submitter: bool = False, *
         query = query.where(Take.submit_token == lease.token)
     async with ctx.db.session() as s:
         res = await s.execute(query.values(updated_at=utcnow(), **values))
+        if res.rowcount == 1 and values.get("status") in ("ready", "failed"):
+            await webhooks.take_ended(s, take_id, values["status"])   # the board's outbox, same transaction
         await s.commit()
     if res.rowcount != 1:
         raise LeaseLost(take_id)
+    await ctx.events.take_changed(ctx.db, take_id)   # open pages update (app.events); never raises
 
 
 async def _load(ctx: JobContext, take_id: str) -> tuple[Take, Comparison]:
@@ -184,10 +202,16 @@ async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
     await asyncio.sleep(max(0.0, seconds))
 
 
-def build_request(ctx: JobContext, take: Take, comparison: Comparison, model) -> GenerationRequest:
-    """The request the form already checked (app.comparisons.generation_request), image on disk."""
-    image = ctx.storage.path(comparison.source_image) if comparison.source_image else None
-    return generation_request(comparison.typed_params, model, prompt=comparison.prompt, take_id=take.id, image=image)
+async def build_request(ctx: JobContext, take: Take, comparison: Comparison, model) -> GenerationRequest:
+    """The request the form already checked (app.comparisons.generation_request), with the
+    source image and reference video as local files (fetched from object storage when that is
+    where they live)."""
+    image = await ctx.storage.fetch(comparison.source_image) if comparison.source_image else None
+    ref = await ctx.storage.fetch(comparison.reference_video) if comparison.reference_video else None
+    req = generation_request(comparison.typed_params, model, prompt=comparison.prompt, take_id=take.id, image=image,
+                             reference_video=ref)
+    req.webhook_url = hook_url(ctx.settings, take.provider, take.id)
+    return req
 
 
 def _backoff(attempt: int, base: float, cap: float) -> float:
@@ -202,9 +226,9 @@ async def _fail(ctx: JobContext, take_id: str, code: str, message: str) -> None:
 Outcome = tuple[str, float | None]   # (status, seconds until the next step; None: ended)
 
 
-async def _step(ctx: JobContext, take_id: str) -> Outcome:
-    """One step from wherever the take is."""
-    take, comparison = await _load(ctx, take_id)
+async def _step(ctx: JobContext, take: Take, comparison: Comparison) -> Outcome:
+    """One step from wherever the take is (as the claim read it)."""
+    take_id = take.id
     model = ctx.catalog.get(take.model_id)
     provider = ctx.providers.get(model.provider) if model else None
     if model is None or provider is None:
@@ -213,7 +237,7 @@ async def _step(ctx: JobContext, take_id: str) -> Outcome:
     if not provider.available():
         await _fail(ctx, take_id, "auth", f"{provider.label or provider.name} is not configured: set {', '.join(provider.missing_keys())}")
         return "failed", None
-    req = build_request(ctx, take, comparison, model)
+    req = await build_request(ctx, take, comparison, model)
     if take.status == "queued":
         return await _submit_step(ctx, take, model, provider, req)
     if take.status == "submitting":
@@ -293,6 +317,8 @@ async def _submit_step(ctx: JobContext, take: Take, model, provider, req: Genera
                     f"submit failed after the request may have reached the provider ({type(exc).__name__}: {exc}); "
                     "it may have been billed")
         return "failed", None
+    if req.webhook_url:   # the provider will call back: polling becomes a slow reconcile
+        sub = Submission(sub.remote_id, {**(sub.meta or {}), "hook": True})
     await _record(ctx, take, model, provider, sub, submitted_at=utcnow(), error_message=None, progress=0.0)
     return "submitted", 0.0
 
@@ -392,6 +418,8 @@ async def _poll_step(ctx: JobContext, take: Take, model, provider) -> Outcome:
         new = "running" if status.state == "running" else "submitted"
         await _set(ctx, take_id, status=new, progress=status.progress,
                    job_state={**state, "polls": polls + 1, "poll_errors": 0})
+        if (take.remote_meta or {}).get("hook"):
+            return new, settings.hook_reconcile_s   # a webhook wakes it sooner (app/hooks.py)
         interval = min(settings.poll_max_interval_s, settings.poll_interval_s * 1.5 ** polls)
         return new, status.poll_after if status.poll_after is not None else interval
     if status.state == "cancelled":
@@ -448,7 +476,7 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
     storage = ctx.storage
     original_key = f"takes/{take_id}/original.mp4"
     await _set(ctx, take_id, status="downloading", progress=1.0)
-    dest = storage.path(original_key)
+    dest = storage.scratch(original_key)
     for attempt in range(4):
         try:
             await provider.download(model, status, dest, ctx.settings.max_clip_bytes)
@@ -469,23 +497,40 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
     if ext != "mp4":
         # Kept under its real extension (Matroska, AVI, MPEG-TS …), so a download is what it says.
         original_key = f"takes/{take_id}/original.{ext}"
-        dest = await asyncio.to_thread(dest.replace, storage.path(original_key))
+        dest = await asyncio.to_thread(dest.replace, storage.scratch(original_key))
     poster_key = f"takes/{take_id}/poster.jpg"
-    await asyncio.to_thread(media.make_poster, dest, storage.path(poster_key))
+    files = {original_key: dest, poster_key: storage.scratch(poster_key)}
+    await asyncio.to_thread(media.make_poster, dest, files[poster_key])
     proxy_key = None
     reasons = media.proxy_reasons(info)
     if reasons:
         proxy_key = f"takes/{take_id}/proxy.mp4"
-        await asyncio.to_thread(media.make_proxy, dest, storage.path(proxy_key), info)
+        files[proxy_key] = storage.scratch(proxy_key)
+        await asyncio.to_thread(media.make_proxy, dest, files[proxy_key], info)
         info["proxy_reasons"] = reasons
+    for key, path in files.items():   # into object storage (a no-op move for the local directory)
+        await storage.put_file(key, path)
     take, comparison = await _load(ctx, take_id)
     params = comparison.typed_params
     duration = info["duration_s"] or params.duration_for(take.model_id)
+    checks = await _take_checks(dest, duration, take_id)
     await _set(
         ctx, take_id, status="ready", clip_key=original_key, proxy_key=proxy_key, poster_key=poster_key,
         media_info=info, duration_s=duration, fps=info["fps"], width=info["width"], height=info["height"],
         has_audio=info["has_audio"], finished_at=utcnow(), progress=1.0, error_code=None, error_message=None,
         cost_usd=model.price_for(duration, params.audio, params.resolution or None),
         **delivery.take_fields(info, model, params, status.meta, comparison.prompt),
+        **take_checks.take_fields(checks),
+        **costs.take_fields(model, status.usage, audio=params.audio),
     )
     return "ready"
+
+
+async def _take_checks(path, duration: float | None, take_id: str) -> dict | None:
+    """The take checks' figures (app/take_checks.py); None when a clip that probed and played
+    still defeats them: the take is ready without figures rather than failed for it."""
+    try:
+        return await asyncio.to_thread(take_checks.check_clip, path, duration)
+    except Exception as exc:
+        log.warning("take %s: take checks failed: %s", take_id, exc)
+        return None

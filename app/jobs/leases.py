@@ -24,9 +24,11 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from app.jobs.context import JobContext
-from app.models import TERMINAL_STATES, Take, utcnow
+from app.models import TERMINAL_STATES, Comparison, Take, utcnow
 
 QUEUE_OWNER = "queue"          # lease owner while a take's next step waits in a queue
+POLL_OWNER = "poller"          # … while it waits at the provider for a poller pass (app/jobs/polls.py)
+POLLED = ("submitted", "running")   # the statuses the poller polls; the others run as steps
 
 
 class LeaseLost(Exception):
@@ -46,19 +48,32 @@ def _unheld(now):
 async def claim(ctx: JobContext, take_id: str, seq: int | None = None) -> Lease | None:
     """Take the lease for one step: free, expired, or held by the queue for step `seq`.
     `seq=None` (a direct call, tests) accepts whichever step is queued."""
+    got = await claim_take(ctx, take_id, seq)
+    return got[0] if got else None
+
+
+async def claim_take(ctx: JobContext, take_id: str, seq: int | None = None
+                     ) -> tuple[Lease, Take, Comparison] | None:
+    """`claim`, and the take (as the claim left it) and its comparison in the same round of
+    the same connection: a step starts with one UPDATE … RETURNING and one SELECT, not a
+    claim and then a separate load (issue 14: round trips per step). A take waiting for the
+    poller may be claimed by its step too (`generate_take` runs without a poller): the step
+    number decides between them, as between two jobs."""
     now = utcnow()
     token = f"{ctx.worker_id}.{uuid.uuid4().hex[:16]}"
     query = (update(Take).where(Take.id == take_id, Take.status.not_in(TERMINAL_STATES))
-             .where(or_(_unheld(now), Take.lease_owner == QUEUE_OWNER)))
+             .where(or_(_unheld(now), Take.lease_owner.in_((QUEUE_OWNER, POLL_OWNER)))))
     if seq is not None:
         query = query.where(Take.step_seq == seq)
+    query = query.values(lease_owner=token, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
     async with ctx.db.session() as s:
-        res = await s.execute(
-            query
-            .values(lease_owner=token, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
-        )
+        take = (await s.execute(query.returning(Take), execution_options={"synchronize_session": False})
+                ).scalar_one_or_none()
+        comparison = await s.get(Comparison, take.comparison_id) if take is not None else None
         await s.commit()
-    return Lease(take_id, token) if res.rowcount == 1 else None
+    if take is None or comparison is None:
+        return None
+    return Lease(take_id, token), take, comparison
 
 
 async def renew(ctx: JobContext, lease: Lease) -> None:
@@ -80,14 +95,15 @@ async def release(ctx: JobContext, lease: Lease) -> None:
         await s.commit()
 
 
-async def hand_back(ctx: JobContext, lease: Lease, delay: float) -> int:
-    """Give the take to the queue for its next step, due in `delay` seconds; returns that
-    step's number (the job to enqueue). LeaseLost if the take is no longer ours."""
+async def hand_back(ctx: JobContext, lease: Lease, delay: float, owner: str = QUEUE_OWNER) -> int:
+    """Give the take to the queue (or, `owner=POLL_OWNER`, to the poller) for its next step,
+    due in `delay` seconds; returns that step's number (the job to enqueue). LeaseLost if
+    the take is no longer ours."""
     until = utcnow() + timedelta(seconds=max(0.0, delay) + ctx.settings.lease_s)
     async with ctx.db.session() as s:
         res = await s.execute(
             update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
-            .values(lease_owner=QUEUE_OWNER, lease_expires_at=until, step_seq=Take.step_seq + 1)
+            .values(lease_owner=owner, lease_expires_at=until, step_seq=Take.step_seq + 1)
             .returning(Take.step_seq)
         )
         seq = res.scalar_one_or_none()
@@ -124,20 +140,28 @@ async def mark_queued(ctx: JobContext, take_ids: list[str], *, same_step: dict[s
     step), whose queued job is to be sent again under the same id (a no-op where it exists)."""
     now = utcnow()
     same_step = same_step or {}
-    out = []
+    values = {"lease_owner": QUEUE_OWNER, "lease_expires_at": now + timedelta(seconds=ctx.settings.lease_s)}
+    found: dict[str, int] = {}
+    fresh = [tid for tid in dict.fromkeys(take_ids) if tid not in same_step]
     async with ctx.db.session() as s:
-        for tid in take_ids:
-            query = update(Take).where(Take.id == tid, Take.status.not_in(TERMINAL_STATES)).where(_unheld(now))
-            values = {"lease_owner": QUEUE_OWNER, "lease_expires_at": now + timedelta(seconds=ctx.settings.lease_s)}
-            if tid in same_step:
-                query = query.where(Take.step_seq == same_step[tid])
-            else:
-                values["step_seq"] = Take.step_seq + 1
+        # the takes that get the next step number: one UPDATE … RETURNING per chunk (a suite
+        # hands thousands to the queue), the same conditions as for one take
+        for start in range(0, len(fresh), 500):
+            rows = await s.execute(
+                update(Take.__table__).where(Take.id.in_(fresh[start:start + 500]),
+                                             Take.status.not_in(TERMINAL_STATES), _unheld(now))
+                .values(step_seq=Take.step_seq + 1, **values).returning(Take.id, Take.step_seq))
+            found.update({tid: seq for tid, seq in rows})
+        for tid, step in same_step.items():
+            if tid not in take_ids:
+                continue
+            query = (update(Take).where(Take.id == tid, Take.status.not_in(TERMINAL_STATES), _unheld(now),
+                                        Take.step_seq == step))
             seq = (await s.execute(query.values(**values).returning(Take.step_seq))).scalar_one_or_none()
             if seq is not None:
-                out.append((tid, seq))
+                found[tid] = seq
         await s.commit()
-    return out
+    return [(tid, found[tid]) for tid in dict.fromkeys(take_ids) if tid in found]
 
 
 async def unmark(ctx: JobContext, take_id: str, seq: int) -> None:

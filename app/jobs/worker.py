@@ -2,7 +2,9 @@
 steps themselves), sweeps for takes left behind, and outlives Redis and PostgreSQL outages.
 
 - A job is one short step (`generate_take_job(take_id, seq)`); it enqueues the take's next
-  step with `_defer_by`, so a take waiting for a poll or a provider slot holds no job slot.
+  step with `_defer_by`, so a take waiting for a provider slot holds no job slot. A take
+  waiting at the provider gets no job at all: the worker's poller (app/jobs/polls.py) polls
+  the due ones in batches and enqueues a step only for a take that needs one (done, failed).
 - Job ids are `take:<id>:<step>` and a step only runs while the take's `step_seq` says so
   (app/jobs/leases.py), so a killed worker's "in progress" job is a no-op when arq retries
   it, and never blocks the take: the sweeper gives the take a new step number once its
@@ -28,8 +30,10 @@ from app.db import Database
 from app.jobs.context import JobContext
 from app.jobs.generate import OUTAGE, step_take
 from app.jobs.leases import mark_queued, stale_takes, superseded
+from app.jobs.polls import MAX_GAP_S, POLLED, poll_forever
 from app.jobs.runner import enqueue_steps, job_id
 from app.settings import Settings, get_settings
+from app.webhooks import deliver_forever
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,12 @@ log = logging.getLogger(__name__)
 async def generate_take_job(ctx: dict, take_id: str, seq: int | None = None) -> str | None:
     jctx: JobContext = ctx["takes"]
     step = await step_take(jctx, take_id, seq)
-    if step.delay is not None:
+    if step.delay is None:
+        return step.status
+    if step.status in POLLED:     # waiting at the provider: this worker's poller polls it when due
+        if step.delay < MAX_GAP_S:
+            ctx["poll_wakeup"].set()
+    else:
         await enqueue_steps(jctx, ctx["redis"], [(take_id, step.seq)], step.delay)
     return step.status
 
@@ -111,12 +120,20 @@ async def startup(ctx: dict) -> None:
     settings = ctx.get("settings") or get_settings()
     ctx["takes"] = JobContext.create(settings, Database(settings))
     ctx["sweeper"] = asyncio.create_task(_sweep_forever(ctx))
+    ctx["sender"] = asyncio.create_task(deliver_forever(ctx["takes"].db, settings))
+    ctx["poll_wakeup"] = asyncio.Event()
+
+    async def handoff(steps: list[tuple[str, int]]) -> None:
+        await enqueue_steps(ctx["takes"], ctx["redis"], steps)
+
+    ctx["poller"] = asyncio.create_task(poll_forever(ctx["takes"], handoff, ctx["poll_wakeup"]))
     log.info("takes worker %s started", ctx["takes"].worker_id)
 
 
 async def shutdown(ctx: dict) -> None:
-    ctx["sweeper"].cancel()
-    await asyncio.gather(ctx["sweeper"], return_exceptions=True)
+    for name in ("sweeper", "sender", "poller"):
+        ctx[name].cancel()
+    await asyncio.gather(ctx["sweeper"], ctx["sender"], ctx["poller"], return_exceptions=True)
     await ctx["takes"].aclose()
     await ctx["takes"].db.dispose()
 

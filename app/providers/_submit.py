@@ -45,7 +45,8 @@ def input_from_options(model: ModelSpec, req: GenerationRequest, *, duration_for
     send_duration, send_aspect_ratio, i2v_aspect_ratio (Kling i2v takes none), send_resolution,
     resolution_map ({"4k" = "2160p"}), image_field, audio_field ("generate_audio"), extra (fixed fields),
     rewrite_field (the prompt rewriter's switch: sent off unless the comparison allows rewriting,
-    since a rewritten prompt changes what is compared).
+    since a rewritten prompt changes what is compared), reference_video_field (where the
+    comparison's reference video goes, as a data URI: fal Motion Control's `video_url`).
     """
     opts = model.options
     body: dict[str, Any] = {"prompt": req.prompt}
@@ -64,6 +65,10 @@ def input_from_options(model: ModelSpec, req: GenerationRequest, *, duration_for
         body["seed"] = req.seed
     if req.image:
         body[opts.get("image_field", image_field)] = image_data_uri(req)
+    if opts.get("reference_video_field") and req.reference_video is not None:
+        mime = req.reference_mime or "video/mp4"
+        data = base64.b64encode(req.reference_video.read_bytes()).decode("ascii")
+        body[opts["reference_video_field"]] = f"data:{mime};base64,{data}"
     if opts.get("rewrite_field"):
         body[opts["rewrite_field"]] = bool(req.rewrite_prompt)
     body.update(opts.get("extra", {}))

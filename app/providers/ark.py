@@ -90,6 +90,8 @@ class ArkProvider(HttpProvider):
         }
         if model.audio != "none":
             body["generate_audio"] = True if model.audio == "always" else bool(req.audio)
+        if req.webhook_url:
+            body["callback_url"] = req.webhook_url
         return body
 
     # -- the interface -------------------------------------------------------------------------
@@ -110,7 +112,8 @@ class ArkProvider(HttpProvider):
             url = (task.get("content") or {}).get("video_url")
             if not url:
                 raise ProviderError("provider_error", "ModelArk reported success without a video_url", retryable=True)
-            return JobStatus("succeeded", progress=1.0, result_url=url, meta=info)
+            usage = task.get("usage") if isinstance(task.get("usage"), dict) else None
+            return JobStatus("succeeded", progress=1.0, result_url=url, meta=info, usage=usage)
         if status == "failed":
             err = task.get("error") or {}
             return JobStatus("failed", error=task_failure(err.get("code") or "", err.get("message") or ""), meta=info)

@@ -76,6 +76,12 @@ class GenerationRequest:
     # Let the provider's prompt rewriter run (MiniMax prompt_optimizer, fal auto_fix / enable_prompt_expansion);
     # off by default: a rewritten prompt changes what is compared.
     rewrite_prompt: bool = False
+    # The comparison's reference video on local disk, for the models that take one (Kling v3
+    # Motion Control: app/reference.py); None for every other model.
+    reference_video: Path | None = None
+    reference_mime: str | None = None
+    # Where the provider should call back when the job changes (app/hooks.py); None: poll only.
+    webhook_url: str | None = None
 
     @property
     def has_image(self) -> bool:
@@ -102,6 +108,9 @@ class JobStatus:
     error: ProviderError | None = None   # why it failed (failed)
     poll_after: float | None = None      # the provider's hint for the next poll
     meta: dict[str, Any] = field(default_factory=dict)  # anything `download` needs
+    # What the provider reports the job used, where it does (app/costs.py turns it into dollars):
+    # {"credits": 25} from Runway, {"total_tokens": …} from Ark, {"predict_time": 55.1} from Replicate.
+    usage: dict[str, Any] | None = None
 
 
 class Provider:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -123,14 +124,7 @@ class DemoProvider(Provider):
             return JobStatus("running", progress=round(elapsed / latency, 3), poll_after=hint)
         out = self.root / "out" / f"{remote_id}.mp4"
         if not out.exists():
-            from app.providers.demo_render import render_clip
-
-            await asyncio.to_thread(
-                render_clip, out, look=job["look"], width=job["width"], height=job["height"],
-                fps=job["fps"], duration_s=job["duration_s"], prompt=job["prompt"], seed=job["seed"],
-                audio=job["audio"], image=Path(job["image"]) if job["image"] else None,
-                codec=job.get("codec", "h264"),
-            )
+            await asyncio.to_thread(render_job, out, job, self.settings.demo_render_cache_dir)
         return JobStatus("succeeded", progress=1.0, result_url=out.resolve().as_uri())
 
     async def download(self, model, status: JobStatus, dest: Path, max_bytes: int) -> None:
@@ -163,3 +157,30 @@ def interrupted_creates(settings) -> set[str]:
     log = settings.demo_dir / "attempts.log"
     started = set(log.read_text().split()) if log.exists() else set()
     return {t for t in started if not (settings.demo_dir / "by_key" / t).exists()}
+
+
+RENDER_KEYS = ("look", "width", "height", "fps", "duration_s", "prompt", "seed", "audio", "codec")
+
+
+def render_job(out: Path, job: dict[str, Any], cache: Path | None) -> None:
+    """Render a job's clip to `out`; with a cache directory, a clip already rendered from the
+    same inputs (the image by its bytes) is copied instead. Renders are deterministic, so a
+    copy is the clip the render would have made."""
+    from app.providers.demo_render import render_clip
+
+    image = Path(job["image"]) if job["image"] else None
+    args = dict(look=job["look"], width=job["width"], height=job["height"], fps=job["fps"],
+                duration_s=job["duration_s"], prompt=job["prompt"], seed=job["seed"], audio=job["audio"],
+                image=image, codec=job.get("codec", "h264"))
+    if cache is None:
+        render_clip(out, **args)
+        return
+    key = {k: args[k] for k in RENDER_KEYS}
+    key["image"] = hashlib.sha256(image.read_bytes()).hexdigest() if image else None
+    kept = cache / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest() + ".mp4")
+    if not kept.exists():
+        render_clip(kept, **args)   # written to a temporary name, then renamed: never half a clip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}-{threading.get_ident()}.copy")   # as render_clip names its own
+    shutil.copyfile(kept, tmp)
+    tmp.replace(out)

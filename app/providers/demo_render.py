@@ -139,7 +139,17 @@ class _Tape:
         return img
 
 
-LOOKS = {"aurora": _Aurora, "ember": _Ember, "blocks": _Blocks, "tape": _Tape}
+class _Void:
+    """A black screen, as a failed render sometimes delivers: the take checks must flag it."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int):
+        self.img = np.zeros((h, w, 3), np.uint8)
+
+    def frame(self, t: float) -> np.ndarray:
+        return self.img.copy()
+
+
+LOOKS = {"aurora": _Aurora, "ember": _Ember, "blocks": _Blocks, "tape": _Tape, "void": _Void}
 
 
 def _load_image(path: Path, w: int, h: int) -> np.ndarray:
@@ -168,16 +178,48 @@ def _video_stream(out, codec: str, width: int, height: int, fps: int, gop: int):
     return vs
 
 
-def _numbered_frame(rgb: np.ndarray, first: np.ndarray | None, i: int, t: float, duration_s: float,
+# How each look animates a source image (image-to-video): zoom reached at the end, pan (fractions
+# of the frame, x and y), colour drift (per-channel gain swing) and how much of the look's own
+# motion shows through at the end. Frame 0 is the image itself; the image stays visible to the end.
+IMAGE_MOTION = {
+    "aurora": {"zoom": 0.18, "pan": (0.05, -0.03), "drift": (0.10, -0.04, 0.14), "overlay": 0.30},
+    "ember": {"zoom": 0.10, "pan": (0.0, 0.05), "drift": (0.14, 0.04, -0.10), "overlay": 0.30},
+    "blocks": {"zoom": 0.12, "pan": (-0.06, 0.0), "drift": (-0.08, 0.10, 0.04), "overlay": 0.35},
+    "tape": {"zoom": 0.08, "pan": (0.04, 0.02), "drift": (0.06, 0.06, -0.12), "overlay": 0.30},
+}
+
+
+def image_frame(first: np.ndarray, scene: np.ndarray, look: str, t: float, duration_s: float) -> np.ndarray:
+    """One frame of image-to-video: the source image zoomed and panned a little further each
+    frame (a Ken Burns move), its colours drifting, with the look's motion blended in. At t = 0
+    it is the image exactly, so a reviewer sees the model start from the frame it was given."""
+    from PIL import Image
+
+    m = IMAGE_MOTION.get(look, IMAGE_MOTION["aurora"])
+    u = min(1.0, max(0.0, t / duration_s)) if duration_s > 0 else 0.0
+    h, w = first.shape[:2]
+    if u == 0.0:
+        return first
+    z = 1.0 + m["zoom"] * u
+    cw, ch = w / z, h / z
+    cx = min(max(w / 2 + m["pan"][0] * w * u, cw / 2), w - cw / 2)
+    cy = min(max(h / 2 + m["pan"][1] * h * u, ch / 2), h - ch / 2)
+    moved = np.asarray(Image.fromarray(first).resize(
+        (w, h), Image.BILINEAR, box=(cx - cw / 2, cy - ch / 2, cx + cw / 2, cy + ch / 2)), dtype=np.float32)
+    gain = 1.0 + np.array(m["drift"], dtype=np.float32) * math.sin(math.pi * u)
+    if scene.shape[:2] != (h, w):
+        scene = np.asarray(Image.fromarray(scene).resize((w, h), Image.BILINEAR))
+    a = m["overlay"] * u
+    out = np.clip(moved * gain, 0, 255) * (1 - a) + scene.astype(np.float32) * a
+    return out.astype(np.uint8)
+
+
+def _numbered_frame(rgb: np.ndarray, first: np.ndarray | None, look: str, i: int, t: float, duration_s: float,
                     width: int, height: int, scale: int) -> av.VideoFrame:
     """One frame of the scene at the output size with its frame number drawn in; with a source
-    image (image-to-video) the image is the first frame, then it dissolves into the motion."""
+    image (image-to-video) the frame is the animated image (`image_frame`)."""
     if first is not None:
-        if rgb.shape[:2] != first.shape[:2]:
-            rgb = np.asarray(av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                             .reformat(width=width, height=height).to_ndarray(format="rgb24"))
-        a = min(1.0, t / max(0.5, duration_s * 0.6))
-        rgb = (first * (1 - a) + rgb * a).astype(np.uint8)
+        rgb = image_frame(first, rgb, look, t, duration_s)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     if frame.width != width or frame.height != height:
         frame = frame.reformat(width=width, height=height, interpolation="BILINEAR")
@@ -213,7 +255,7 @@ def render_clip(dest: Path, *, look: str, width: int, height: int, fps: int, dur
             astream.layout = "stereo"
         scale = max(2, height // 90)
         for i in range(n_frames):
-            frame = _numbered_frame(scene.frame(i / fps), first, i, i / fps, duration_s, width, height, scale)
+            frame = _numbered_frame(scene.frame(i / fps), first, look, i, i / fps, duration_s, width, height, scale)
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in vs.encode(frame):

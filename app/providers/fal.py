@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -78,7 +79,10 @@ class FalProvider(HttpProvider):
         if not endpoint:
             raise ProviderError("invalid_request", f"{model.name} has no fal endpoint for this mode")
         headers = {**await self.auth_headers(), "X-Fal-Request-Timeout": str(int(self.settings.take_timeout_s))}
-        resp = await self.create_call(model, f"{self.url()}/{endpoint}", build_input(model, req), headers)
+        url = f"{self.url()}/{endpoint}"
+        if req.webhook_url:   # fal's queue POSTs the result there, signed (app/hooks.py)
+            url += "?" + urlencode({"fal_webhook": req.webhook_url})
+        resp = await self.create_call(model, url, build_input(model, req), headers)
         request_id, data = self.created_id(resp, "request_id")
         meta = {"endpoint": endpoint}
         for key in ("status_url", "response_url", "cancel_url"):

@@ -122,6 +122,8 @@ class KlingProvider(HttpProvider):
             body["negative_prompt"] = req.negative_prompt
         if model.audio != "none":
             body["sound"] = "on" if (req.audio or model.audio == "always") else "off"
+        if req.webhook_url:
+            body["callback_url"] = req.webhook_url
         if i2v:
             body["image"] = base64.b64encode(req.image.read_bytes()).decode("ascii")
             return "image2video", body

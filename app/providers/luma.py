@@ -63,13 +63,16 @@ class LumaProvider(HttpProvider):
         return errors
 
     def build_body(self, model: ModelSpec, req: GenerationRequest) -> dict[str, Any]:
-        return {
+        body = {
             "model": model.endpoint,
             "prompt": req.prompt,
             "aspect_ratio": req.aspect_ratio,
             "duration": DURATIONS[int(round(req.duration_s))],
             "resolution": req.resolution,
         }
+        if req.webhook_url:
+            body["callback_url"] = req.webhook_url
+        return body
 
     async def create(self, model: ModelSpec, req: GenerationRequest) -> Submission:
         resp = await self.create_call(model, self.url("/generations/video"), self.build_body(model, req))

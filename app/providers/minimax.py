@@ -88,6 +88,8 @@ class MiniMaxProvider(HttpProvider):
         # MiniMax rewrites the prompt unless told not to (prompt_optimizer defaults to true): off
         # unless the comparison lets providers rewrite, so every model gets the same words.
         body["prompt_optimizer"] = bool(req.rewrite_prompt)
+        if req.webhook_url:
+            body["callback_url"] = req.webhook_url   # MiniMax first checks it with a challenge (app/hooks.py)
         return body
 
     # -- the interface -------------------------------------------------------------------------

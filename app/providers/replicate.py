@@ -85,6 +85,8 @@ class ReplicateProvider(HttpProvider):
         if not endpoint or "/" not in endpoint:
             raise ProviderError("invalid_request", f"{model.name} has no Replicate model id (owner/name)")
         body: dict[str, Any] = {"input": build_input(model, req)}
+        if req.webhook_url:   # one call when it ends (succeeded, failed or canceled)
+            body.update(webhook=req.webhook_url, webhook_events_filter=["completed"])
         if ":" in endpoint:
             url = self.url("/v1/predictions")
             body["version"] = endpoint.split(":", 1)[1]
@@ -133,7 +135,9 @@ def prediction_status(data: dict[str, Any]) -> JobStatus:
         if not url:
             return JobStatus("failed", error=ProviderError(
                 "provider_error", f"Replicate finished without a video URL in its output: {str(data.get('output'))[:300]}"))
-        return JobStatus("succeeded", progress=1.0, result_url=url)
+        predict = (data.get("metrics") or {}).get("predict_time")
+        usage = {"predict_time": float(predict)} if isinstance(predict, (int, float)) else None
+        return JobStatus("succeeded", progress=1.0, result_url=url, usage=usage)
     if status == "failed":
         return JobStatus("failed", error=failure(str(data.get("error") or "the prediction failed without a message")))
     if status == "canceled":

@@ -66,10 +66,11 @@ class RunwayProvider(HttpProvider):
         errors = super().validate(model, req)
         if abs(req.duration_s - round(req.duration_s)) > 1e-9:
             errors.append(f"{model.name} takes whole seconds only")
-        if req.aspect_ratio not in RATIOS:
+        if runway_ratio(model, req) is None:
             errors.append(f"{model.name} has no Runway ratio for {req.aspect_ratio}")
-        if len(req.prompt.encode("utf-16-le")) // 2 > MAX_PROMPT_UTF16:
-            errors.append(f"{model.name} accepts prompts of at most {MAX_PROMPT_UTF16} characters")
+        limit = model.max_prompt_chars or MAX_PROMPT_UTF16
+        if len(req.prompt.encode("utf-16-le")) // 2 > limit:
+            errors.append(f"{model.name} accepts prompts of at most {limit} characters")
         size = req.image_size_bytes
         if size is not None and 4 * ((size + 2) // 3) > MAX_DATA_URI_BYTES:
             errors.append(f"the source image is too large for Runway ({size} bytes; "
@@ -78,7 +79,11 @@ class RunwayProvider(HttpProvider):
 
     def build_body(self, model: ModelSpec, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
         """(path, JSON body) for one create call."""
-        body: dict[str, Any] = {"ratio": RATIOS[req.aspect_ratio], "duration": int(round(req.duration_s))}
+        body: dict[str, Any] = {"ratio": runway_ratio(model, req), "duration": int(round(req.duration_s))}
+        if model.options.get("send_audio"):
+            body["audio"] = bool(req.audio)
+        if "resolution_values" in model.options:      # hailuo3 names its resolution apart from the ratio
+            body["resolution"] = model.options["resolution_values"][req.resolution]
         if req.prompt:
             body["promptText"] = req.prompt
         if req.seed is not None and model.seed:
@@ -110,6 +115,16 @@ class RunwayProvider(HttpProvider):
         raise runway_error(resp)
 
 
+def runway_ratio(model: ModelSpec, req: GenerationRequest) -> str | None:
+    """The `ratio` string Runway takes for this model: the entry's own table where it has one
+    (`options.ratios`, keyed "16:9" or "16:9@1080p" where the string names the resolution, as
+    veo3.1's "1920:1080" does), else the Gen-4 table RATIOS."""
+    table = model.options.get("ratios")
+    if table:
+        return table.get(f"{req.aspect_ratio}@{req.resolution}") or table.get(req.aspect_ratio)
+    return RATIOS.get(req.aspect_ratio)
+
+
 def status_from_task(task: dict[str, Any]) -> JobStatus:
     status = task.get("status")
     if status in ("PENDING", "THROTTLED"):
@@ -121,7 +136,9 @@ def status_from_task(task: dict[str, Any]) -> JobStatus:
         output = task.get("output") or []
         if not output:
             return JobStatus("failed", error=ProviderError("provider_error", "Runway reported success but returned no output URL"))
-        return JobStatus("succeeded", progress=1.0, result_url=output[0])
+        cost = task.get("cost") or {}
+        usage = {"credits": cost["credits"]} if isinstance(cost.get("credits"), (int, float)) else None
+        return JobStatus("succeeded", progress=1.0, result_url=output[0], usage=usage)
     if status == "FAILED":
         return JobStatus("failed", error=task_failure(task.get("failureCode"), task.get("failure")))
     if status == "CANCELLED":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.webhooks import EVENTS as WEBHOOK_EVENTS, MAX_EVENTS, URL_PATTERN
 from app.boards import CRITERIA
 from app.invites import DEFAULT_HOURS, MAX_HOURS
 from app.web.inputs import BUDGET, CRITERIA_LIST, SLUG, RequestIn, filled
@@ -81,7 +82,8 @@ class InviteOut(BaseModel):
     expires_at: str
     revoked: bool
     uses: int
-    url: str | None = Field(None, description="The invite link: in the response that made it, and only there.")
+    url: str | None = Field(None, description="The invite link (null for invites made before links could be "
+                                              "listed: those were shown once, when made).")
 
 
 class JoinedOut(BaseModel):
@@ -89,3 +91,42 @@ class JoinedOut(BaseModel):
     role: Role
 
 
+
+
+class ObserverIn(RequestIn):
+    observer: bool = Field(description="True: watch this board as an observer (owners and editors): names, results "
+                                       "and comments at once, your votes stored as not blind. False: judge blind.")
+
+
+class ObserverOut(BaseModel):
+    board: str
+    observer: bool
+
+
+class WebhookIn(RequestIn):
+    url: str = Field(description="Where events are POSTed (http or https).",
+                     json_schema_extra={"maxLength": 2000, "pattern": URL_PATTERN})
+    events: list[str] = Field(description="Which events: take.ready, take.failed, comparison.complete, vote.cast.",
+                              json_schema_extra={"minItems": 1, "maxItems": MAX_EVENTS,
+                                                 "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}})
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    secret: str = Field(description="The Standard Webhooks signing secret (whsec_…) to verify deliveries with.")
+    active: bool
+    created_at: str
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str = Field(description="The delivery's `webhook-id`, the same on every retry.")
+    endpoint_url: str
+    event: str
+    status: str = Field(description="pending (being retried), delivered or failed (retries used up)")
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None

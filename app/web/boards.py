@@ -11,16 +11,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import invites as inv
+from app import webhooks as wh
 from app.access import Actor, allows, board_for, can_create, require_signed_in, roles_by_board, visible_boards
-from app.boards import UNSET, board_by_link, create_board, default_board, rotate_link, set_archived, update_board
+from app.blind import observing
+from app.boards import (UNSET, board_by_link, create_board, default_board, rotate_link, set_archived, set_observer,
+                        update_board)
 from app.budget import board_spend
 from app.errors import TakesError
 from app.models import BOARD_ROLES, Board, Comparison, Voter
+from app.suites import suites_of_board
 from app.web.identity import ActorDep, current_user, remember_link, view_voter, voter_of
-from app.web.board_schemas import BoardIn, BoardOut, BoardPatch
+from app.web.board_schemas import BoardIn, BoardOut, BoardPatch, ObserverIn, ObserverOut
 from app.web.schemas import errors
 from app.web.services import Services, ServicesDep, SessionDep
-from app.web.views import board_overview
+from app.web.board_view import board_overview
 
 router = APIRouter()
 OWNERS = errors(403, 404, 409)
@@ -101,23 +105,37 @@ async def board_page(slug: str, request: Request, svc: ServicesDep, s: SessionDe
         await _open_default(s, actor)
     board, role = await board_for(s, actor, slug, "view")
     voter = voter_of(request, svc)
+    fresh = False   # a voter id minted by this request: no votes and no name to look up yet
     if voter is None and not actor.signed_in and allows(role, "vote"):
-        voter = await view_voter(request, svc, s)   # the voter cookie an anonymous vote needs
-    overview = await board_overview(s, board, svc.catalog, voter, model=model, status=status, mine=mine)
-    reviewer = await s.get(Voter, voter) if voter and not actor.signed_in else None
+        voter, fresh = await view_voter(request, svc, s), True   # the voter cookie an anonymous vote needs
+    observer = await observing(s, actor, board, role)
+    overview = await board_overview(s, board, svc.catalog, voter, model=model, status=status, mine=mine,
+                                    observer=observer, fresh_voter=fresh)
+    reviewer = await s.get(Voter, voter) if voter and not fresh and not actor.signed_in else None
     return svc.render(request, "board.html", {"board": board, "role": role, "o": overview,
                                               "reviewer_name": reviewer.display_name if reviewer else None,
                                               "can_vote": allows(role, "vote"), "can_edit": allows(role, "edit"),
-                                              "can_manage": allows(role, "manage")})
+                                              "can_manage": allows(role, "manage"),
+                                              "suites": await suites_of_board(s, board.id),
+                                              "observer": observer})
+
+
+def invite_links(request: Request, svc: Services, invites) -> dict[str, str]:
+    """{invite id: its link} for the usable invites whose token can be derived (app.invites)."""
+    base, secret = str(request.base_url).rstrip("/"), svc.settings.resolved_secret()
+    return {i.id: f"{base}/invite/{t}" for i in invites if (t := inv.invite_token(i, secret))}
 
 
 async def settings_page(request: Request, svc: Services, s: AsyncSession, board: Board, status_code: int = 200,
                         **ctx) -> HTMLResponse:
     """The settings page (members and invites included), with whatever note `ctx` adds."""
+    invites = await inv.list_invites(s, board)
     return svc.render(request, "board_settings.html", {
-        "board": board, "members": await inv.list_members(s, board), "invites": await inv.list_invites(s, board),
+        "board": board, "members": await inv.list_members(s, board), "invites": invites,
+        "invite_links": invite_links(request, svc, invites),
         "roles": BOARD_ROLES, "share_url": share_url(request, board), "spent": await board_spend(s, board.id),
-        "me": current_user(request), **ctx}, status_code=status_code)
+        "me": current_user(request), "webhooks": await wh.endpoints(s, board), "events": wh.EVENTS,
+        "deliveries": await wh.delivery_log(s, board, 20), **ctx}, status_code=status_code)
 
 
 @router.get("/b/{slug}/settings", response_class=HTMLResponse, include_in_schema=False)
@@ -207,3 +225,21 @@ async def api_update_board(slug: str, body: BoardPatch, request: Request, s: Ses
     board, role = await board_for(s, actor, slug, "manage")
     await change_board(s, board, body)
     return board_json(board, role, request, await board_spend(s, board.id))
+
+
+# ---- observers (app/blind.py): owners and editors who watch instead of judging blind ----------
+
+@router.post("/b/{slug}/observer", include_in_schema=False)
+async def observer_form(slug: str, request: Request, s: SessionDep, actor: ActorDep):
+    board, _ = await board_for(s, actor, slug, "edit")
+    form = await request.form()
+    await set_observer(s, board, actor.user_id, actor.is_admin, form.get("observer") == "true")
+    return RedirectResponse(f"/b/{board.slug}", status_code=303)
+
+
+@router.put("/api/boards/{slug}/observer", tags=["boards"], summary="Watch a board as an observer (owners, editors)",
+            response_model=ObserverOut, responses=errors(403, 404, 409))
+async def api_observer(slug: str, body: ObserverIn, s: SessionDep, actor: ActorDep) -> dict:
+    board, _ = await board_for(s, actor, slug, "edit")
+    return {"board": board.slug, "observer": await set_observer(s, board, actor.user_id, actor.is_admin,
+                                                                body.observer)}

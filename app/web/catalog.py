@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from app.catalog import ModelSpec
+from app.catalog.picker import PickerData, picker_for
 from app.web.services import Services, ServicesDep
 
 router = APIRouter()
@@ -40,14 +47,59 @@ class ModelOut(BaseModel):
     latency_s: float | None = None
 
 
+@dataclass(frozen=True)
+class CatalogView:
+    """What the catalog pages and GET /api/models show, prepared once per catalog and set of
+    provider keys, not on every request: the rows, and the JSON answer's bytes."""
+
+    rows: list[dict]
+    json: bytes
+    specs: tuple = ()     # held, so the ids in the key stay theirs
+
+
+_VIEWS: OrderedDict[tuple, CatalogView] = OrderedDict()
+
+
+def catalog_view(svc: Services) -> CatalogView:
+    """The prepared view of this catalog; made again when the catalog object is another one
+    (a reload) or a provider's keys changed (which providers are available is part of it)."""
+    specs = tuple(svc.catalog)   # entries replaced in place (a test, a reload) make another key
+    names = sorted({m.provider for m in specs})
+    key = (id(svc.catalog), id(svc.providers), tuple(map(id, specs)),
+           tuple(svc.providers.available(n) for n in names))
+    view = _VIEWS.get(key)
+    if view is None:
+        rows = _rows(svc)
+        body = json.dumps(jsonable_encoder([ModelOut(**model_json(r)).model_dump() for r in rows]),
+                          ensure_ascii=False, separators=(",", ":")).encode()
+        view = _VIEWS[key] = CatalogView(rows, body, specs)
+        while len(_VIEWS) > 8:
+            _VIEWS.popitem(last=False)
+    return view
+
+
 def catalog_rows(svc: Services) -> list[dict]:
     """Every catalog model with whether it can be used here (its adapter's settings are set)."""
+    return catalog_view(svc).rows
+
+
+def _rows(svc: Services) -> list[dict]:
     rows = []
     for m in svc.catalog:
         p = svc.providers.get(m.provider)
         rows.append({"spec": m, "available": bool(m.selectable and p and p.available()),
                      "missing": p.missing_keys() if p else [], "adapter": p})
     return rows
+
+
+def picker_data(svc: Services, aspect_order: tuple[str, ...], resolution_order: tuple[str, ...]) -> PickerData:
+    """The new-comparison picker for this app's catalog and keys, built once (app/catalog/picker.py)."""
+    def availability(m: ModelSpec) -> tuple[bool, list[str]]:
+        p = svc.providers.get(m.provider)
+        return bool(m.selectable and p and p.available()), (p.missing_keys() if p else [])
+
+    return picker_for(svc.catalog, svc.providers, availability,
+                      {"aspect_order": aspect_order, "resolution_order": resolution_order})
 
 
 def model_json(row: dict) -> dict:
@@ -75,5 +127,5 @@ async def models_page(request: Request, svc: ServicesDep):
 
 @router.get("/api/models", tags=["models"], summary="The model catalog with availability",
             response_model=list[ModelOut])
-async def api_models(svc: ServicesDep) -> list[dict]:
-    return [model_json(r) for r in catalog_rows(svc)]
+async def api_models(svc: ServicesDep) -> Response:
+    return Response(catalog_view(svc).json, media_type="application/json")

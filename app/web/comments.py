@@ -28,11 +28,12 @@ def comment_limit(svc: Services, voter_id: str) -> None:
         raise TooManyRequests(f"too many comments in a minute; try again in {wait} s", wait)
 
 
-async def visible_comments(s: AsyncSession, c: Comparison, voter: str | None, role: str
+async def visible_comments(s: AsyncSession, c: Comparison, voter: str | None, role: str, actor: Actor
                            ) -> tuple[list, bool, int]:
     """The comments this voter may read, whether others' are kept back (until they vote) and
     how many are."""
-    hidden = blind.comments_hidden(c.board.blind, role, await voted_on(s, c.id, voter))
+    hidden = blind.comments_hidden(c.board.blind, role, await voted_on(s, c.id, voter),
+                                   await blind.observing(s, actor, c.board, role))
     rows = [r for r in await list_comments(s, c, voter) if not hidden or r.mine]
     return rows, hidden, ((await count_comments(s, c.id)) - len(rows) if hidden else 0)
 
@@ -55,10 +56,10 @@ async def remove_comment(request: Request, svc: Services, s: AsyncSession, actor
     return c, role
 
 
-async def _fragment(request: Request, svc: Services, s: AsyncSession, c: Comparison, role: str,
+async def _fragment(request: Request, svc: Services, s: AsyncSession, actor: Actor, c: Comparison, role: str,
                     status_code: int = 200, **ctx) -> HTMLResponse:
     voter = await view_voter(request, svc, s)
-    rows, hidden, kept_back = await visible_comments(s, c, voter, role)
+    rows, hidden, kept_back = await visible_comments(s, c, voter, role, actor)
     view = comparison_view(c, svc.catalog, voter, not hidden)
     labels = {t.take.id: t.label for t in view.tiles}
     return svc.render(request, "partials/comments.html", {
@@ -70,7 +71,7 @@ async def _fragment(request: Request, svc: Services, s: AsyncSession, c: Compari
 @router.get("/c/{comparison_id}/comments", response_class=HTMLResponse, include_in_schema=False)
 async def comments_fragment(comparison_id: str, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep):
     c, role = await comparison_for(s, actor, comparison_id, "view")
-    return await _fragment(request, svc, s, c, role)
+    return await _fragment(request, svc, s, actor, c, role)
 
 
 @router.post("/c/{comparison_id}/comments", response_class=HTMLResponse, include_in_schema=False)
@@ -81,9 +82,9 @@ async def comment_form(comparison_id: str, request: Request, svc: ServicesDep, s
         await add_comment(s, c, voter, str(form.get("take") or ""), form.get("time_s"), str(form.get("body") or ""))
     except TakesError as exc:
         await s.rollback()
-        return await _fragment(request, svc, s, c, role, status_code=exc.status_code, error=exc.message,
+        return await _fragment(request, svc, s, actor, c, role, status_code=exc.status_code, error=exc.message,
                                draft=form.get("body") or "")
-    return await _fragment(request, svc, s, c, role)
+    return await _fragment(request, svc, s, actor, c, role)
 
 
 @router.post("/c/{comparison_id}/comments/{comment_id}/delete", response_class=HTMLResponse,
@@ -91,7 +92,7 @@ async def comment_form(comparison_id: str, request: Request, svc: ServicesDep, s
 async def delete_comment_form(comparison_id: str, comment_id: str, request: Request, svc: ServicesDep,
                               s: SessionDep, actor: ActorDep):
     c, role = await remove_comment(request, svc, s, actor, comparison_id, comment_id)
-    return await _fragment(request, svc, s, c, role)
+    return await _fragment(request, svc, s, actor, c, role)
 
 
 # ---- JSON -------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def comment_json(row) -> dict:
 async def api_comments(comparison_id: str, request: Request, svc: ServicesDep, s: SessionDep,
                        actor: ActorDep) -> dict:
     c, role = await comparison_for(s, actor, comparison_id, "view")
-    rows, _, kept_back = await visible_comments(s, c, voter_of(request, svc), role)
+    rows, _, kept_back = await visible_comments(s, c, voter_of(request, svc), role, actor)
     return {"comments": [comment_json(r) for r in rows], "hidden_until_you_vote": kept_back}
 
 

@@ -4,27 +4,31 @@ The logic lives in app.comparisons; access in app.access."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
+from app import blind as blind_rules
 from app.access import Actor, boards_where, can_create, comparison_for, target_board, visible_boards
-from app.comparisons import (ASPECT_ORDER, DEFAULT_RESOLUTION, RESOLUTION_ORDER, ComparisonInput, create_comparison,
-                             decode_data_url, estimate_cost, load_comparison, ordered, plan_durations, shared_choice)
+from app.catalog import check_request
+from app.comparisons import (ASPECT_ORDER, DEFAULT_ASPECT, DEFAULT_RESOLUTION, RESOLUTION_ORDER, ComparisonInput, check_image,
+                             create_comparison, decode_data_url, estimate_cost, load_comparison, plan_durations,
+                             shared_choice, validate)
 from app.errors import TakesError
-from app.models import Comparison, IdempotencyKey, utcnow
-from app.votes import voted_on
-from app.web.catalog import catalog_rows
+from app.idempotency import fresh_row, remember_with
+from app.models import Comparison, IdempotencyKey
+from app.tags import tags_by_comparison
+from app.picks import voted_and_open_pick
+from app.selections import list_selections
+from app.uploads import drop_pending, keep_pending, thumbnail_url
+from app.web.catalog import picker_data
 from app.web.forms import comparison_fields, comparison_input
-from app.web.identity import ActorDep, ensure_voter, view_voter
+from app.web.identity import ActorDep, current_user, ensure_voter, view_voter, voter_of
+from app.web.selections import selection_json
 from app.web.schemas import ComparisonIn, ComparisonOut, EstimateOut, errors
 from app.web.services import Services, ServicesDep, SessionDep
-from app.web.views import ComparisonView, comparison_json, comparison_view
+from app.web.views import ComparisonView, comparison_json, comparison_view, recent_comparisons
 
 router = APIRouter()
 
@@ -40,10 +44,8 @@ async def start_comparison(request: Request, svc: Services, s: AsyncSession, act
     # Committed already: if the queue is down this does not raise; the takes wait, unheld, for
     # the next sweep (app/jobs/runner.py), so the answer is a 202 either way, never a 500.
     await svc.queue.enqueue([t.id for t in c.takes])
+    await svc.events.comparison_changed(c.id, c.board_id)   # the board page shows it at once
     return c
-
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 def idempotency_scope(actor: Actor) -> str:
@@ -55,37 +57,28 @@ def idempotency_scope(actor: Actor) -> str:
 
 async def earlier_answer(s: AsyncSession, scope: str, key: str) -> Comparison | None:
     """The comparison an earlier request with this key made, within the window."""
-    row = await s.get(IdempotencyKey, (scope, key))
-    if row is None:
-        return None
-    if row.created_at < utcnow() - IDEMPOTENCY_WINDOW:
-        await s.delete(row)
-        await s.flush()
-        return None
-    return await load_comparison(s, row.comparison_id)
+    row = await fresh_row(s, IdempotencyKey, scope, key)
+    return await load_comparison(s, row.comparison_id) if row else None
 
 
 def remember_key(s: AsyncSession, scope: str, key: str) -> None:
     """Store the key with the comparison the next flush inserts, in the same transaction: a
     comparison made under a key is never without it, and a twin request fails at commit."""
-    done = []
-
-    def attach(session, _context, _instances):
-        made = next((o for o in session.new if isinstance(o, Comparison)), None)
-        if made is not None and not done:
-            session.add(IdempotencyKey(actor=scope, key=key, comparison=made))
-            done.append(made)
-
-    event.listen(s.sync_session, "before_flush", attach)
+    remember_with(s, Comparison, lambda made: IdempotencyKey(actor=scope, key=key, comparison=made))
 
 
 async def viewer_view(request: Request, svc: Services, s: AsyncSession, actor: Actor, comparison_id: str,
                       action: str = "view") -> tuple[Comparison, ComparisonView]:
     """The comparison as this viewer may see it (their screen order; blind rules applied)."""
     c, role = await comparison_for(s, actor, comparison_id, action)
+    # No voter yet (a first visit, or a script without cookies): the id minted now has no
+    # votes and no picks, so the two lookups of them are skipped.
+    fresh = voter_of(request, svc) is None
     voter = await view_voter(request, svc, s)
-    view = comparison_view(c, svc.catalog, voter, await voted_on(s, c.id, voter))
-    view.role = role
+    observer = await blind_rules.observing(s, actor, c.board, role)
+    voted, view_asked = await voted_and_open_pick(s, c.id, voter) if not fresh else (False, None)
+    view = comparison_view(c, svc.catalog, voter, voted, observer)
+    view.role, view.asked = role, view_asked
     return c, view
 
 
@@ -93,20 +86,17 @@ async def _home(request: Request, svc: Services, s: AsyncSession, actor: Actor, 
                 errors_: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
     """The new-comparison form (for whoever may start comparisons) and recent comparisons of
     the boards this visitor can see."""
-    visible = [b.id for b in await visible_boards(s, actor)]
-    recent = (await s.execute(
-        select(Comparison).where(Comparison.board_id.in_(visible))
-        .options(selectinload(Comparison.takes), selectinload(Comparison.board))
-        .order_by(Comparison.created_at.desc()).limit(12)
-    )).scalars().all() if visible else []
-    boards = await boards_where(s, actor, "edit") if can_create(actor) else []
-    rows = catalog_rows(svc)
-    live = [r["spec"] for r in rows if r["spec"].selectable]
+    visible = await visible_boards(s, actor)
+    recent = await recent_comparisons(s, visible)
+    boards = await boards_where(s, actor, "edit", visible) if can_create(actor) else []
+    picker = picker_data(svc, ASPECT_ORDER, RESOLUTION_ORDER)
+    chosen = set((form or {}).get("models") or [])
+    user = current_user(request)
+    saved = [selection_json(x) for x in await list_selections(s, user)] if user else None
     return svc.render(request, "home.html", {
-        "models": rows, "recent": recent, "boards": boards, "form": form or {},
-        "aspect_options": ordered([a for m in live for a in m.aspect_ratios], ASPECT_ORDER),
-        "resolution_options": ordered([r for m in live for r in m.resolutions], RESOLUTION_ORDER),
-        "errors": errors_ or [], "can_create": can_create(actor),
+        "picker": picker, "recent": recent, "boards": boards, "form": form or {}, "chosen": chosen,
+        "chosen_families": {f.key for f in picker.families if chosen and any(r.spec.id in chosen for r in f.routes)},
+        "errors": errors_ or [], "can_create": can_create(actor), "saved_selections": saved,
     }, status_code=status_code)
 
 
@@ -119,14 +109,34 @@ async def home(request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDe
 async def create_from_form(request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep):
     form = await request.form()
     raw = comparison_fields(form)
+    data = None
     try:
-        c = await start_comparison(request, svc, s, actor, await comparison_input(form, raw))
+        data = await comparison_input(form, raw, svc.storage)
+        c = await start_comparison(request, svc, s, actor, data)
     except TakesError as exc:
         if exc.status_code == 401:
             raise
         await s.rollback()
+        keep_image(svc, raw, data.image if data else None)
         return await _home(request, svc, s, actor, form=raw, errors_=exc.errors, status_code=exc.status_code)
+    drop_pending(svc.storage, raw["pending_image"])
     return RedirectResponse(f"/c/{c.id}", status_code=303)
+
+
+def keep_image(svc: Services, raw: dict, image: bytes | None) -> None:
+    """A refused form keeps its source image (a file input cannot be refilled): a valid image is
+    stored as a pending upload, named in the redrawn form with a thumbnail (app/uploads.py)."""
+    if image is None:
+        raw["pending_image"] = None
+        return
+    try:
+        checked = check_image(image, svc.settings)
+    except TakesError:
+        raw["pending_image"] = None   # the image itself was refused: the form says so; nothing kept
+        return
+    if not raw.get("pending_image"):
+        raw["pending_image"] = keep_pending(svc.storage, checked)
+    raw["pending_thumb"] = thumbnail_url(checked.data)
 
 
 @router.post("/api/comparisons", status_code=202, tags=["comparisons"], summary="Fan a prompt out to models",
@@ -137,10 +147,15 @@ async def api_create(body: ComparisonIn, request: Request, svc: ServicesDep, s: 
                          None, min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
                          description="Send the same key again (within 24 h) to get the first answer, "
                                      "not a second comparison: a retry after a lost reply is safe.")) -> dict:
-    data = ComparisonInput(**body.model_dump(exclude={"image"}),
-                           image=decode_data_url(body.image) if body.image else None)
+    data = ComparisonInput(**body.model_dump(exclude={"image", "reference_video"}),
+                           image=decode_data_url(body.image) if body.image else None,
+                           reference_video=decode_data_url(body.reference_video, "reference_video", "video/mp4")
+                           if body.reference_video else None)
     scope = idempotency_scope(actor)
     if idempotency_key:
+        # a bad body is refused even with a key seen before: the key replays an answer to the
+        # same request, it does not let another request through unchecked
+        validate(data, svc.catalog, svc.providers, svc.settings)
         if (earlier := await earlier_answer(s, scope, idempotency_key)) is not None:
             return comparison_json(earlier, svc.catalog)
         remember_key(s, scope, idempotency_key)
@@ -158,7 +173,8 @@ async def api_create(body: ComparisonIn, request: Request, svc: ServicesDep, s: 
 async def comparison_page(comparison_id: str, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep):
     c, view = await viewer_view(request, svc, s, actor, comparison_id)
     cost = sum(t.cost_estimate_usd or 0 for t in c.takes)
-    return svc.render(request, "comparison.html", {"c": c, "view": view, "cost": cost})
+    tags = (await tags_by_comparison(s, [c.id])).get(c.id, [])
+    return svc.render(request, "comparison.html", {"c": c, "view": view, "cost": cost, "tags": tags})
 
 
 @router.get("/c/{comparison_id}/status", response_class=HTMLResponse, include_in_schema=False)
@@ -188,11 +204,18 @@ async def api_comparison(comparison_id: str, request: Request, svc: ServicesDep,
             response_model=EstimateOut, response_model_exclude_unset=True)
 async def estimate(svc: ServicesDep, models: list[str] | None = Query(None, max_length=20),
                    duration_s: float | None = Query(None, gt=0, le=60, allow_inf_nan=False),
-                   audio: bool = False, resolution: str | None = None) -> dict:
+                   audio: bool = False, resolution: str | None = None, aspect_ratio: str | None = None,
+                   image: bool = Query(False, description="a source image will be sent")) -> dict:
+    """The price of the comparison the form would start, and what a chosen model would refuse
+    of it: the form shows no price while `problems` has any (the request would be refused)."""
     specs = [svc.catalog.get(m) for m in (models or []) if svc.catalog.get(m)]
     if not specs:
         return {"cost_usd": 0.0}
     d, durations = plan_durations(specs, duration_s or None, {})
     resolution = resolution or shared_choice(specs, "resolutions", DEFAULT_RESOLUTION, RESOLUTION_ORDER)
+    aspect = aspect_ratio or shared_choice(specs, "aspect_ratios", DEFAULT_ASPECT, ASPECT_ORDER)
     params = {"duration_s": d, "durations": durations, "audio": audio, "resolution": resolution}
-    return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations, "resolution": resolution}
+    problems = [p for sp in specs for p in check_request(sp, duration_s=durations.get(sp.id, d), aspect_ratio=aspect,
+                                                          resolution=resolution, has_image=image, audio=audio)]
+    return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations, "resolution": resolution,
+            "problems": problems}

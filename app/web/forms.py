@@ -7,6 +7,8 @@ from starlette.datastructures import FormData
 
 from app.comparisons import ComparisonInput
 from app.errors import InputError
+from app.storage import LocalStorage
+from app.uploads import load_pending
 from app.votes import BallotInput
 
 COMPARISON_FIELDS = ("prompt", "duration_s", "aspect_ratio", "resolution", "board", "seed", "negative_prompt")
@@ -37,17 +39,24 @@ def comparison_fields(form: FormData) -> dict:
     raw["models"] = form.getlist("models")
     raw["audio"] = form.get("audio") == "on"
     raw["rewrite_prompt"] = form.get("rewrite_prompt") == "on"
+    raw["pending_image"] = form.get("pending_image") or None
     return raw
 
 
-async def comparison_input(form: FormData, raw: dict) -> ComparisonInput:
-    upload = form.get("image")
+async def comparison_input(form: FormData, raw: dict, storage: LocalStorage) -> ComparisonInput:
+    """A newly chosen file wins; else the image kept from a refused try (app/uploads.py)."""
+    upload, ref_upload = form.get("image"), form.get("reference_video")
     image = await upload.read() if upload is not None and getattr(upload, "filename", "") else None
+    if image is None and raw["pending_image"]:
+        image = load_pending(storage, raw["pending_image"])
+    elif image is not None:
+        raw["pending_image"] = None   # the new file replaces the kept one
+    ref = await ref_upload.read() if ref_upload is not None and getattr(ref_upload, "filename", "") else None
     return ComparisonInput(
         prompt=raw["prompt"] or "", models=raw["models"], duration_s=number(raw["duration_s"]),
         aspect_ratio=raw["aspect_ratio"] or None, resolution=raw["resolution"] or None,
         board=raw["board"] or None, seed=whole_number(raw["seed"]),
-        negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image,
+        negative_prompt=raw["negative_prompt"] or None, audio=raw["audio"], image=image, reference_video=ref,
         rewrite_prompt=raw["rewrite_prompt"])
 
 

@@ -43,7 +43,7 @@ from app.web.inputs import check_form
 from app.web.security import (CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CSRF_SCOPE_KEY, LINKS_COOKIE,
                               NEW_SEED_SCOPE_KEY, NEW_VOTER_SCOPE_KEY, SECURE_SCOPE_KEY, SESSION_COOKIE,
                               VOTER_COOKIE, csrf_for, links_signer, set_cookie, unsign, voter_signer)
-from app.web.services import Services, ServicesDep
+from app.web.services import Services, ServicesDep, SessionDep
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 OUR_COOKIES = (SESSION_COOKIE, CSRF_COOKIE, LINKS_COOKIE, VOTER_COOKIE)
@@ -96,18 +96,24 @@ async def accounts_on(svc: Services, s: AsyncSession) -> bool:
     return svc.memo.accounts_on
 
 
-async def guard(request: Request, svc: ServicesDep) -> Actor:
-    """The actor behind this request (see the module docstring); enforces CSRF."""
+async def guard(request: Request, svc: ServicesDep, s: SessionDep) -> Actor:
+    """The actor behind this request (see the module docstring); enforces CSRF.
+
+    It looks the actor up in the request's own session (the route gets the same one), and
+    detaches what it loaded, so a route sees the user as it did when the guard had a session
+    of its own: a rollback in the route does not expire it."""
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached
     auth = request.headers.get("authorization", "")
-    async with svc.db.session() as s:
-        open_mode = not await accounts_on(svc, s)
-        if auth.lower().startswith("bearer "):
-            return await _token_actor(request, s, auth[7:].strip(), open_mode)
-        session_token = request.cookies.get(SESSION_COOKIE)
-        user = await accounts.session_user(s, session_token) if session_token else None
+    open_mode = not await accounts_on(svc, s)
+    if auth.lower().startswith("bearer "):
+        actor = await _token_actor(request, s, auth[7:].strip(), open_mode)
+        s.expunge_all()
+        return actor
+    session_token = request.cookies.get(SESSION_COOKIE)
+    user = await accounts.session_user(s, session_token) if session_token else None
+    s.expunge_all()
     links = frozenset(link_tokens(request, svc))
     if user is not None:
         actor = Actor(user_id=user.id, is_admin=user.is_admin, voter_id=user.voter_id, open_mode=open_mode,
@@ -208,14 +214,16 @@ def new_anonymous_voter(request: Request, svc: Services, cookie: str | None) -> 
         raise TooManyRequests(f"too many new voters from your address; try again in {wait} s", wait)
 
 
-async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, commit: bool = True) -> str:
+async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, commit: bool = True,
+                       known: str | None = None) -> str:
     """The voter behind this request, created on first write (the row, and for an anonymous
     browser its cookie). With commit=False the row is only added to the session's transaction,
     to be committed with the vote or comment it comes for: a write that is then refused
-    leaves no voter behind."""
+    leaves no voter behind. `known`: a voter id the caller has just seen in the voters table
+    (the vote path's one query), so it is not looked up again."""
     actor = getattr(request.state, "actor", None)
     if actor is not None and actor.signed_in:
-        if actor.voter_id and await s.get(Voter, actor.voter_id):
+        if actor.voter_id and (actor.voter_id == known or await s.get(Voter, actor.voter_id)):
             return actor.voter_id
         user = await s.get(User, actor.user_id)
         voter = Voter(display_name=user.display_name)
@@ -227,7 +235,7 @@ async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, comm
         request.state.actor = dataclasses.replace(actor, voter_id=voter.id)   # later calls see it
         return voter.id
     cookie = cookie_voter(request, svc)
-    if cookie and await s.get(Voter, cookie):
+    if cookie and (cookie == known or await s.get(Voter, cookie)):
         return cookie
     if actor is not None and not actor.open_mode:
         new_anonymous_voter(request, svc, cookie)

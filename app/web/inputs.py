@@ -22,6 +22,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, field_validator
 from starlette.datastructures import FormData
 
@@ -30,7 +31,7 @@ from app.errors import InputError
 
 ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")   # tab, LF and CR are text
-IMAGE_BODIES = ("/api/comparisons",)
+IMAGE_BODIES = ("/api/comparisons", "/api/suites", "/api/suites/preview")   # suites: many prompts, images
 
 
 def control_message(where: str, char: str) -> str:
@@ -70,6 +71,13 @@ def filled(most: int) -> dict:
     character that is not a space, at most `most`; the server's own check gives the message."""
     return {"maxLength": most, "pattern": NOT_BLANK}
 
+
+# One tag in a query (?tag=): what app.tags.normalise_tag accepts, or empty (no filter, as a
+# form's blank choice sends it), declared so the schema says it.
+ONE_TAG = "^$|^[^,|\\x00-\\x1f\\x7f]*[^\\s,|\\x00-\\x1f\\x7f][^,|\\x00-\\x1f\\x7f]*$"
+TagQ = Query(None, max_length=64, json_schema_extra={"pattern": ONE_TAG},
+             description="Only comparisons with this tag (e.g. character walk); ',' and '|' separate "
+                         "tags, so one tag has neither; empty: every comparison.")
 
 NOT_BLANK = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
 
@@ -116,6 +124,7 @@ def body_limit(scope, settings) -> int:
     limit = settings.max_body_bytes
     if headers.get(b"content-type", b"").startswith(b"multipart/form-data") or scope["path"] in IMAGE_BODIES:
         limit += math.ceil(settings.max_upload_bytes * 4 / 3)   # base64 grows an image by a third
+        limit += math.ceil(settings.max_reference_bytes * 4 / 3)   # and a reference video (app/reference.py)
     return limit
 
 

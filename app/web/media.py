@@ -4,9 +4,6 @@ cached as immutable."""
 
 from __future__ import annotations
 
-import os
-from email.utils import parsedate_to_datetime
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import select
@@ -17,43 +14,41 @@ from app.blind import download_stem
 from app.errors import NotFound
 from app.models import Board, Comparison, Take
 from app.web.identity import ActorDep
+from app.web.media_grants import IMMUTABLE, Plan, answer, not_modified
 from app.web.schemas import errors
 from app.web.services import Services, ServicesDep, SessionDep
+from app.web.stream import object_headers, stream_object
 from app.web.views import original_type, original_url
 
 router = APIRouter(tags=["media"])
 MISSING = errors(404)
-IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-def _file(request: Request, svc: Services, key: str | None, media_type: str, filename: str | None = None) -> Response:
+async def _file(request: Request, svc: Services, key: str | None, media_type: str,
+                filename: str | None = None) -> Response:
+    """The answer for a file the actor may see (the caller checked). A local file's answer
+    is remembered for this path and these credentials for MEDIA_GRANT_TTL_S (app/web/media_grants.py),
+    so the player's next Range requests skip the check."""
     storage = svc.storage
+    if not storage.is_local:
+        return await _stored(request, svc, key, media_type, filename)
     if not key or not storage.exists(key):
         raise NotFound("no such media")
-    path = storage.path(key)
-    response = FileResponse(path, media_type=media_type, filename=filename, stat_result=os.stat(path),
-                            content_disposition_type="inline" if filename is None else "attachment",
-                            headers={"Cache-Control": IMMUTABLE})
-    if _not_modified(request, response.headers):
-        return Response(status_code=304, headers={k: response.headers[k] for k in ("etag", "last-modified",
-                                                                                    "cache-control")})
+    plan = Plan(key, media_type, filename)
+    response = answer(request, svc.settings, storage, plan)
+    svc.media_grants.put(request.scope, plan)
     return response
 
 
-def _not_modified(request: Request, headers) -> bool:
-    """RFC 9110 §13.1: If-None-Match wins over If-Modified-Since; a revalidating player or
-    browser then gets 304 instead of the clip again."""
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        etag = headers["etag"].removeprefix("W/")
-        return inm.strip() == "*" or etag in {t.strip().removeprefix("W/") for t in inm.split(",")}
-    ims = request.headers.get("if-modified-since")
-    if ims and "range" not in request.headers:
-        try:
-            return parsedate_to_datetime(headers["last-modified"]) <= parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            return False
-    return False
+async def _stored(request: Request, svc: Services, key: str | None, media_type: str, filename: str | None) -> Response:
+    """The same answer from object storage (app/web/stream.py): streamed with Range, 304 alike."""
+    obj = await svc.storage.stat(key)
+    if obj is None:
+        raise NotFound("no such media")
+    headers = object_headers(obj, filename, IMMUTABLE)
+    if not_modified(request, headers):
+        return Response(status_code=304, headers={k: headers[k] for k in ("etag", "last-modified", "cache-control")})
+    return stream_object(request, svc.storage, key, obj, media_type, headers)
 
 
 async def _take(s: AsyncSession, actor: Actor, take_id: str) -> Take:
@@ -67,9 +62,9 @@ async def _take(s: AsyncSession, actor: Actor, take_id: str) -> Take:
 async def take_video(take_id: str, request: Request, s: SessionDep, actor: ActorDep, svc: ServicesDep):
     take = await _take(s, actor, take_id)
     if take.proxy_key:
-        return _file(request, svc, take.proxy_key, "video/mp4")
+        return await _file(request, svc, take.proxy_key, "video/mp4")
     # No proxy: the original is MP4/MOV (played as MP4) or WebM (probe said so; see app.media).
-    return _file(request, svc, take.clip_key, "video/webm" if original_type(take)[0] == "webm" else "video/mp4")
+    return await _file(request, svc, take.clip_key, "video/webm" if original_type(take)[0] == "webm" else "video/mp4")
 
 
 @router.get("/media/takes/{take_id}/original.{ext}", summary="The untouched original, as a download",
@@ -88,23 +83,39 @@ async def take_original(take_id: str, ext: str, request: Request, s: SessionDep,
     blind = (await s.execute(select(Board.blind).join(Comparison, Comparison.board_id == Board.id)
                              .where(Comparison.id == take.comparison_id))).scalar_one()
     stem = download_stem(take, blind)
-    return _file(request, svc, take.clip_key, mime, filename=f"{stem}.{real_ext}")
+    return await _file(request, svc, take.clip_key, mime, filename=f"{stem}.{real_ext}")
 
 
 @router.get("/media/takes/{take_id}/poster.jpg", summary="The take's poster frame",
             response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}, **MISSING})
 async def take_poster(take_id: str, request: Request, s: SessionDep, actor: ActorDep, svc: ServicesDep):
     take = await _take(s, actor, take_id)
-    return _file(request, svc, take.poster_key, "image/jpeg")
+    return await _file(request, svc, take.poster_key, "image/jpeg")
+
+
+async def _comparison_file(request: Request, svc: Services, s, actor, comparison_id: str, what: str,
+                           key_of, mime_field: str, default_mime: str) -> Response:
+    """A comparison's own upload (its source image, its reference video): a 404 alike for a
+    comparison the actor may not see, one that does not exist, and one without the file."""
+    try:
+        c, _ = await comparison_for(s, actor, comparison_id, "view")
+    except NotFound:
+        raise NotFound(f"no such {what}") from None
+    key = key_of(c)
+    if not key:
+        raise NotFound(f"no such {what}")
+    return await _file(request, svc, key, c.params.get(mime_field, default_mime))
+
+
+@router.get("/media/comparisons/{comparison_id}/reference", summary="The comparison's reference video",
+            response_class=FileResponse, responses={200: {"content": {"video/*": {}}}, **MISSING})
+async def reference_video(comparison_id: str, request: Request, s: SessionDep, actor: ActorDep, svc: ServicesDep):
+    return await _comparison_file(request, svc, s, actor, comparison_id, "video", lambda c: c.reference_video,
+                                  "reference_mime", "video/mp4")
 
 
 @router.get("/media/comparisons/{comparison_id}/source", summary="The comparison's source image",
             response_class=FileResponse, responses={200: {"content": {"image/*": {}}}, **MISSING})
 async def source_image(comparison_id: str, request: Request, s: SessionDep, actor: ActorDep, svc: ServicesDep):
-    try:
-        c, _ = await comparison_for(s, actor, comparison_id, "view")
-    except NotFound:
-        raise NotFound("no such image") from None
-    if not c.source_image:
-        raise NotFound("no such image")
-    return _file(request, svc, c.source_image, c.params.get("image_mime", "application/octet-stream"))
+    return await _comparison_file(request, svc, s, actor, comparison_id, "image", lambda c: c.source_image,
+                                  "image_mime", "application/octet-stream")

@@ -36,9 +36,10 @@ async def managed(s: AsyncSession, actor: Actor, slug: str) -> Board:
     return board
 
 
-async def new_invite(s: AsyncSession, actor: Actor, slug: str, role: str, hours) -> tuple[Board, inv.NewInvite]:
+async def new_invite(s: AsyncSession, actor: Actor, slug: str, role: str, hours, secret: str
+                     ) -> tuple[Board, inv.NewInvite]:
     board = await managed(s, actor, slug)
-    return board, await inv.create_invite(s, board, actor.user_id, role, hours)
+    return board, await inv.create_invite(s, board, actor.user_id, role, hours, secret=secret)
 
 
 async def revoke_invite(s: AsyncSession, actor: Actor, slug: str, invite_id: str) -> Board:
@@ -74,7 +75,8 @@ async def invite_form(slug: str, request: Request, svc: ServicesDep, s: SessionD
     form = await request.form()
     try:
         board, new = await new_invite(s, actor, slug, str(form.get("role") or "voter"),
-                                      form.get("expires_in_hours") or inv.DEFAULT_HOURS)
+                                      form.get("expires_in_hours") or inv.DEFAULT_HOURS,
+                                      svc.settings.resolved_secret())
     except TakesError as exc:
         return await settings_page(request, svc, s, board, status_code=exc.status_code, invite_error=exc.message)
     return await settings_page(request, svc, s, board, new_invite=invite_url(request, new.token),
@@ -147,15 +149,18 @@ async def api_remove_member(slug: str, user_id: str, s: SessionDep, actor: Actor
 
 @router.get("/api/boards/{slug}/invites", tags=["members"], summary="A board's usable invites (owners)",
             response_model=list[InviteOut], response_model_exclude_unset=True, responses=OWNERS)
-async def api_invites(slug: str, s: SessionDep, actor: ActorDep) -> list[dict]:
-    return [invite_json(i) for i in await inv.list_invites(s, await managed(s, actor, slug))]
+async def api_invites(slug: str, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep) -> list[dict]:
+    secret = svc.settings.resolved_secret()
+    return [{**invite_json(i), "url": invite_url(request, t) if (t := inv.invite_token(i, secret)) else None}
+            for i in await inv.list_invites(s, await managed(s, actor, slug))]
 
 
 @router.post("/api/boards/{slug}/invites", tags=["members"], status_code=201,
-             summary="Make an invite link (owners); its URL is in this response only",
+             summary="Make an invite link (owners); its URL is also listed while it is usable",
              response_model=InviteOut, responses=OWNERS)
-async def api_create_invite(slug: str, body: InviteIn, request: Request, s: SessionDep, actor: ActorDep) -> dict:
-    _, new = await new_invite(s, actor, slug, body.role, body.expires_in_hours)
+async def api_create_invite(slug: str, body: InviteIn, request: Request, svc: ServicesDep, s: SessionDep,
+                            actor: ActorDep) -> dict:
+    _, new = await new_invite(s, actor, slug, body.role, body.expires_in_hours, svc.settings.resolved_secret())
     return {**invite_json(new.invite), "url": invite_url(request, new.token)}
 
 

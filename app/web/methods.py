@@ -17,9 +17,25 @@ METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 def allowed_methods(routes, scope) -> list[str]:
     """The methods some route fully matches at this request's path (each route asked through
-    Starlette's own `matches`, so included routers are searched too)."""
-    return [m for m in METHODS
-            if any(route.matches({**scope, "method": m})[0] == Match.FULL for route in routes)]
+    Starlette's own `matches`, so included routers are searched too). Where a literal path and
+    a parameter's both match (`/api/suites/preview` and `/api/suites/{suite_id}`), the path is
+    the literal one's, as /openapi.json lists it: only the routes with the fewest parameters
+    count."""
+    found = [(len(getattr(route, "param_convertors", {})), m) for m in METHODS for route in _leaves(routes)
+             if route.matches({**scope, "method": m})[0] == Match.FULL]
+    fewest = min((n for n, _ in found), default=0)
+    return sorted({m for n, m in found if n == fewest})
+
+
+def _leaves(routes):
+    """The routes themselves, through FastAPI's included-router wrappers (no prefixes are used:
+    every path is written in full, so a wrapped route's path is the one it serves)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaves(inner.routes)
+        else:
+            yield route
 
 
 class AllowedMethods:

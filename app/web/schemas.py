@@ -45,6 +45,8 @@ class EstimateOut(BaseModel):
     duration_s: float | None = None
     durations: dict[str, float] = {}
     resolution: str | None = None
+    problems: list[str] = Field([], description="What a chosen model would refuse of this request (the catalog's rules): "
+                                         "the form shows no price while there are any.")
 
 
 # ---- comparisons and takes --------------------------------------------------------------------
@@ -65,6 +67,8 @@ class ComparisonIn(RequestIn):
     negative_prompt: str | None = None
     audio: bool = False
     image: str | None = Field(None, description="Source image for image-to-video, as a base64 data URL.")
+    reference_video: str | None = Field(None, description=(
+        "Reference video for motion-control models (Kling v3 Motion Control), as a base64 data URL: MP4, MOV or WebM."))
     rewrite_prompt: bool = Field(False, description=(
         "Let providers rewrite the prompt (MiniMax prompt_optimizer, fal Veo auto_fix, fal Wan "
         "enable_prompt_expansion). Off by default, so every model gets the same words."))
@@ -73,6 +77,31 @@ class ComparisonIn(RequestIn):
 class TakeError(BaseModel):
     code: str | None = None
     message: str | None = None
+
+
+class AudioChecksOut(BaseModel):
+    loudness_lufs: float | None = Field(None, description="EBU R128 integrated loudness (null: too quiet to gate).")
+    peak_dbfs: float | None = None
+    silent_fraction: float = Field(description="Share of 100 ms windows below −60 dBFS.")
+    silent: bool
+
+
+class TakeChecksOut(BaseModel):
+    """The take checks (app/take_checks.py), computed on CPU after download."""
+
+    analysed_frames: int
+    black_fraction: float
+    black_stretches: list[list[float]] = Field(description="[start, end] seconds of black of at least 0.5 s.")
+    frozen_fraction: float
+    frozen_stretches: list[list[float]] = Field(description="[start, end] seconds of a still picture of at least 0.5 s.")
+    hard_cuts: list[float] = Field(description="Seconds at which the picture cuts hard.")
+    mean_motion: float = Field(description="Mean |Δluma| per frame, 0–255, over 160-px frames.")
+    flicker: float = Field(description="Mean frame-to-frame brightness wobble, luma levels.")
+    sharpness: float | None = Field(None, description="Variance of the Laplacian of the keyframes at 360 rows.")
+    audio: AudioChecksOut | None = None
+    flags: list[str] = Field(description='What a reviewer should look at, e.g. "mostly black (100%)".')
+    version: int
+    cpu_s: float
 
 
 class TakeOut(BaseModel):
@@ -107,6 +136,11 @@ class TakeOut(BaseModel):
         "download; null until checked, and while a blind board is not revealed."))
     delivery_notes: list[str] = Field([], description='What differs from the request, e.g. "delivered 960×540 for 1080p".')
     rewritten_prompt: str | None = Field(None, description="The prompt the provider says it used, where it rewrote ours.")
+    actual_cost_usd: float | None = Field(None, description=(
+        "What the provider reported the take cost (Runway credits, Ark tokens, Replicate predict time), in US dollars."))
+    cost_usage: dict[str, Any] | None = Field(None, description="The usage the actual cost was computed from.")
+    checks: TakeChecksOut | None = Field(None, description="Take checks; null until computed, and while a blind board is not revealed.")
+    checks_flagged: bool | None = Field(None, description="Mostly black or frozen: flagged for the reviewer.")
 
 
 class ComparisonOut(BaseModel):
@@ -115,6 +149,7 @@ class ComparisonOut(BaseModel):
     prompt: str
     params: dict[str, Any]
     source_image_url: str | None = None
+    reference_video_url: str | None = Field(None, description="The reference video a motion-control model follows.")
     created_at: str
     cost_estimate_usd: float | None = None
     blind: bool
@@ -137,6 +172,8 @@ class VoteIn(RequestIn):
     best: str | None = Field(None, description="best-of-N: the chosen take id")
     takes: list[str] | None = Field(None, description="best-of-N: the takes shown (default all ready)", json_schema_extra=IDS)
     ranking: list[str] | None = Field(None, description="ranking: take ids, best first", json_schema_extra=IDS)
+    pick: str | None = Field(None, max_length=24, description="The pick id `GET /api/boards/{slug}/next` gave; "
+                             "without it the latest pick of this comparison you were given applies.")
 
 
 class VotePairOut(BaseModel):
@@ -148,6 +185,9 @@ class VotePairOut(BaseModel):
     winner: str
     position_a: int | None = None
     position_b: int | None = None
+    sampled_by: str | None = Field(None, description="How the pair came to be shown: active, uniform (a `next` "
+                                   "pick), manual, same_ballot (another pair of a ballot answering a pick).")
+    sample_probability: float | None = Field(None, description="The pick's probability under the mixed policy.")
 
 
 class BallotOut(BaseModel):
@@ -157,6 +197,13 @@ class BallotOut(BaseModel):
 
 class NextOut(BaseModel):
     comparison: str | None = Field(description="The next comparison's id; null when every one is voted on.")
+    pick: str | None = Field(None, description="The pick's id (a vote may name it); null when the comparison "
+                             "was offered without a pick (its takes are still being made).")
+    takes: list[str] | None = Field(None, description="The two takes to compare (take ids), when picked.")
+    sampled_by: str | None = Field(None, description="active (the pair that most reduces the uncertainty about "
+                                   "the top models) or uniform (the fixed random share).")
+    probability: float | None = Field(None, description="The chance of this exact comparison and pair under the "
+                                      "mixed policy (for inverse-propensity weighting).")
 
 
 # ---- comments ---------------------------------------------------------------------------------
@@ -210,6 +257,18 @@ class NameOut(BaseModel):
     name: str | None = None
 
 
+class SelectionIn(RequestIn):
+    name: str = Field(description="What to call it (\"my usual four\"); saving a name again replaces it.",
+                      json_schema_extra=filled(40))
+    models: list[str] = Field(description="Catalog model ids, 1–6.", max_length=6)
+
+
+class SelectionOut(BaseModel):
+    id: str
+    name: str
+    models: list[str]
+
+
 class TokenIn(RequestIn):
     name: str = Field(description="What the token is for (shown in your token list).",
                       json_schema_extra=filled(80))
@@ -222,3 +281,11 @@ class TokenOut(BaseModel):
     created_at: str
     last_used_at: str | None = None
     token: str | None = Field(None, description="The secret: in the response that made it, and only there.")
+
+
+class HookOut(BaseModel):
+    """The answer to a provider's webhook (app/web/hooks.py)."""
+
+    status: str                    # accepted | duplicate | ignored | challenge
+    detail: str
+    challenge: str | None = None   # MiniMax's verification request, echoed back

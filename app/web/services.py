@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import Catalog
 from app.db import Database
+from app.events import MemoryBus
 from app.jobs.runner import Queue
 from app.providers import Providers
 from app.ratelimit import Limits
 from app.settings import Settings
-from app.storage import LocalStorage
+from app.storage import Storage
+from app.web.media_grants import Grants
 
 
 @dataclass
@@ -40,11 +42,13 @@ class Services:
     db: Database
     catalog: Catalog
     providers: Providers
-    storage: LocalStorage
+    storage: Storage
     queue: Queue
     templates: Jinja2Templates
     limits: Limits
     memo: Memo
+    events: MemoryBus
+    media_grants: Grants
 
     def render(self, request: Request, name: str, ctx: dict, status_code: int = 200,
                headers: dict | None = None) -> HTMLResponse:
@@ -55,10 +59,13 @@ def services_of(request: Request) -> Services:
     """The app's services, for a route (through `services`), an error handler or the guard."""
     st = request.app.state
     return Services(settings=st.settings, db=st.db, catalog=st.catalog, providers=st.providers, storage=st.storage,
-                    queue=st.queue, templates=st.templates, limits=st.limits, memo=st.memo)
+                    queue=st.queue, templates=st.templates, limits=st.limits, memo=st.memo,
+                    events=st.events, media_grants=st.media_grants)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    hop on every request for what is a handful of attribute reads."""
     return services_of(request)
 
 
@@ -66,7 +73,9 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 
 async def session(svc: ServicesDep) -> AsyncIterator[AsyncSession]:
-    """One database session per request, closed when the response is done."""
+    """One database session per request, closed when the response is done. The guard
+    (app.web.identity) asks for it too, and FastAPI hands both the same one: one connection
+    checkout and one transaction for the actor lookup and the route."""
     async with svc.db.session() as s:
         yield s
 

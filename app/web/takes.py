@@ -5,14 +5,12 @@ editor role on the board (app.access)."""
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import Actor, comparison_for
-from app.comparisons import reroll, set_accepted
+from app.comparisons import cancel_at_provider, reroll, set_accepted
 from app.errors import NotFound
 from app.models import Take, utcnow
 from app.web.identity import ActorDep
@@ -21,7 +19,6 @@ from app.web.services import Services, ServicesDep, SessionDep
 from app.web.views import take_json
 
 router = APIRouter()
-log = logging.getLogger("takes")
 EDITORS = errors(403, 404, 409)
 
 
@@ -44,12 +41,8 @@ async def cancel_take(svc: Services, s: AsyncSession, actor: Actor, comparison_i
     take.status, take.finished_at, take.error_code = "cancelled", utcnow(), "cancelled"
     take.error_message = "cancelled by a reviewer"
     await s.commit()
-    spec, provider = svc.catalog.get(take.model_id), svc.providers.get(take.provider)
-    if provider and spec and take.remote_id:
-        try:
-            await provider.cancel(spec, take.remote_id, take.remote_meta or {})
-        except Exception:  # best effort: the take is cancelled on our side either way
-            log.info("take %s: the provider's cancel failed; cancelled here", take.id, exc_info=True)
+    await svc.events.take_changed(svc.db, take.id)
+    await cancel_at_provider(take, svc.catalog, svc.providers)
     return take
 
 
@@ -58,6 +51,7 @@ async def reroll_model(svc: Services, s: AsyncSession, actor: Actor, comparison_
     c, _ = await comparison_for(s, actor, comparison_id, "edit")
     take = await reroll(s, c, model, catalog=svc.catalog, providers=svc.providers)
     await svc.queue.enqueue([take.id])
+    await svc.events.comparison_changed(c.id, c.board_id)
     return take
 
 

@@ -12,7 +12,8 @@ from markupsafe import Markup
 from app.access import allows
 from app.boards import CRITERIA, criteria_for
 from app.settings import Settings
-from app.web.views import original_url
+from app.web.fragments import fragment, keyed
+from app.web.views import original_url, reference_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATUS_LABELS = {
@@ -90,4 +91,17 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.globals["current_actor"] = current_actor
     env.filters["timecode"] = timecode
     env.globals["tiles_for"] = lambda view: [t.as_player_tile() for t in view.ready_tiles]
+    env.globals["reference_tile"] = reference_tile
+    env.globals["fragment"] = fragment   # rendered once per data object (app/web/fragments.py)
+    env.globals["keyed"] = keyed         # rendered once per value shown (board cards)
     return templates
+
+
+def reference_tile(c) -> dict | None:
+    """The reference video's tile for the grid (templates/partials/reference_tile.html), or None."""
+    if not c.reference_video:
+        return None
+    p = c.typed_params
+    w, h = p.reference_size or (16, 9)
+    return {"url": reference_url(c), "mime": p.reference_mime, "width": w, "height": h,
+            "duration_s": p.reference_duration_s or 0.0}

@@ -34,6 +34,10 @@ def poster_url(take: Take) -> str | None:
     return f"/media/takes/{take.id}/poster.jpg" if take.poster_key else None
 
 
+def reference_url(c: Comparison) -> str | None:
+    return f"/media/comparisons/{c.id}/reference" if c.reference_video else None
+
+
 def model_name(catalog: Catalog, model_id: str) -> str:
     spec = catalog.get(model_id)
     return spec.name if spec else model_id
@@ -54,6 +58,8 @@ def take_json(take: Take, catalog: Catalog) -> dict:
         "generation_s": take.generation_s,
         "as_asked": take.as_asked, "delivery_notes": list(take.delivery_notes or []),
         "rewritten_prompt": take.rewritten_prompt,
+        "actual_cost_usd": take.actual_cost_usd, "cost_usage": take.cost_usage,
+        "checks": take.checks or None, "checks_flagged": take.checks_flagged,
     }
 
 
@@ -65,6 +71,7 @@ def comparison_json(c: Comparison, catalog: Catalog, view: ComparisonView | None
     out = {
         "id": c.id, "board": c.board.slug, "prompt": c.prompt, "params": c.params,
         "source_image_url": f"/media/comparisons/{c.id}/source" if c.source_image else None,
+        "reference_video_url": reference_url(c),
         "created_at": c.created_at.isoformat(),
         "cost_estimate_usd": _sum([t.cost_estimate_usd for t in c.takes]),
         "blind": bool(view and view.blind), "revealed": True,
@@ -87,9 +94,10 @@ def _blind_take_json(take: Take, label: str, all_done: bool) -> dict:
         "id": take.id, "label": label, "model": None, "model_name": None,
         "status": take.status if shown else ("finished" if take.terminal else "generating"),
         "video_url": video_url(take) if shown else None, "poster_url": poster_url(take) if shown else None,
-        "duration_s": take.duration_s if shown else None, "fps": take.fps if shown else None,
-        "width": take.width if shown else None, "height": take.height if shown else None,
-        "has_audio": take.has_audio if shown else None,
+        # length, frame rate, size and whether there is an audio track differ by model: kept
+        # back until the vote, as the page's tiles do (app/blind.py §7); the sound itself is in
+        # the clip and part of what is judged
+        "duration_s": None, "fps": None, "width": None, "height": None, "has_audio": None,
         "error": {"code": take.error_code, "message": None} if shown and take.status == "failed" else None,
     }
 
@@ -120,6 +128,8 @@ class ComparisonView:
     revealed: bool
     all_done: bool
     role: str | None = None      # the viewer's role on the board (what the page offers them)
+    asked: tuple[str, str] | None = None   # the pair `next` asked this voter to compare (app/picks.py)
+    observer: bool = False       # an owner or editor watching: sees results at once, votes not blind
 
     @property
     def ready_tiles(self) -> list[Tile]:
@@ -134,9 +144,10 @@ class ComparisonView:
         return ",".join(t.take.id for t in self.ready_tiles) + (":r" if self.revealed else "") if self.show_grid else ""
 
 
-def comparison_view(c: Comparison, catalog: Catalog, voter_id: str | None, voted: bool) -> ComparisonView:
+def comparison_view(c: Comparison, catalog: Catalog, voter_id: str | None, voted: bool,
+                    observer: bool = False) -> ComparisonView:
     blind = c.board.blind
-    revealed = blind_rules.revealed(blind, voted)
+    revealed = blind_rules.revealed(blind, voted, observer)
     order = screen_order(list(c.takes), voter_id, c.id, shuffle=blind)
     tiles = []
     slots = iter(range(len(order)))
@@ -146,102 +157,64 @@ def comparison_view(c: Comparison, catalog: Catalog, voter_id: str | None, voted
         if take.attempt > 1:
             name += f" · take {take.attempt}"
         tiles.append(Tile(take, label, name if revealed else None, next(slots) if take.status == "ready" else -1))
-    return ComparisonView(c, tiles, blind, revealed, all(t.terminal for t in c.takes))
+    return ComparisonView(c, tiles, blind, revealed, all(t.terminal for t in c.takes), observer=observer)
 
 
-# ---- the board page ---------------------------------------------------------------------------
-
-COMPARISON_STATUSES = {"generating": "Generating", "ready": "Ready", "failed": "Nothing playable"}
+def ballot_choice(rows: list, tiles: list[Tile]) -> tuple[str, list[str]]:
+    """What a ballot chose, in words, and the take ids it picked: the reveal after a vote says
+    "You chose B (Blocks) over A (Aurora)", so a reviewer sees their pick against the names."""
+    who = {t.take.id: f"{t.label} ({t.name})" if t.name else t.label for t in tiles}
+    first = rows[0]
+    winner_of = (lambda v: v.take_a_id if v.winner == "model_a" else v.take_b_id)
+    if first.kind == "pair":
+        a, b = who.get(first.take_a_id, "?"), who.get(first.take_b_id, "?")
+        if first.winner == "tie":
+            return f"You called {a} and {b} a tie.", []
+        if first.winner not in ("model_a", "model_b"):
+            return f"You said {a} and {b} are both bad.", []
+        won = winner_of(first)
+        lost = first.take_b_id if won == first.take_a_id else first.take_a_id
+        return f"You chose {who.get(won, '?')} over {who.get(lost, '?')}.", [won]
+    if first.kind == "best":
+        best = winner_of(first)
+        return f"You picked {who.get(best, '?')} as the best of {len(rows) + 1}.", [best]
+    wins: dict[str, int] = {}
+    for v in rows:
+        for tid in (v.take_a_id, v.take_b_id):
+            wins.setdefault(tid, 0)
+        wins[winner_of(v)] += 1
+    order = sorted(wins, key=lambda tid: -wins[tid])
+    return "Your ranking: " + " > ".join(who.get(t, "?") for t in order) + ".", order[:1]
 
 
 @dataclass
-class BoardCard:
-    comparison: Comparison
-    status: str                  # generating | ready | failed
-    ready: int
-    total: int
-    ballots: int
-    comments: int
-    voted: bool
-    posters: list[Take]
-    shares: list[tuple[str, float, int]] | None  # (model name, win share, pairs); None while blind and unvoted
-    names: list[str] | None = None  # the models, where names may be shown
+class RecentComparison:
+    """A line of the home page's recent comparisons: what it shows, nothing more."""
+
+    id: str
+    prompt: str
+    created_at: object
+    board_name: str
+    takes: int = 0
+    ready: int = 0
 
 
-@dataclass
-class BoardOverview:
-    cards: list[BoardCard]
-    total: int                   # comparisons on the board, before filters
-    votable: int                 # with at least two ready takes
-    voted: int                   # … of which I have voted on
-    models: list[tuple[str, str]]  # (id, name) of every model on the board, for the filter
-    filters: dict
+async def recent_comparisons(s, boards: list, limit: int = 12) -> list[RecentComparison]:
+    """The newest comparisons of these boards, with their take counts: two small Core queries
+    (the ORM objects with their takes and boards cost more than the rest of the page)."""
+    from sqlalchemy import case, func, select
 
-
-def comparison_status(c: Comparison) -> str:
-    if any(not t.terminal for t in c.takes):
-        return "generating"
-    return "ready" if any(t.status == "ready" for t in c.takes) else "failed"
-
-
-def win_shares(rows, catalog: Catalog) -> list[tuple[str, float, int]]:
-    """Each model's share of its pairwise outcomes in one comparison (a tie counts half)."""
-    score: dict[str, float] = {}
-    pairs: dict[str, int] = {}
-    for model_a, model_b, winner in rows:
-        for m in (model_a, model_b):
-            pairs[m] = pairs.get(m, 0) + 1
-            score.setdefault(m, 0.0)
-        if winner == "model_a":
-            score[model_a] += 1
-        elif winner == "model_b":
-            score[model_b] += 1
-        else:
-            score[model_a] += 0.5
-            score[model_b] += 0.5
-    out = [(model_name(catalog, m), score[m] / pairs[m], pairs[m]) for m in pairs]
-    return sorted(out, key=lambda x: (-x[1], x[0]))
-
-
-async def board_overview(s, board, catalog: Catalog, voter_id: str | None, *, model: str = "", status: str = "",
-                         mine: str = "") -> BoardOverview:
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import selectinload
-
-    from app.models import Comment, Vote
-
-    comparisons = (await s.execute(
-        select(Comparison).where(Comparison.board_id == board.id).options(selectinload(Comparison.takes))
-        .order_by(Comparison.created_at.desc(), Comparison.id))).scalars().all()
-    active = (Vote.board_id == board.id) & Vote.superseded_at.is_(None)
-    ballots = dict((await s.execute(select(Vote.comparison_id, func.count(func.distinct(Vote.ballot_id)))
-                                    .where(active).group_by(Vote.comparison_id))).all())
-    comments = dict((await s.execute(select(Comment.comparison_id, func.count()).where(Comment.board_id == board.id)
-                                     .group_by(Comment.comparison_id))).all())
-    mine_ids = set((await s.execute(select(Vote.comparison_id).where(active, Vote.voter_id == voter_id)
-                                    .distinct())).scalars().all()) if voter_id else set()
-    outcomes: dict[str, list] = {}
-    for cid, a, b, w in (await s.execute(select(Vote.comparison_id, Vote.model_a, Vote.model_b, Vote.winner)
-                                         .where(active))).all():
-        outcomes.setdefault(cid, []).append((a, b, w))
-    model_ids = sorted({t.model_id for c in comparisons for t in c.takes})
-    cards, votable, voted = [], 0, 0
-    for c in comparisons:
-        ready = sum(t.status == "ready" for t in c.takes)
-        did = c.id in mine_ids
-        if ready >= 2:
-            votable += 1
-            voted += did
-        st = comparison_status(c)
-        if (model and all(t.model_id != model for t in c.takes)) or (status and st != status) \
-                or (mine == "voted" and not did) or (mine == "unvoted" and did):
-            continue
-        posters = blind_rules.poster_order(c.takes, board.blind)
-        shown = blind_rules.revealed(board.blind, did)
-        cards.append(BoardCard(c, st, ready, len(c.takes), ballots.get(c.id, 0), comments.get(c.id, 0), did,
-                               posters[:4], win_shares(outcomes.get(c.id, []), catalog) if shown else None,
-                               [model_name(catalog, t.model_id) for t in c.takes]
-                               if blind_rules.card_names_shown(board.blind) else None))
-    return BoardOverview(cards, len(comparisons), votable, voted,
-                         [(m, model_name(catalog, m)) for m in model_ids],
-                         {"model": model, "status": status, "mine": mine})
+    if not boards:
+        return []
+    names = {b.id: b.name for b in boards}
+    out = [RecentComparison(cid, prompt, created, names[bid]) for cid, prompt, created, bid in (await s.execute(
+        select(Comparison.id, Comparison.prompt, Comparison.created_at, Comparison.board_id)
+        .where(Comparison.board_id.in_(list(names))).order_by(Comparison.created_at.desc()).limit(limit))).all()]
+    if out:
+        counts = {cid: (n, r) for cid, n, r in (await s.execute(
+            select(Take.comparison_id, func.count(), func.sum(case((Take.status == "ready", 1), else_=0)))
+            .where(Take.comparison_id.in_([c.id for c in out])).group_by(Take.comparison_id))).all()}
+        for c in out:
+            c.takes, c.ready = counts.get(c.id, (0, 0))
+            c.ready = int(c.ready or 0)
+    return out

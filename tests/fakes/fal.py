@@ -63,6 +63,62 @@ class FalState:
     jobs: dict[str, FalJob] = field(default_factory=dict)
 
 
+MOTION_CONTROL_FIELDS = {"prompt", "image_url", "video_url", "character_orientation", "keep_original_sound"}
+
+
+def motion_control_problem(body: dict[str, Any]) -> tuple[str, str] | None:
+    """Kling v3 Motion Control's input as its schema lists it (image_url and video_url required,
+    character_orientation "image" | "video", keep_original_sound bool, prompt ≤ 2500): the
+    first (field, message) it refuses, else None."""
+    for field, kind in (("image_url", "image"), ("video_url", "video")):
+        value = body.get(field)
+        if not isinstance(value, str) or not (value.startswith("https://") or value.startswith(f"data:{kind}/")):
+            return field, f"{field} must be an HTTPS URL or a data:{kind}/… URI"
+    if body.get("character_orientation", "image") not in ("image", "video"):
+        return "character_orientation", "must be 'image' or 'video'"
+    if not isinstance(body.get("keep_original_sound", True), bool):
+        return "keep_original_sound", "must be a boolean"
+    if len(body.get("prompt") or "") > 2500:
+        return "prompt", "at most 2500 characters"
+    unknown = set(body) - MOTION_CONTROL_FIELDS
+    if unknown:
+        return sorted(unknown)[0], "extra inputs are not permitted"
+    return None
+
+
+# fal signs webhooks with ED25519 and publishes the public keys as JWKS (docs/providers/webhooks.md);
+# the fake's key is fixed so a test can sign a delivery exactly as fal would.
+WEBHOOK_KEY_SEED = bytes(range(32))
+WEBHOOK_USER_ID = "fal-user-1234"
+
+
+def webhook_delivery(payload: dict[str, Any], *, timestamp: int | None = None, seed: bytes = WEBHOOK_KEY_SEED,
+                     user_id: str = WEBHOOK_USER_ID) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of a webhook as fal sends it for `payload` (request_id, status, payload)."""
+    import hashlib
+    import json
+    import time
+
+    from nacl.signing import SigningKey
+
+    body = json.dumps(payload).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    message = f"{payload['request_id']}\n{user_id}\n{stamp}\n{hashlib.sha256(body).hexdigest()}".encode()
+    signature = SigningKey(seed).sign(message).signature.hex()
+    return ({"X-Fal-Webhook-Request-Id": payload["request_id"], "X-Fal-Webhook-User-Id": user_id,
+             "X-Fal-Webhook-Timestamp": stamp, "X-Fal-Webhook-Signature": signature,
+             "Content-Type": "application/json"}, body)
+
+
+def jwks() -> dict[str, Any]:
+    import base64
+
+    from nacl.signing import SigningKey
+
+    x = base64.urlsafe_b64encode(bytes(SigningKey(WEBHOOK_KEY_SEED).verify_key)).rstrip(b"=").decode()
+    return {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "fake-1", "use": "sig", "alg": "EdDSA"}]}
+
+
 def create_app(state: FalState | None = None) -> Starlette:
     state = state or FalState()
 
@@ -96,10 +152,14 @@ def create_app(state: FalState | None = None) -> Starlette:
             return resp
         endpoint = request.path_params["endpoint"]
         body = await request.json()
-        state.creates.append({"endpoint": endpoint, "body": body, "headers": dict(request.headers)})
+        state.creates.append({"endpoint": endpoint, "body": body, "headers": dict(request.headers),
+                              "query": dict(request.query_params)})
         failure, state.fail_next_create = state.fail_next_create, None
         if isinstance(failure, int):
             return fault(failure)
+        if endpoint.endswith("/motion-control") and (problem := motion_control_problem(body)):
+            return JSONResponse({"detail": [{"loc": ["body", problem[0]], "msg": problem[1], "type": "value_error"}]},
+                                status_code=422)
         owner, alias = endpoint.split("/")[:2]
         job = FalJob(id=str(uuid.uuid4()), endpoint=endpoint, outcome=state.next_outcome, body=body)
         state.jobs[job.id] = job
@@ -187,7 +247,11 @@ def create_app(state: FalState | None = None) -> Starlette:
             return Response("Not Found", status_code=404)
         return Response(tiny_mp4(), media_type="video/mp4")
 
+    async def keys(request: Request) -> Response:
+        return JSONResponse(jwks())
+
     app = Starlette(routes=[
+        Route("/.well-known/jwks.json", keys, methods=["GET"]),
         Route("/files/{name}", files, methods=["GET"]),
         Route("/{owner}/{alias}/requests/{rid}/status", status, methods=["GET"]),
         Route("/{owner}/{alias}/requests/{rid}/cancel", cancel, methods=["PUT"]),

@@ -22,6 +22,7 @@ Faults through `ReplicateState`: `fail_next_create` = 401 | 402 | 404 | 422 | 42
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,26 @@ class ReplicateState:
     creates: list[dict[str, Any]] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     predictions: dict[str, Prediction] = field(default_factory=dict)
+    # The account's webhook signing secret (GET /v1/webhooks/default/secret), Standard Webhooks' whsec_ form.
+    webhook_secret: str = "whsec_" + base64.b64encode(b"replicate-fake-webhook-signing-key").decode()
+
+
+def webhook_delivery(secret: str, prediction: dict[str, Any], *, msg_id: str | None = None,
+                     timestamp: float | None = None) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of a webhook as Replicate sends it: the prediction object, signed with
+    Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)."""
+    import json
+    import time
+    from datetime import datetime, timezone
+
+    from standardwebhooks.webhooks import Webhook
+
+    body = json.dumps(prediction)
+    msg_id = msg_id or "msg_" + uuid.uuid4().hex
+    stamp = datetime.fromtimestamp(time.time() if timestamp is None else timestamp, timezone.utc)
+    signature = Webhook(secret).sign(msg_id, stamp, body)
+    return ({"webhook-id": msg_id, "webhook-timestamp": str(int(stamp.timestamp())), "webhook-signature": signature,
+             "content-type": "application/json"}, body.encode())
 
 
 def problem(status: int, title: str, detail: str, **headers: str) -> JSONResponse:
@@ -182,7 +203,13 @@ def create_app(state: ReplicateState | None = None) -> Starlette:
             return Response(b"\xff\xd8\xff\xe0poster", media_type="image/jpeg")
         return Response(tiny_mp4(), media_type="video/mp4")
 
+    async def webhook_secret(request: Request) -> Response:
+        if (resp := unauthorized(request)) is not None:
+            return resp
+        return JSONResponse({"key": state.webhook_secret})
+
     app = Starlette(routes=[
+        Route("/v1/webhooks/default/secret", webhook_secret, methods=["GET"]),
         Route("/v1/models/{owner}/{name}/predictions", create, methods=["POST"]),
         Route("/v1/predictions", create, methods=["POST"]),
         Route("/v1/predictions/{pid}", get, methods=["GET"]),

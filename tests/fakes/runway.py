@@ -22,13 +22,34 @@ from tests.fakes import tiny_mp4
 
 API_SECRET = "key_runway_test_secret"
 VERSION = "2024-11-06"
-# veo3: the SDK types give duration 8 only; its ratios here are Runway's Veo 3.1 ones (an assumption,
-# as in the catalog entry).
-T2V_MODELS = {"gen4.5": {"1280:720", "720:1280"}, "veo3": {"1280:720", "720:1280"}}
+T2V_MODELS = {"gen4.5": {"1280:720", "720:1280"}}
+# Models of other vendors hosted by Runway (runwayml 5.24.0 Veo3_1, Veo3_1Fast, Kling3_0Pro,
+# Kling3_0Standard, Kling3_0_4k, KlingO3Pro, KlingO3Standard, KlingO3_4k, Seedance2, Seedance2Fast,
+# Seedance2Mini, Hailuo3): the same ratios for text and image; the Seedance sets are the 16:9,
+# 9:16 and 1:1 members of the SDK's longer lists (Fast and Mini: "480p and 720p only"). veo3 is
+# gone from 5.24.0's request types, so, like an unknown model, it is refused.
+_K4 = {"3840:2160", "2160:3840", "2880:2880"}
+_K1080 = {"1920:1080", "1080:1920", "1440:1440"}
+_K720 = {"1280:720", "720:1280", "960:960"}
+HOSTED = {
+    "veo3.1": {"1280:720", "720:1280", "1920:1080", "1080:1920"},
+    "veo3.1_fast": {"1280:720", "720:1280", "1920:1080", "1080:1920"},
+    "kling3.0_pro": _K1080, "kling3.0_standard": _K720, "kling3.0_4k": _K4,
+    "klingO3_pro": _K1080, "klingO3_standard": _K720, "klingO3_4k": _K4,
+    "seedance2": {"1280:720", "720:1280", "960:960", "1920:1080", "1080:1920", "1440:1440",
+                  "3840:2160", "2160:3840", "3840:3840"},
+    "seedance2_fast": _K720, "seedance2_mini": _K720,
+    "hailuo3": {"adaptive", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"},   # ratio words, not pixels
+}
+HAILUO3_RESOLUTIONS = {"768p", "2k", "768P", "2K"}
+HOSTED_DURATIONS = {"veo3.1": {4, 6, 8}, "veo3.1_fast": {4, 6, 8}}
+NO_SEED = {"kling3.0_pro", "kling3.0_standard", "kling3.0_4k", "klingO3_pro", "klingO3_standard", "klingO3_4k",
+           "hailuo3"}
+T2V_MODELS.update(HOSTED)
 I2V_MODELS = {
     "gen4.5": {"1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672"},
-    "veo3": {"1280:720", "720:1280"},
     "gen4_turbo": {"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"},
+    **HOSTED,
 }
 
 
@@ -74,8 +95,20 @@ def validate(kind: str, body: dict[str, Any]) -> str | None:
         return "duration must be an integer from 2 to 10"
     if model == "gen4_turbo" and duration is not None and duration not in (5, 10):
         return "duration must be 5 or 10"
-    if model == "veo3" and duration != 8:
-        return "duration must be 8"
+    if model in HOSTED_DURATIONS and duration not in HOSTED_DURATIONS[model]:
+        return f"duration must be one of {sorted(HOSTED_DURATIONS[model])}"
+    if model in HOSTED and not isinstance(duration, int):
+        return "duration must be an integer"
+    if model in HOSTED and "audio" in body and not isinstance(body["audio"], bool):
+        return "audio must be a boolean"
+    if model == "hailuo3" and ("audio" in body or body.get("resolution", "768p") not in HAILUO3_RESOLUTIONS):
+        return "hailuo3 takes resolution 768p or 2k and no audio field"
+    if model == "hailuo3" and kind == "text_to_video" and body.get("ratio") == "adaptive":
+        return "ratio adaptive needs an image or video reference"
+    if model in NO_SEED and "seed" in body:
+        return f"Unrecognized keys: ['seed'] for {model}"
+    if model not in HOSTED and "audio" in body:
+        return f"Unrecognized keys: ['audio'] for {model}"
     text = body.get("promptText")
     if model == "gen4.5" and not text:
         return "promptText is required"
@@ -92,7 +125,8 @@ def validate(kind: str, body: dict[str, Any]) -> str | None:
             return "promptImage must be an HTTPS URL, a Runway upload URI or a data URI"
         if image.startswith("data:") and len(image) > 5 * 1024 * 1024:
             return "promptImage data URI exceeds 5MB"
-    unknown = set(body) - {"model", "promptText", "promptImage", "ratio", "duration", "seed", "contentModeration"}
+    unknown = set(body) - {"model", "promptText", "promptImage", "ratio", "duration", "seed", "contentModeration", "audio",
+                           "resolution"}
     if unknown:
         return f"Unrecognized keys: {sorted(unknown)}"
     return None

@@ -5,7 +5,6 @@ settings.py   test settings (fast demo latency and polling) and the environment 
 clients.py    in-process clients that behave like a page (CSRF), waiting for takes
 live.py       `python -m app …` as a subprocess: a live server, a worker
 factories.py  rows written directly: users, boards, members, comparisons with ready takes, votes
-passwords.py  Argon2id at its cheapest parameters for the test process
 team.py       a board's whole cast (admin, owner, editor, voter, viewer, outsider), signed in
 services.py   finding PostgreSQL, Redis and Chromium (CI=true: a missing one fails)
 browser.py    Debian's Chromium through Playwright, pages watched for errors

@@ -92,17 +92,21 @@ async def make_voter(app, name: str | None = None) -> Voter:
 
 async def ready_comparison(app, board: Board | str | None = None, models=("demo/aurora", "demo/blocks"),
                            prompt: str = "a red kite", source_image: bool = True, *, created_by: str | None = None,
-                           **params) -> Comparison:
+                           reference_video: bool = False, **params) -> Comparison:
     """A comparison on `board` (a Board, a slug, or None: the default board) with one ready
     take per model and real files behind every media URL. `params` override the comparison's
     (duration_s 4, 16:9, 360p, no audio), as the form would have stored them; with
-    `source_image` it has a real 128×96 PNG, so a re-roll can render from it."""
+    `source_image` it has a real 128×96 PNG, so a re-roll can render from it; with
+    `reference_video`, the take clip as its reference video (app/reference.py)."""
     storage = app.state.storage
     board = await get_board(app, board)
     values = {"duration_s": 4, "aspect_ratio": "16:9", "resolution": "360p", "audio": False, **params}
     if source_image:
         values.update(image_mime="image/png", image_size=[128, 96])
     info = clip_info()
+    if reference_video:
+        values.update(reference_mime="video/mp4", reference_duration_s=info["duration_s"],
+                      reference_size=[info["width"], info["height"]])
     finished = utcnow()
     async with app.state.db.session() as s:
         c = Comparison(board_id=board.id, prompt=prompt, params=values, created_by=created_by)
@@ -110,7 +114,10 @@ async def ready_comparison(app, board: Board | str | None = None, models=("demo/
         await s.flush()
         if source_image:
             c.source_image = f"comparisons/{c.id}/source.png"
-            storage.write_bytes(c.source_image, png())
+            await storage.put_bytes(c.source_image, png())
+        if reference_video:
+            c.reference_video = f"comparisons/{c.id}/reference.mp4"
+            await storage.put_bytes(c.reference_video, CLIP.read_bytes())
         for i, m in enumerate(models):
             spec = app.state.catalog.get(m)
             t = Take(comparison_id=c.id, model_id=m, provider=spec.provider if spec else m.split("/")[0],
@@ -122,9 +129,9 @@ async def ready_comparison(app, board: Board | str | None = None, models=("demo/
             await s.flush()
             t.clip_key, t.poster_key = f"takes/{t.id}/original.mp4", f"takes/{t.id}/poster.jpg"
             for key, src in ((t.clip_key, CLIP), (t.poster_key, POSTER)):
-                dest = storage.path(key)
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest = storage.scratch(key)   # the final file locally; uploaded to object storage
                 shutil.copyfile(src, dest)
+                await storage.put_file(key, dest)
         await s.commit()
         cid = c.id
     async with app.state.db.session() as s:

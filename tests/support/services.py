@@ -14,7 +14,19 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("TAKES_CHROMIUM", "/usr/bin/chromium")
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://takes:takes@127.0.0.1:5432/takes_test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def worker_redis_url(url: str, worker: str | None) -> str:
+    """One Redis database per pytest-xdist worker (gw0 keeps the given one, gw1 the one below,
+    and so on), so `fresh_redis`'s FLUSHDB and the arq queues of two workers never meet."""
+    if not worker or not worker.startswith("gw"):
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{(int(db or 0) - int(worker[2:])) % 16}"
+
+
+REDIS_URL = worker_redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                             os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 def missing(what: str, hint: str) -> None:

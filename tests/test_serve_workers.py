@@ -1,0 +1,87 @@
+"""`takes serve --workers 2`: two web processes on one port must act as one server — cookies
+signed by one are good at the other (one signing key, made once, even with no SECRET_KEY set),
+and a rate limit holds across both (each process keeps 1/N of it, app.ratelimit)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.fakes import free_port
+from tests.support import ROOT
+from tests.support.factories import ready_comparison
+from tests.support.settings import settings_env
+
+
+def _start(settings, tmp_path, port: int, **env) -> subprocess.Popen:
+    """`python -m app serve --workers 2` run from tmp_path (so var/secret_key is made there),
+    with no SECRET_KEY: the workers must agree on the key the first of them makes."""
+    values = {k: v for k, v in settings_env(settings).items() if k != "SECRET_KEY"}
+    values.update(env)
+    log = (tmp_path / "serve.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "app", "serve", "--workers", "2", "--port", str(port)],
+                            cwd=tmp_path, env=values, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait(url: str, proc: subprocess.Popen, tmp_path) -> None:
+    end = time.monotonic() + 60
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            if httpx.get(url + "/api/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not start:\n" + (tmp_path / "serve.log").read_text(errors="replace"))
+
+
+def _worker_pids(parent: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+async def test_two_workers_share_the_signing_key_and_the_vote_limit(app, settings, tmp_path):
+    c = await ready_comparison(app, models=("demo/aurora", "demo/ember"))
+    a, b = (t.id for t in c.takes)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(settings, tmp_path, port, VOTES_PER_MINUTE="6")   # 3 per worker
+    try:
+        _wait(url, proc, tmp_path)
+        assert len(_worker_pids(proc.pid)) >= 2
+        keys = list((tmp_path / "var").glob("*secret_key*"))
+        assert [k.name for k in keys] == ["secret_key"], keys    # one key file, no leftovers
+        page = httpx.get(f"{url}/c/{c.id}")
+        assert page.status_code == 200
+        cookies, token = dict(page.cookies), page.headers["x-csrf-token"]
+        assert "takes_voter" in cookies and "takes_csrf" in cookies
+        statuses = []
+        for i in range(40):   # a new connection each: the kernel hands them to either worker
+            r = httpx.post(f"{url}/api/comparisons/{c.id}/votes", cookies=cookies,
+                           headers={"X-CSRF-Token": token},
+                           json={"kind": "pair", "take_a": a, "take_b": b, "outcome": "ab"[i % 2]})
+            statuses.append(r.status_code)
+            if statuses.count(201) > 3 and statuses.count(429) >= 4:
+                break
+        # Never a 403: the worker that did not draw the page took its cookie and CSRF token.
+        assert set(statuses) <= {201, 429}, statuses
+        # More than one worker's share went through (so both accepted the cookie), and never
+        # more than the limit: 6 a minute across the two workers.
+        assert 3 < statuses.count(201) <= 6, statuses
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_refuses_zero_workers(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "app", "serve", "--workers", "0"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+                                                   "DATABASE_URL": f"sqlite:///{tmp_path}/t.db"})
+    assert r.returncode == 2 and "--workers must be at least 1" in r.stderr
