@@ -101,10 +101,12 @@ def call(page, expr, grid="grid"):
 
 
 def wait_state(page, cond: str, timeout: float = 10_000, grid="grid"):
-    page.wait_for_function(
+    """Wait until `cond` holds and return the state it held in: the same snapshot, not a second
+    reading, which on a loaded runner can already be a stall or a later moment."""
+    handle = page.wait_for_function(
         f"() => {{ const g = document.getElementById('{grid}'); if (!g || !g.takesPlayer) return false; "
-        f"const s = g.takesPlayer.state(); return {cond}; }}", timeout=timeout)
-    return state(page, grid)
+        f"const s = g.takesPlayer.state(); return ({cond}) ? s : false; }}", timeout=timeout)
+    return handle.json_value()
 
 
 def shown(page) -> list[int]:
