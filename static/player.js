@@ -397,9 +397,11 @@ class SyncGrid {
   }
 
   /** Pause all and snap the clock to the start of the current frame (at the step frame rate),
-   *  then seek every clip to the frame it should show there. */
+   *  then seek every clip to the frame it should show there. Snapped whenever play was under
+   *  way, stalled or priming too: a stall freezes the clock mid-frame, and a pause that kept
+   *  that time would leave the frame steps off the frame grid. */
   pause() {
-    const wasRunning = this.phase === 'playing';
+    const wasRunning = this.intent === 'play' && this.phase !== 'paused';
     this._cancel();
     this.intent = 'pause';
     this._pauseVideos();

@@ -453,6 +453,24 @@ def test_stall_makes_all_wait_and_resume_together(open_page, site):
         gate.open()
 
 
+def test_pause_during_a_stall_lands_on_a_frame_start(open_page, site):
+    gate = site["gate"]
+    gate.arm("c24audio_320.mp4", 0.35)
+    try:
+        page = open_page("/stall")
+        call(page, "p.play()")
+        s = wait_state(page, "s.phase === 'stalled'", timeout=15_000)
+        f = s["stepFps"]
+        assert s["t"] * f != pytest.approx(round(s["t"] * f), abs=1e-6)  # the stall froze mid-frame
+        # Not awaited: the clips' seeks finish only once the held bytes arrive.
+        page.evaluate("() => { document.getElementById('grid').takesPlayer.pause(); }")
+        s = state(page)
+        assert s["phase"] == "paused" and s["intent"] == "pause"
+        assert s["t"] * f == pytest.approx(round(s["t"] * f), abs=1e-6)
+    finally:
+        gate.open()
+
+
 # ---- views ----------------------------------------------------------------------------------
 
 def test_wipe_divider_moves_the_clip(open_page):
