@@ -428,8 +428,10 @@ def test_stall_makes_all_wait_and_resume_together(open_page, site):
     try:
         page = open_page("/stall")
         call(page, "p.play()")
-        s = wait_state(page, "s.phase === 'stalled'", timeout=15_000)
-        assert s["stats"]["stalls"] >= 1 and s["tiles"][2]["waiting"]
+        # Waiting for C by name: on a loaded runner another clip can run dry first and start the
+        # stall; C, whose bytes are held, is then the one the stall waits on.
+        s = wait_state(page, "s.phase === 'stalled' && s.tiles[2].waiting", timeout=15_000)
+        assert s["stats"]["stalls"] >= 1
         assert all(t["paused"] for t in s["tiles"])
         t_stall = s["t"]
         assert 0.5 < t_stall < 4.0
