@@ -165,3 +165,12 @@ def test_fractions_are_refused_on_whole_second_range_models_only():
         spec = catalog.get(model_id)
         assert spec.fractional_durations and check_request(
             spec, duration_s=6.5, aspect_ratio="16:9", resolution=spec.resolutions[-1], has_image=False) == [], model_id
+
+
+def test_every_wan_2_7_route_is_labelled_never_silent():
+    """Wan 2.7 adds music or sound effects of its own when it is given no audio, and Takes sends
+    none (docs/providers/fal.md §Wan): the audio comes from the model, so no route of it may say
+    silent, Replicate's included."""
+    routes = [m for m in load_catalog() if m.family == "Wan" and "2.7" in m.id]
+    assert {m.id for m in routes} >= {"fal/wan-2.7", "replicate/wan-2.7"}
+    assert {m.id: m.audio for m in routes} == {m.id: "always" for m in routes}
