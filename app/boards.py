@@ -36,22 +36,24 @@ VISIBILITIES = ("private", "link", "public")
 
 async def default_board(session: AsyncSession, user_id: str | None = None) -> Board:
     """Where comparisons sent without a board go: the shared "default" board in open mode (no
-    accounts), each user's own private "My comparisons" once accounts exist."""
+    accounts), each user's own private "My comparisons" once accounts exist.
+
+    Made inside the caller's transaction, as personal_board is and for the same reason: a
+    refused comparison leaves no board behind, and two first comparisons at once meet in ON
+    CONFLICT DO NOTHING. Open voting, so takes show up as soon as each is ready (shared boards
+    are blind by default, Board.blind; this one can be switched)."""
     if user_id is not None:
         return await personal_board(session, user_id)
-    board = (await session.execute(select(Board).where(Board.slug == DEFAULT_SLUG))).scalar_one_or_none()
+    default = select(Board).where(Board.slug == DEFAULT_SLUG)
+    board = (await session.execute(default)).scalar_one_or_none()
     if board:
         return board
-    try:
-        async with session.begin_nested():
-            # Your own comparisons: open voting, so takes show up as soon as each is ready.
-            # Shared boards are blind by default (Board.blind), and this one can be switched.
-            board = Board(slug=DEFAULT_SLUG, name="My comparisons", visibility="private", blind=False,
-                          criteria=["overall"])
-            session.add(board)
-    except IntegrityError:  # created concurrently
-        board = (await session.execute(select(Board).where(Board.slug == DEFAULT_SLUG))).scalar_one()
-    return board
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(Board).values(
+        id=new_id(), slug=DEFAULT_SLUG, name="My comparisons", visibility="private", blind=False,
+        criteria=["overall"], created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["slug"]))
+    return (await session.execute(default)).scalar_one()
 
 
 async def board_by_slug(session: AsyncSession, slug: str) -> Board:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Board, Comparison, Invite, Vote, Voter
-from tests.support.clients import in_process_client
+from tests.support.clients import browser_like, in_process_client
 from tests.support.factories import ready_comparison
 
 
@@ -283,6 +283,24 @@ async def test_refused_comparison_makes_no_personal_board(app, no_generation):
         r = await user.post("/api/comparisons", json={"prompt": "p", "models": ["demo/nope"]})
         assert r.status_code == 422
     assert (await count(app, Board), await count(app, Membership)) == (boards, memberships)
+
+
+async def test_refused_comparison_in_open_mode_makes_no_default_board(app, no_generation):
+    """Open mode (no accounts): the first comparison without a board makes the shared default
+    board, inside its own transaction, so a refused one leaves none behind (on SQLite the
+    SAVEPOINT it was made in used to commit at its RELEASE)."""
+    boards = await count(app, Board)
+    async with in_process_client(app) as c:
+        c = browser_like(c)
+        for body in ({"prompt": "p", "models": ["demo/aurora"], "duration_s": 99},
+                     {"prompt": "p", "models": ["demo/aurora"], "aspect_ratio": "2:7"},
+                     {"prompt": "p", "models": ["demo/nope"]}):
+            r = await c.post("/api/comparisons", json=body)
+            assert r.status_code == 422, r.text
+        assert await count(app, Board) == boards
+        r = await c.post("/api/comparisons", json={"prompt": "p", "models": ["demo/aurora"]})
+        assert r.status_code == 202, r.text
+    assert await count(app, Board) == boards + (0 if boards else 1)
 
 
 # ---- F17: the OpenAPI document says what the server answers ----------------------------------
