@@ -28,10 +28,9 @@ from datetime import datetime
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import dialect_insert
 from app.models import BoardCache, utcnow
 from app.ranking import ModelRating, PositionBias, Ranking
 
@@ -58,7 +57,7 @@ async def write(s: AsyncSession, key: str, version: str, payload: bytes, made_at
     (so a failure is logged, not raised). Two processes writing the same key: the last one
     wins, and both wrote the same thing for the same version."""
     values = {"key": key, "version": version, "payload": payload, "made_at": made_at or utcnow()}
-    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(s.bind.dialect.name)
     stmt = insert(BoardCache).values(values)
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={k: stmt.excluded[k]
                                                                    for k in ("version", "payload", "made_at")})

@@ -10,11 +10,10 @@ import secrets
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import dialect_insert
 from app.errors import Conflict, Forbidden, InputError, NotFound
 from app.ids import new_id
 from app.models import Board, Comparison, Membership, utcnow
@@ -48,7 +47,7 @@ async def default_board(session: AsyncSession, user_id: str | None = None) -> Bo
     board = (await session.execute(default)).scalar_one_or_none()
     if board:
         return board
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session.bind.dialect.name)
     await session.execute(insert(Board).values(
         id=new_id(), slug=DEFAULT_SLUG, name="My comparisons", visibility="private", blind=False,
         criteria=["overall"], created_at=utcnow(),
@@ -74,7 +73,7 @@ async def personal_board(session: AsyncSession, user_id: str) -> Board:
     board = (await session.execute(mine)).scalar_one_or_none()
     if board:
         return board
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session.bind.dialect.name)
     await session.execute(insert(Board).values(
         id=new_id(), slug=f"my-{new_id(12)}", name="My comparisons", visibility="private", blind=False,
         criteria=["overall"], personal_user_id=user_id, created_at=utcnow(),

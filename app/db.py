@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -57,3 +59,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def dialect_insert(dialect: str):
+    """The `insert()` with ON CONFLICT of this dialect, PostgreSQL's or SQLite's: the two share
+    that API, so upserts are written once for both databases."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert

@@ -27,9 +27,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import String, and_, bindparam, case, cast, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db import dialect_insert
 from app.models import Vote, VoteCount
 
 UNIT, RECORD = "\x1f", "\x1e"   # ASCII unit and record separators: never in a model id or winner
@@ -77,7 +76,7 @@ _FIELDS = ("board_id", "criterion", "blind", "pattern", "ballots")
 @functools.cache
 def _upsert(dialect: str):
     """INSERT one count row or add to it; built once per dialect (compiled once)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(dialect)
     stmt = insert(VoteCount.__table__).values({f: bindparam(f) for f in _FIELDS})
     return stmt.on_conflict_do_update(index_elements=["board_id", "criterion", "blind", "pattern"],
                                       set_={"ballots": VoteCount.__table__.c.ballots + stmt.excluded.ballots})

@@ -17,11 +17,11 @@ from itertools import combinations
 
 from sqlalchemy import Boolean, Integer, String, Text, bindparam, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import vote_counts, webhooks
 from app.boards import CRITERIA, criteria_for
+from app.db import dialect_insert
 from app.errors import Conflict, InputError
 from app.ids import new_id
 from app.models import TERMINAL_STATES, Board, Comparison, Take, Vote, VoteCount, utcnow
@@ -222,7 +222,7 @@ def _insert_active(dialect: str):
     """INSERT the vote unless the voter already has an active one on the pair (then nothing,
     and write_votes supersedes that one first); RETURNING id tells which. One statement per
     dialect, built once."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(dialect)
     stmt = insert(_VOTES).values({f: bindparam(f) for f in _VOTE_FIELDS})
     return stmt.on_conflict_do_nothing(
         index_elements=["voter_id", "comparison_id", "criterion", "pair_key"],

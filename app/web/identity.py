@@ -30,12 +30,11 @@ import json
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import accounts
 from app.access import Actor
+from app.db import dialect_insert
 from app.errors import Forbidden, SignInRequired, TooManyRequests, Unauthorized
 from app.ids import new_id
 from app.models import User, Voter
@@ -242,7 +241,7 @@ async def ensure_voter(request: Request, svc: Services, s: AsyncSession, *, comm
     voter_id = cookie or request.scope.get(NEW_VOTER_SCOPE_KEY) or new_id()
     # The id came with the first page (view_voter): two first writes at once (a double click,
     # two tabs) both create its row. ON CONFLICT DO NOTHING lets the second find it made.
-    insert = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(s.bind.dialect.name)
     await s.execute(insert(Voter).values(id=voter_id).on_conflict_do_nothing(index_elements=["id"]))
     if commit:
         await s.commit()
