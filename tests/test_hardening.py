@@ -289,7 +289,7 @@ async def test_refused_comparison_in_open_mode_makes_no_default_board(app, no_ge
     """Open mode (no accounts): the first comparison without a board makes the shared default
     board, inside its own transaction, so a refused one leaves none behind (on SQLite the
     SAVEPOINT it was made in used to commit at its RELEASE)."""
-    boards = await count(app, Board)
+    assert await count(app, Board) == 0   # a fresh install: no default board yet
     async with in_process_client(app) as c:
         c = browser_like(c)
         for body in ({"prompt": "p", "models": ["demo/aurora"], "duration_s": 99},
@@ -297,10 +297,10 @@ async def test_refused_comparison_in_open_mode_makes_no_default_board(app, no_ge
                      {"prompt": "p", "models": ["demo/nope"]}):
             r = await c.post("/api/comparisons", json=body)
             assert r.status_code == 422, r.text
-        assert await count(app, Board) == boards
+        assert await count(app, Board) == 0
         r = await c.post("/api/comparisons", json={"prompt": "p", "models": ["demo/aurora"]})
         assert r.status_code == 202, r.text
-    assert await count(app, Board) == boards + (0 if boards else 1)
+    assert await count(app, Board) == 1
 
 
 # ---- F17: the OpenAPI document says what the server answers ----------------------------------
