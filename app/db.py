@@ -51,10 +51,24 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings, pre_ping=pre_ping)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL: the same pool without BEGIN and COMMIT (SQLite keeps its transactions)
+        self._single = self.sessionmaker if settings.is_sqlite else async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as s:
+            yield s
+
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncSession]:
+        """A session for ONE statement that is a whole transaction by itself (a conditional
+        UPDATE … RETURNING of a step: renew, hand back, a state write). On PostgreSQL it runs
+        in autocommit, so the statement costs one round trip instead of three (BEGIN, it,
+        COMMIT; issue 14: a take's steps made eleven transactions of mostly one statement).
+        A statement is atomic by itself, so nothing changes for what it reads and writes;
+        `commit()` is a no-op. Never use it for two statements that must hold together."""
+        async with self._single() as s:
             yield s
 
     async def dispose(self) -> None:

@@ -137,7 +137,7 @@ class MemoryBus:
 async def _take_home(db, take_id: str) -> tuple[str, str] | None:
     from app.models import Comparison, Take
 
-    async with db.session() as s:
+    async with db.single() as s:
         row = (await s.execute(select(Take.comparison_id, Comparison.board_id)
                                .join(Comparison, Comparison.id == Take.comparison_id)
                                .where(Take.id == take_id))).first()

@@ -63,10 +63,11 @@ class LocalStorage:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._real_root = self.root.resolve()   # once: resolving walks every component (lstat each)
 
     def path(self, key: str) -> Path:
         p = (self.root / key).resolve()
-        if not p.is_relative_to(self.root.resolve()):
+        if not p.is_relative_to(self._real_root):
             raise ValueError(f"storage key escapes the media directory: {key!r}")
         return p
 

@@ -129,13 +129,19 @@ async def take_ended(s: AsyncSession, take_id: str, status: str) -> None:
     exactly one sees the other ended; SQLite's single writer serialises them by itself."""
     if status not in ("ready", "failed"):
         return
+    # Most boards have no endpoint: one query says so, before any row is loaded or locked
+    # (issue 14: ten takes of one comparison ending at once queued on that lock for nothing).
+    hooked = (await s.execute(
+        select(BoardWebhook.id).join(Comparison, Comparison.board_id == BoardWebhook.board_id)
+        .join(Take, Take.comparison_id == Comparison.id)
+        .where(Take.id == take_id, BoardWebhook.active.is_(True)).limit(1))).first()
+    if hooked is None:
+        return
     take = (await s.execute(select(Take).where(Take.id == take_id))).scalar_one()
     lock = select(Comparison).where(Comparison.id == take.comparison_id)
     if s.bind.dialect.name == "postgresql":
         lock = lock.with_for_update()
     comparison = (await s.execute(lock)).scalar_one()
-    if not await _has_endpoints(s, comparison.board_id):
-        return
     await emit(s, comparison.board_id, f"take.{status}", _take_data(take, comparison))
     left = (await s.execute(select(func.count()).select_from(Take)
                             .where(Take.comparison_id == comparison.id, Take.id != take.id,

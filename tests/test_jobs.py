@@ -764,3 +764,26 @@ async def test_idempotency_key_expires_after_24_hours(client, app, no_generation
         await s.commit()
     later = await client.post("/api/comparisons", json=body, headers={"Idempotency-Key": "old"})
     assert later.status_code == 202 and later.json()["id"] != first.json()["id"]
+
+
+async def test_a_single_statement_session_commits_by_itself_on_postgres_and_leaves_the_pool_transactional(ctx):
+    """Database.single() (the steps' one-statement writes): on PostgreSQL the statement runs in
+    autocommit, so it holds without a commit; the connection then goes back to the pool in
+    ordinary transactional mode, so a later session that does not commit still writes nothing.
+    On SQLite single() is an ordinary session: without a commit nothing is written."""
+    from sqlalchemy import update
+
+    t = Take.__table__
+    tid = await make_take(ctx)
+    async with ctx.db.single() as s:
+        await s.execute(update(t).where(t.c.id == tid).values(error_message="by itself"))
+    postgres = not ctx.settings.is_sqlite
+    assert (await get(ctx, tid)).error_message == ("by itself" if postgres else None)
+    for _ in range(ctx.db.engine.pool.size() + 2 if postgres else 1):   # every pooled connection
+        async with ctx.db.session() as s:
+            await s.execute(update(t).where(t.c.id == tid).values(error_message="rolled back"))
+    assert (await get(ctx, tid)).error_message == ("by itself" if postgres else None)
+    async with ctx.db.single() as s:                                   # with a commit: on both
+        await s.execute(update(t).where(t.c.id == tid).values(error_message="committed"))
+        await s.commit()
+    assert (await get(ctx, tid)).error_message == "committed"

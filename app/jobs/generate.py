@@ -44,6 +44,7 @@ import random
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import timedelta
 
 from sqlalchemy import func, or_, select, text, update
@@ -55,7 +56,7 @@ from app import costs, delivery, media, take_checks, webhooks
 from app.comparisons import generation_request
 from app.hooks import hook_url
 from app.jobs.context import JobContext
-from app.jobs.leases import POLL_OWNER, POLLED, QUEUE_OWNER, Lease, LeaseLost, claim_take, hand_back, release, renew
+from app.jobs.leases import POLL_OWNER, POLLED, QUEUE_OWNER, TAKES, Lease, LeaseLost, claim_take, hand_back, release, renew
 from app.models import TERMINAL_STATES, Comparison, Take, utcnow
 from app.providers.base import GenerationRequest, JobStatus, ProviderError, Submission
 
@@ -175,25 +176,19 @@ async def _set(ctx: JobContext, take_id: str, *, only_submitter: bool = False, *
     """Write state, but only while this step holds the lease and the take was not cancelled
     meanwhile (and, with `only_submitter`, only as the attempt that made the submit)."""
     lease = _lease.get()
-    query = update(Take).where(Take.id == take_id, Take.lease_owner == lease.token,
-                               Take.status.not_in(TERMINAL_STATES))
+    query = update(TAKES).where(TAKES.c.id == take_id, TAKES.c.lease_owner == lease.token,
+                                TAKES.c.status.not_in(TERMINAL_STATES))
     if only_submitter:
-        query = query.where(Take.submit_token == lease.token)
-    async with ctx.db.session() as s:
+        query = query.where(TAKES.c.submit_token == lease.token)
+    ends = values.get("status") in ("ready", "failed")   # then the board's outbox joins the write
+    async with (ctx.db.session() if ends else ctx.db.single()) as s:
         res = await s.execute(query.values(updated_at=utcnow(), **values))
-        if res.rowcount == 1 and values.get("status") in ("ready", "failed"):
-            await webhooks.take_ended(s, take_id, values["status"])   # the board's outbox, same transaction
+        if res.rowcount == 1 and ends:
+            await webhooks.take_ended(s, take_id, values["status"])   # same transaction
         await s.commit()
     if res.rowcount != 1:
         raise LeaseLost(take_id)
     await ctx.events.take_changed(ctx.db, take_id)   # open pages update (app.events); never raises
-
-
-async def _load(ctx: JobContext, take_id: str) -> tuple[Take, Comparison]:
-    async with ctx.db.session() as s:
-        take = await s.get(Take, take_id)
-        comparison = await s.get(Comparison, take.comparison_id)
-        return take, comparison
 
 
 async def _sleep(ctx: JobContext, take_id: str, seconds: float) -> None:
@@ -243,12 +238,22 @@ async def _step(ctx: JobContext, take: Take, comparison: Comparison) -> Outcome:
     if take.status == "submitting":
         return await _reconcile_step(ctx, take, model, provider, req)
     # submitted / running / downloading / processing: resume by polling (idempotent).
-    return await _poll_step(ctx, take, model, provider)
+    return await _poll_step(ctx, take, comparison, model, provider)
 
 
 async def _save(ctx: JobContext, take: Take, **counters) -> None:
     take.job_state = {**(take.job_state or {}), **counters}
     await _set(ctx, take.id, job_state=take.job_state)
+
+
+_OTHER = TAKES.alias("other")   # built once: an alias makes its column proxies on first use
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
+@lru_cache(maxsize=256)
+def _lock_key(provider: str) -> int:
+    """The provider's advisory lock key: the first 8 bytes of its name's SHA-256, signed."""
+    return int.from_bytes(hashlib.sha256(provider.encode()).digest()[:8], "big", signed=True)
 
 
 async def _claim_slot(ctx: JobContext, take: Take) -> bool:
@@ -262,20 +267,18 @@ async def _claim_slot(ctx: JobContext, take: Take) -> bool:
     lease = _lease.get()
     limit = ctx.settings.concurrency_for(take.provider)
     now = utcnow()
-    other = Take.__table__.alias("other")
     busy = (
-        select(func.count()).select_from(other)
-        .where(other.c.provider == take.provider, other.c.status.in_(IN_FLIGHT), other.c.id != take.id)
-        .where(or_(other.c.lease_expires_at.is_(None), other.c.lease_expires_at >= now))
+        select(func.count()).select_from(_OTHER)
+        .where(_OTHER.c.provider == take.provider, _OTHER.c.status.in_(IN_FLIGHT), _OTHER.c.id != take.id)
+        .where(or_(_OTHER.c.lease_expires_at.is_(None), _OTHER.c.lease_expires_at >= now))
         .scalar_subquery()
     )
     async with ctx.db.session() as s:
         if s.bind.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(take.provider.encode()).digest()[:8], "big", signed=True)
-            await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            await s.execute(_ADVISORY_LOCK, {"k": _lock_key(take.provider)})
         res = await s.execute(
-            update(Take)
-            .where(Take.id == take.id, Take.status == "queued", Take.lease_owner == lease.token)
+            update(TAKES)
+            .where(TAKES.c.id == take.id, TAKES.c.status == "queued", TAKES.c.lease_owner == lease.token)
             .where(busy < limit)
             .values(status="submitting", submit_token=lease.token, progress=None, updated_at=now)
         )
@@ -391,7 +394,7 @@ async def _reconcile_step(ctx: JobContext, take: Take, model, provider, req: Gen
     return "failed", None
 
 
-async def _poll_step(ctx: JobContext, take: Take, model, provider) -> Outcome:
+async def _poll_step(ctx: JobContext, take: Take, comparison: Comparison, model, provider) -> Outcome:
     """Poll once: schedule the next poll, or end the take (done, failed, cancelled, timed out)."""
     settings, take_id, state = ctx.settings, take.id, take.job_state or {}
     deadline = (take.submitted_at or utcnow()) + timedelta(seconds=settings.take_timeout_s)
@@ -429,7 +432,7 @@ async def _poll_step(ctx: JobContext, take: Take, model, provider) -> Outcome:
         err = status.error or ProviderError("provider_error", "the provider reported a failure without a reason")
         await _fail(ctx, take_id, err.code, err.message)
         return "failed", None
-    return await _finish(ctx, take_id, model, provider, status), None
+    return await _finish(ctx, take, comparison, model, provider, status), None
 
 
 async def _current_status(ctx: JobContext, take_id: str) -> str | None:
@@ -472,8 +475,11 @@ async def _orphaned_submission(ctx: JobContext, take: Take, model, provider, sub
         await s.commit()
 
 
-async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobStatus) -> str:
-    storage = ctx.storage
+async def _finish(ctx: JobContext, take: Take, comparison: Comparison, model, provider, status: JobStatus) -> str:
+    """Download, probe, poster (and proxy), checks, then `ready`. The take and comparison are
+    the step's own, loaded by its claim: what is read here (model, prompt, parameters) never
+    changes after creation, so they are not read again."""
+    storage, take_id = ctx.storage, take.id
     original_key = f"takes/{take_id}/original.mp4"
     await _set(ctx, take_id, status="downloading", progress=1.0)
     dest = storage.scratch(original_key)
@@ -510,7 +516,6 @@ async def _finish(ctx: JobContext, take_id: str, model, provider, status: JobSta
         info["proxy_reasons"] = reasons
     for key, path in files.items():   # into object storage (a no-op move for the local directory)
         await storage.put_file(key, path)
-    take, comparison = await _load(ctx, take_id)
     params = comparison.typed_params
     duration = info["duration_s"] or params.duration_for(take.model_id)
     checks = await _take_checks(dest, duration, take_id)

@@ -66,7 +66,7 @@ async def claim_take(ctx: JobContext, take_id: str, seq: int | None = None
     if seq is not None:
         query = query.where(Take.step_seq == seq)
     query = query.values(lease_owner=token, lease_expires_at=now + timedelta(seconds=ctx.settings.lease_s))
-    async with ctx.db.session() as s:
+    async with ctx.db.single() as s:   # the claim commits by itself; the SELECT only reads
         take = (await s.execute(query.returning(Take), execution_options={"synchronize_session": False})
                 ).scalar_one_or_none()
         comparison = await s.get(Comparison, take.comparison_id) if take is not None else None
@@ -76,10 +76,13 @@ async def claim_take(ctx: JobContext, take_id: str, seq: int | None = None
     return Lease(take_id, token), take, comparison
 
 
+TAKES = Take.__table__   # Core statements for the writes of every step: no ORM layer to build
+
+
 async def renew(ctx: JobContext, lease: Lease) -> None:
-    async with ctx.db.session() as s:
+    async with ctx.db.single() as s:
         res = await s.execute(
-            update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
+            update(TAKES).where(TAKES.c.id == lease.take_id, TAKES.c.lease_owner == lease.token)
             .values(lease_expires_at=utcnow() + timedelta(seconds=ctx.settings.lease_s))
         )
         await s.commit()
@@ -89,8 +92,8 @@ async def renew(ctx: JobContext, lease: Lease) -> None:
 
 async def release(ctx: JobContext, lease: Lease) -> None:
     """The take is finished (or we give up on it): free it, if it is still ours."""
-    async with ctx.db.session() as s:
-        await s.execute(update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
+    async with ctx.db.single() as s:
+        await s.execute(update(TAKES).where(TAKES.c.id == lease.take_id, TAKES.c.lease_owner == lease.token)
                         .values(lease_owner=None, lease_expires_at=None))
         await s.commit()
 
@@ -100,11 +103,11 @@ async def hand_back(ctx: JobContext, lease: Lease, delay: float, owner: str = QU
     due in `delay` seconds; returns that step's number (the job to enqueue). LeaseLost if
     the take is no longer ours."""
     until = utcnow() + timedelta(seconds=max(0.0, delay) + ctx.settings.lease_s)
-    async with ctx.db.session() as s:
+    async with ctx.db.single() as s:
         res = await s.execute(
-            update(Take).where(Take.id == lease.take_id, Take.lease_owner == lease.token)
-            .values(lease_owner=owner, lease_expires_at=until, step_seq=Take.step_seq + 1)
-            .returning(Take.step_seq)
+            update(TAKES).where(TAKES.c.id == lease.take_id, TAKES.c.lease_owner == lease.token)
+            .values(lease_owner=owner, lease_expires_at=until, step_seq=TAKES.c.step_seq + 1)
+            .returning(TAKES.c.step_seq)
         )
         seq = res.scalar_one_or_none()
         await s.commit()
