@@ -135,6 +135,13 @@ async def test_estimate_refuses_durations_out_of_range(client, value):
     assert "duration_s" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("query", ["models=", "models=demo/aurora&models=", "models=" + "m" * 121])
+async def test_estimate_refuses_an_empty_or_overlong_model_id(client, query):
+    r = await client.get(f"/api/estimate?{query}&image=true")
+    assert r.status_code == 422, (query, r.text)
+    assert "models" in r.json()["detail"]
+
+
 async def test_estimate_still_estimates(client):
     r = await client.get("/api/estimate?models=demo/aurora&duration_s=4")
     assert r.status_code == 200 and r.json()["duration_s"] == 4
