@@ -113,30 +113,30 @@ def shown(page) -> list[int]:
     return page.evaluate(READ_FRAMES_JS, BARCODE_BITS)
 
 
-def assert_shown(page, expected: list[int], timeout: float = 2_000):
-    """The frames on screen are `expected`. Polled briefly: on a CPU-starved runner Chromium can
-    paint a seek's frame a little after `seeked` (pixels that lag converge; a wrong seek does not)."""
+def _await_frames(page, cond: str, want, timeout: float) -> None:
+    """Poll until `cond` (JS over `f`, the frames on screen, and `want`) holds, for up to
+    `timeout` ms, then return either way: the caller asserts on a fresh reading."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(f"([bits, want]) => JSON.stringify(({READ_FRAMES_JS})(bits)) === JSON.stringify(want)",
-                               arg=[BARCODE_BITS, expected], timeout=timeout, polling=50)
+        page.wait_for_function(f"([bits, want]) => {{ const f = ({READ_FRAMES_JS})(bits); return {cond}; }}",
+                               arg=[BARCODE_BITS, want], timeout=timeout, polling=50)
     except PlaywrightTimeout:
         pass
+
+
+def assert_shown(page, expected: list[int], timeout: float = 2_000):
+    """The frames on screen are `expected`. Polled briefly: on a CPU-starved runner Chromium can
+    paint a seek's frame a little after `seeked` (pixels that lag converge; a wrong seek does not)."""
+    _await_frames(page, "JSON.stringify(f) === JSON.stringify(want)", expected, timeout)
     assert shown(page) == expected
 
 
 def assert_tile_shows(page, index: int, frame: int, timeout: float = 2_000):
-    """Tile `index` shows `frame`. Polled briefly, as in assert_shown: the hold seeks the ended
-    clip to its last frame, and on a loaded runner the video can sit below HAVE_CURRENT_DATA
-    (read as None) for a moment after that seek; a wrong frame still fails."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(f"([bits, i, want]) => ({READ_FRAMES_JS})(bits)[i] === want",
-                               arg=[BARCODE_BITS, index, frame], timeout=timeout, polling=50)
-    except PlaywrightTimeout:
-        pass
+    """Tile `index` shows `frame`. Polled as in assert_shown: the hold seeks the ended clip to its
+    last frame, and on a loaded runner the video can sit below HAVE_CURRENT_DATA (read as None)
+    for a moment after that seek; a wrong frame still fails."""
+    _await_frames(page, f"f[{int(index)}] === want", frame, timeout)
     assert shown(page)[index] == frame
 
 
