@@ -97,7 +97,8 @@ async def test_comparison_stream_follows_generation_in_process(app, client):
     r = await client.post("/api/comparisons", json={"prompt": "kites", "models": DEMOS, "duration_s": 4,
                                                      "resolution": "360p"})
     cid = r.json()["id"]
-    events = await client.get(f"/c/{cid}/events", params={"hold_s": 8})
+    # until_done ends the stream at the all-done state; hold_s only bounds a hung run
+    events = await client.get(f"/c/{cid}/events", params={"hold_s": 120, "until_done": "true"})
     assert events.status_code == 200 and events.headers["content-type"].startswith("text/event-stream")
     states = [d for e, d in parse_sse(events.text) if e == "state"]
     assert len(states) >= 2 and not states[0]["all_done"]
@@ -106,6 +107,9 @@ async def test_comparison_stream_follows_generation_in_process(app, client):
     assert all(t["status"] == "ready" and t["left_s"] == 0.0 for t in states[-1]["takes"])
     running = [t for s in states for t in s["takes"] if t["status"] not in ("ready", "failed")]
     assert running and all(t["elapsed_s"] >= 0 for t in running)
+    # a finished comparison: one state, and the stream ends at once though hold_s is ten minutes
+    again = await asyncio.wait_for(client.get(f"/c/{cid}/events", params={"hold_s": 600, "until_done": "true"}), 10)
+    assert [d["all_done"] for e, d in parse_sse(again.text) if e == "state"] == [True]
 
 
 async def test_board_stream_announces_a_new_comparison(app, client):

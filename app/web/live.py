@@ -9,7 +9,9 @@ blind board it holds what the page holds before the vote: counts, no labels per 
 no timings. Every heartbeat (a comment line, so proxies keep the connection) also recomputes:
 a message lost to an outage only costs one heartbeat. After `hold_s` the stream ends and
 EventSource reconnects (the `retry:` line says after how long); `hold_s=0` is a one-shot
-snapshot for scripts.
+snapshot for scripts, and `until_done=true` on a comparison's stream ends it right after the
+state in which every take has finished (a script can follow a comparison to its end without
+guessing a hold).
 
 Plain StreamingResponse, not sse-starlette: the format is three lines per event (app.events.sse)
 and Starlette already cancels the body when the client goes away, so the package would replace
@@ -83,8 +85,9 @@ async def board_state(s, board_id: str) -> dict:
     return {"comparisons": out}
 
 
-def event_stream(svc: Services, channel: str, state: Callable[[], Awaitable[dict]], hold_s: float
-                 ) -> StreamingResponse:
+def event_stream(svc: Services, channel: str, state: Callable[[], Awaitable[dict]], hold_s: float,
+                 done: Callable[[dict], bool] | None = None) -> StreamingResponse:
+    """`done(state)` true ends the stream after that state is sent (before `hold_s` runs out)."""
     async def body() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         end, beat, last = loop.time() + hold_s, svc.settings.sse_heartbeat_s, None
@@ -99,6 +102,8 @@ def event_stream(svc: Services, channel: str, state: Callable[[], Awaitable[dict
                 if now_state != last:
                     yield sse("state", now_state)
                     last = now_state
+                if done is not None and done(now_state):
+                    return
                 left = end - loop.time()
                 if left <= 0:
                     return
@@ -116,7 +121,8 @@ def event_stream(svc: Services, channel: str, state: Callable[[], Awaitable[dict
 
 @router.get("/c/{comparison_id}/events", include_in_schema=False)
 async def comparison_events(comparison_id: str, request: Request, svc: ServicesDep, s: SessionDep, actor: ActorDep,
-                            hold_s: float = HoldQ):
+                            hold_s: float = HoldQ,
+                            until_done: bool = Query(False, description="end the stream once every take has finished")):
     await viewer_view(request, svc, s, actor, comparison_id)   # the page's access check, 404 and all
     voter = await view_voter(request, svc, s)
     await s.close()   # the stream opens a short session per recomputation; hold no connection
@@ -127,7 +133,8 @@ async def comparison_events(comparison_id: str, request: Request, svc: ServicesD
             voted = await voted_on(s2, c.id, voter)
             return await comparison_state(s2, comparison_view(c, svc.catalog, voter, voted), voted)
 
-    return event_stream(svc, comparison_channel(comparison_id), state, hold_s)
+    return event_stream(svc, comparison_channel(comparison_id), state, hold_s,
+                        (lambda st: st["all_done"]) if until_done else None)
 
 
 @router.get("/b/{slug}/events", include_in_schema=False)
