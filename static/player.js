@@ -31,6 +31,7 @@ const LEAD_STEP = 0.03;       // s: most one start may move a learned lead (× r
 const RATE_LAG = 0.07;        // s: a clip with audio applies a new playbackRate this late (÷ old rate above 1×)
 const STAGGER_GROUP = 0.004;  // s: clips whose start times differ by less start in one task
 const POLL_MS = 25;
+const VERIFY_MS = 300;        // ms a paused seek waits for its presented frame before seeking again
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -66,6 +67,7 @@ class Clip {
     this.declared = parseFloat(tile.dataset.duration) || 0;
     this.hasAudio = tile.dataset.hasAudio === 'true';
     this.broken = false;
+    this.probed = false;    // a blind clip whose frame rate SyncGrid._probeFps learned
     this.want = 0;          // latest seek target (seeks coalesce: latest wins)
     this.seeking = null;    // promise of the seek chain in flight
     this.nudging = false;
@@ -135,7 +137,7 @@ class SyncGrid {
     this.focusIndex = null;
     this.soloIndex = null;
     this.wipe = { on: false, pos: 0.5, a: 0, b: Math.min(1, this.clips.length - 1) };
-    this.stats = { seeks: 0, correctionSeeks: 0, rateChanges: 0, stalls: 0, loops: 0, starts: 0 };
+    this.stats = { seeks: 0, reseeks: 0, correctionSeeks: 0, rateChanges: 0, stalls: 0, loops: 0, starts: 0 };
     this.seekLatency = 0.06;   // s, EWMA of measured seek times (lead for correction seeks)
     this.lastStart = 0;
     this.lastRateChange = 0;
@@ -249,7 +251,7 @@ class SyncGrid {
       const err = Math.abs(Math.floor(t0 * f + 1e-6) / f - m);
       if (err < 0.0015 && (!best || err < best.err)) best = { f, err };
     }
-    if (best) clip.fps = best.f;
+    if (best) { clip.fps = best.f; clip.probed = true; }
     const out = clip.tile.querySelector('[data-fps-out]');
     if (out) out.textContent = `${Math.round(clip.fps * 1000) / 1000}`;
   }
@@ -263,6 +265,7 @@ class SyncGrid {
     if (!v.seeking && v.readyState >= 2 && Math.abs(v.currentTime - target) < 1e-4) return Promise.resolve();
     clip.seeking = (async () => {
       await this._metadata(clip);
+      let retried = false;   // at most one corrective re-seek per call (see _presentedWrong)
       while (!clip.broken) {
         const t = clip.want;
         const started = performance.now();
@@ -275,11 +278,33 @@ class SyncGrid {
         });
         this.stats.seeks += 1;
         this.seekLatency = 0.8 * this.seekLatency + 0.2 * ((performance.now() - started) / 1000);
-        if (Math.abs(clip.want - t) < 1e-4) break;
+        if (Math.abs(clip.want - t) >= 1e-4) continue;
+        const wrong = !retried && await this._presentedWrong(clip, t);
+        if (Math.abs(clip.want - t) >= 1e-4) continue;   // a newer target came in meanwhile
+        if (!wrong) break;
+        // Once more, a quarter frame earlier: the same time again would be elided by Chromium
+        // (a paused seek to the current time fires `seeked` and presents nothing).
+        retried = true;
+        this.stats.reseeks += 1;
+        clip.want = Math.max(0, t - 0.25 / clip.fps);
       }
       clip.seeking = null;
     })();
     return clip.seeking;
+  }
+
+  /** After a paused seek to `t`: does the frame Chromium presented (the first rVFC since the
+   *  seek began) differ from the frame at `t`, or did none come within VERIFY_MS? On a
+   *  CPU-starved runner a tile was seen to keep showing the frame it played last (one ahead)
+   *  after the pause's seek, though `seeked` had fired; the check makes the player see it. */
+  async _presentedWrong(clip, t) {
+    const v = clip.video;
+    if (!v.paused || clip.broken || !('requestVideoFrameCallback' in v) || (clip.unknown && !clip.probed)) return false;
+    const until = performance.now() + VERIFY_MS;
+    while (!clip.presented && performance.now() < until && Math.abs(clip.want - t) < 1e-4) await sleep(POLL_MS / 5);
+    if (Math.abs(clip.want - t) >= 1e-4) return false;
+    const p = clip.presented;
+    return !p || clamp(Math.round(p.mediaTime * clip.fps), 0, clip.lastFrame) !== clip.frameAt(t);
   }
 
   seekAll(t) {

@@ -129,7 +129,9 @@ def assert_shown(page, expected: list[int], timeout: float = 2_000):
     """The frames on screen are `expected`. Polled briefly: on a CPU-starved runner Chromium can
     paint a seek's frame a little after `seeked` (pixels that lag converge; a wrong seek does not)."""
     _await_frames(page, "JSON.stringify(f) === JSON.stringify(want)", expected, timeout)
-    assert shown(page) == expected
+    got = shown(page)
+    assert got == expected, [{k: t[k] for k in ("currentTime", "frame", "paused", "readyState", "seeking")}
+                             for t in state(page)["tiles"]]
 
 
 def assert_tile_shows(page, index: int, frame: int, timeout: float = 2_000):
@@ -283,6 +285,40 @@ def test_grid_inserted_later_is_wired_and_removed_cleanly(open_page, site):
 
 
 # ---- transport ------------------------------------------------------------------------------
+
+# Every rVFC callback of a video in window.__lieOnce reports the frame after the real one, once.
+LIE_ONCE = """
+window.__lieOnce = new Set();
+const orig = HTMLVideoElement.prototype.requestVideoFrameCallback;
+HTMLVideoElement.prototype.requestVideoFrameCallback = function (cb) {
+  return orig.call(this, (now, md) => {
+    if (window.__lieOnce.has(this)) {
+      window.__lieOnce.delete(this);
+      md = {...md, mediaTime: md.mediaTime + 1 / 30};
+    }
+    cb(now, md);
+  });
+};
+"""
+
+
+def test_paused_seek_that_presents_the_wrong_frame_is_seeked_again(open_page):
+    """A paused seek checks the frame Chromium presented (rVFC) and seeks once more, a quarter
+    frame earlier, when it is not the frame asked for: here take B's first presented frame after
+    the step is reported one ahead."""
+    page = open_page("/")
+    page.add_init_script(LIE_ONCE)
+    page.reload()
+    wait_state(page, "s.phase === 'paused'")
+    settled(page)
+    before = state(page)["stats"]["reseeks"]
+    page.evaluate("() => window.__lieOnce.add(document.querySelectorAll('[data-sync-grid] video')[1])")
+    call(page, "p.step(7)")
+    s = settled(page)
+    assert s["stats"]["reseeks"] > before
+    assert s["tiles"][1]["currentTime"] == pytest.approx(7.25 / 30, abs=1e-3)   # (7 + ½ − ¼) / 30
+    assert_frames_at(page, 7 / 30)
+
 
 def test_play_and_pause_apply_to_all(open_page):
     page = open_page("/")
