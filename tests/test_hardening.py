@@ -147,6 +147,18 @@ async def test_estimate_still_estimates(client):
     assert r.status_code == 200 and r.json()["duration_s"] == 4
 
 
+async def test_estimate_names_an_unknown_model_as_a_problem(client):
+    """An id the catalog lacks is a problem (the form then shows no price and says why), not
+    a model silently left out of the sum; alone, and next to a known one."""
+    alone = (await client.get("/api/estimate?models=nope/none")).json()
+    assert alone["problems"] == ["unknown model 'nope/none' (GET /api/models lists the catalog)"]
+    mixed = (await client.get("/api/estimate?models=demo/aurora&models=nope/none&models=nope/none&duration_s=4")).json()
+    assert mixed["problems"] == ["unknown model 'nope/none' (GET /api/models lists the catalog)"]
+    assert mixed["duration_s"] == 4
+    made = await client.post("/api/comparisons", json={"prompt": "kites", "models": ["demo/aurora", "nope/none"]})
+    assert made.status_code == 422 and alone["problems"][0] in made.text
+
+
 # ---- F15: invites last at least an hour -------------------------------------------------------
 
 async def test_invite_expiry_below_an_hour_is_refused(app):

@@ -215,15 +215,19 @@ async def estimate(svc: ServicesDep, models: list[ModelIdParam] | None = Query(N
                    audio: bool = False, resolution: str | None = None, aspect_ratio: str | None = None,
                    image: bool = Query(False, description="a source image will be sent")) -> dict:
     """The price of the comparison the form would start, and what a chosen model would refuse
-    of it: the form shows no price while `problems` has any (the request would be refused)."""
+    of it: the form shows no price while `problems` has any (the request would be refused).
+    An id the catalog does not hold is such a problem too (creating the comparison refuses it
+    with the same words), not a model silently left out of the price."""
     specs = [svc.catalog.get(m) for m in (models or []) if svc.catalog.get(m)]
+    unknown = [f"unknown model {m!r} (GET /api/models lists the catalog)"
+               for m in dict.fromkeys(models or []) if svc.catalog.get(m) is None]
     if not specs:
-        return {"cost_usd": 0.0}
+        return {"cost_usd": 0.0, "problems": unknown} if unknown else {"cost_usd": 0.0}
     d, durations = plan_durations(specs, duration_s or None, {})
     resolution = resolution or shared_choice(specs, "resolutions", DEFAULT_RESOLUTION, RESOLUTION_ORDER)
     aspect = aspect_ratio or shared_choice(specs, "aspect_ratios", DEFAULT_ASPECT, ASPECT_ORDER)
     params = {"duration_s": d, "durations": durations, "audio": audio, "resolution": resolution}
-    problems = [p for sp in specs for p in check_request(sp, duration_s=durations.get(sp.id, d), aspect_ratio=aspect,
+    problems = unknown + [p for sp in specs for p in check_request(sp, duration_s=durations.get(sp.id, d), aspect_ratio=aspect,
                                                           resolution=resolution, has_image=image, audio=audio)]
     return {"cost_usd": estimate_cost(specs, params), "duration_s": d, "durations": durations, "resolution": resolution,
             "problems": problems}
