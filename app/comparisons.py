@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from app.boards import board_by_slug, default_board
 from app.budget import check_budget
-from app.catalog import Catalog, ModelSpec, check_request, duration_allowed, frame_size
+from app.catalog import Catalog, ModelSpec, check_request, duration_allowed, frame_size, unknown_model
 from app.errors import Conflict, InputError, NotFound
 from app.models import Board, Comparison, ComparisonParams, Take
 from app.providers import Providers
@@ -208,7 +208,7 @@ def _check_models(data: ComparisonInput, catalog: Catalog, providers: Providers,
         seen.add(mid)
         spec = catalog.get(mid)
         if spec is None:
-            errors.append(f"unknown model {mid!r} (GET /api/models lists the catalog)")
+            errors.append(unknown_model(mid))
             continue
         if spec.selectable and not providers.available(spec.provider):
             p = providers.get(spec.provider)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog import Catalog
+from app.catalog import Catalog, unknown_model
 from app.comparisons import MAX_MODELS
 from app.errors import InputError, NotFound
 from app.models import SavedSelection, User
@@ -38,7 +38,7 @@ def _checked(name: str, models: list[str], catalog: Catalog) -> tuple[str, list[
         errors.append(f"a selection holds at most {MAX_MODELS} models (the grid shows up to {MAX_MODELS})")
     if len(set(models)) != len(models):
         errors.append("a model is listed twice")
-    errors += [f"unknown model {m!r} (GET /api/models lists the catalog)" for m in models if catalog.get(m) is None]
+    errors += [unknown_model(m) for m in models if catalog.get(m) is None]
     if errors:
         raise InputError(errors[0], errors)
     return name, list(models)

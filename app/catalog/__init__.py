@@ -305,6 +305,12 @@ def fraction_problem(spec: ModelSpec, duration_s: float) -> str | None:
     return f"{spec.name} takes whole seconds only ({duration_s:g} s would be refused or rounded); choose {lo} or {hi} s"
 
 
+def unknown_model(model_id: str) -> str:
+    """The one message for an id the catalog does not hold: the create call, a saved selection
+    and the form's estimate say it alike."""
+    return f"unknown model {model_id!r} (GET /api/models lists the catalog)"
+
+
 def check_request(spec: ModelSpec, *, duration_s: float, aspect_ratio: str, resolution: str,
                   has_image: bool, audio: bool | None = None, negative_prompt: str | None = None,
                   prompt: str = "") -> list[str]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import blind as blind_rules
 from app.access import Actor, boards_where, can_create, comparison_for, target_board, visible_boards
-from app.catalog import check_request
+from app.catalog import check_request, unknown_model
 from app.comparisons import (ASPECT_ORDER, DEFAULT_ASPECT, DEFAULT_RESOLUTION, RESOLUTION_ORDER, ComparisonInput, check_image,
                              create_comparison, decode_data_url, estimate_cost, load_comparison, plan_durations,
                              shared_choice, validate)
@@ -218,9 +218,9 @@ async def estimate(svc: ServicesDep, models: list[ModelIdParam] | None = Query(N
     of it: the form shows no price while `problems` has any (the request would be refused).
     An id the catalog does not hold is such a problem too (creating the comparison refuses it
     with the same words), not a model silently left out of the price."""
-    specs = [svc.catalog.get(m) for m in (models or []) if svc.catalog.get(m)]
-    unknown = [f"unknown model {m!r} (GET /api/models lists the catalog)"
-               for m in dict.fromkeys(models or []) if svc.catalog.get(m) is None]
+    found = {m: svc.catalog.get(m) for m in (models or [])}   # one lookup per distinct id
+    specs = [found[m] for m in (models or []) if found[m]]
+    unknown = [unknown_model(m) for m, sp in found.items() if sp is None]
     if not specs:
         return {"cost_usd": 0.0, "problems": unknown} if unknown else {"cost_usd": 0.0}
     d, durations = plan_durations(specs, duration_s or None, {})
