@@ -108,13 +108,16 @@ class Clip {
   /** At or past the last frame: the clip is held (paused on its last frame), never played. */
   holds(t) { return Math.floor(t * this.fps + 1e-6) >= this.lastFrame; }
 
+  /** Index of the frame an rVFC metadata `p` says was presented (its mediaTime is k / fps). */
+  presentedFrame(p) { return clamp(Math.round(p.mediaTime * this.fps), 0, this.lastFrame); }
+
   shownFrame() {
     const p = this.presented;
     const v = this.video;
     // While playing, the last presented frame (rVFC) is what is on screen; when paused after a
     // seek, currentTime sits mid-frame and is exact, while rVFC may not have fired yet.
     if (p && !v.paused && !v.seeking && Math.abs(p.mediaTime - v.currentTime) < 2 / this.fps + 0.05) {
-      return clamp(Math.round(p.mediaTime * this.fps), 0, this.lastFrame);
+      return this.presentedFrame(p);
     }
     return clamp(Math.floor(v.currentTime * this.fps + 1e-3), 0, this.lastFrame);
   }
@@ -295,8 +298,8 @@ class SyncGrid {
 
   /** After a paused seek to `t`: does the frame Chromium presented (the first rVFC since the
    *  seek began) differ from the frame at `t`, or did none come within VERIFY_MS? On a
-   *  CPU-starved runner a tile was seen to keep showing the frame it played last (one ahead)
-   *  after the pause's seek, though `seeked` had fired; the check makes the player see it. */
+   *  CPU-starved runner a tile was seen to keep showing the next frame after the pause's
+   *  seek, though `seeked` had fired (docs/player.md); the check makes the player see it. */
   async _presentedWrong(clip, t) {
     const v = clip.video;
     if (!v.paused || clip.broken || !('requestVideoFrameCallback' in v) || (clip.unknown && !clip.probed)) return false;
@@ -304,7 +307,7 @@ class SyncGrid {
     while (!clip.presented && performance.now() < until && Math.abs(clip.want - t) < 1e-4) await sleep(POLL_MS / 5);
     if (Math.abs(clip.want - t) >= 1e-4) return false;
     const p = clip.presented;
-    return !p || clamp(Math.round(p.mediaTime * clip.fps), 0, clip.lastFrame) !== clip.frameAt(t);
+    return !p || clip.presentedFrame(p) !== clip.frameAt(t);
   }
 
   seekAll(t) {
