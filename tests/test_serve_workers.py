@@ -4,6 +4,7 @@ and a rate limit holds across both (each process keeps 1/N of it, app.ratelimit)
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -26,16 +27,20 @@ def _start(settings, tmp_path, port: int, **env) -> subprocess.Popen:
                             cwd=tmp_path, env=values, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait(url: str, proc: subprocess.Popen, tmp_path) -> None:
+def _wait(url: str, proc: subprocess.Popen, tmp_path, workers: int = 2) -> None:
+    """Until every worker has started: one answering is not enough, since requests sent while
+    the other is still starting all go to the first (seen here: three votes, then only 429s)."""
     end = time.monotonic() + 60
+    log = tmp_path / "serve.log"
     while time.monotonic() < end and proc.poll() is None:
         try:
-            if httpx.get(url + "/api/models", timeout=2).status_code == 200:
+            if httpx.get(url + "/api/models", timeout=2).status_code == 200 \
+                    and log.read_text(errors="replace").count("Application startup complete.") >= workers:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise AssertionError("server did not start:\n" + (tmp_path / "serve.log").read_text(errors="replace"))
+    raise AssertionError("server did not start:\n" + log.read_text(errors="replace"))
 
 
 def _worker_pids(parent: int) -> list[int]:
@@ -49,29 +54,38 @@ async def test_two_workers_share_the_signing_key_and_the_vote_limit(app, setting
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _start(settings, tmp_path, port, VOTES_PER_MINUTE="6")   # 3 per worker
+    # An async client, so this process's own app (its job runner) is not frozen while the
+    # server answers; no kept-alive connections, so each request is a new connection that the
+    # kernel hands to either worker. The timeout is generous: a slow answer on a loaded machine
+    # is not what this test is about, and the server's log goes with any failure.
+    http = httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
     try:
-        _wait(url, proc, tmp_path)
+        await asyncio.to_thread(_wait, url, proc, tmp_path)
         assert len(_worker_pids(proc.pid)) >= 2
         keys = list((tmp_path / "var").glob("*secret_key*"))
         assert [k.name for k in keys] == ["secret_key"], keys    # one key file, no leftovers
-        page = httpx.get(f"{url}/c/{c.id}")
+        page = await http.get(f"/c/{c.id}")
         assert page.status_code == 200
-        cookies, token = dict(page.cookies), page.headers["x-csrf-token"]
-        assert "takes_voter" in cookies and "takes_csrf" in cookies
+        token = page.headers["x-csrf-token"]
+        assert "takes_voter" in page.cookies and "takes_csrf" in page.cookies   # kept in http's jar
         statuses = []
-        for i in range(40):   # a new connection each: the kernel hands them to either worker
-            r = httpx.post(f"{url}/api/comparisons/{c.id}/votes", cookies=cookies,
-                           headers={"X-CSRF-Token": token},
-                           json={"kind": "pair", "take_a": a, "take_b": b, "outcome": "ab"[i % 2]})
-            statuses.append(r.status_code)
-            if statuses.count(201) > 3 and statuses.count(429) >= 4:
-                break
+        try:
+            for i in range(40):
+                r = await http.post(f"/api/comparisons/{c.id}/votes", headers={"X-CSRF-Token": token},
+                                    json={"kind": "pair", "take_a": a, "take_b": b, "outcome": "ab"[i % 2]})
+                statuses.append(r.status_code)
+                if statuses.count(201) > 3 and statuses.count(429) >= 4:
+                    break
+        except httpx.HTTPError as exc:
+            log = (tmp_path / "serve.log").read_text(errors="replace")
+            raise AssertionError(f"vote {len(statuses) + 1} failed ({exc!r}) after {statuses}:\n{log}") from exc
         # Never a 403: the worker that did not draw the page took its cookie and CSRF token.
         assert set(statuses) <= {201, 429}, statuses
         # More than one worker's share went through (so both accepted the cookie), and never
         # more than the limit: 6 a minute across the two workers.
         assert 3 < statuses.count(201) <= 6, statuses
     finally:
+        await http.aclose()
         proc.terminate()
         try:
             proc.wait(20)
