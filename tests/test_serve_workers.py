@@ -66,12 +66,15 @@ async def test_two_workers_share_the_signing_key_and_the_vote_limit(app, setting
         assert [k.name for k in keys] == ["secret_key"], keys    # one key file, no leftovers
         page = await http.get(f"/c/{c.id}")
         assert page.status_code == 200
-        token = page.headers["x-csrf-token"]
-        assert "takes_voter" in page.cookies and "takes_csrf" in page.cookies   # kept in http's jar
+        cookies, token = dict(page.cookies), page.headers["x-csrf-token"]
+        assert "takes_voter" in cookies and "takes_csrf" in cookies
+        # Exactly the page's cookies on every vote (an explicit Cookie header, which the
+        # client's jar does not override): a worker that replaced them must not go unseen.
+        sent = {"X-CSRF-Token": token, "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
         statuses = []
         try:
             for i in range(40):
-                r = await http.post(f"/api/comparisons/{c.id}/votes", headers={"X-CSRF-Token": token},
+                r = await http.post(f"/api/comparisons/{c.id}/votes", headers=sent,
                                     json={"kind": "pair", "take_a": a, "take_b": b, "outcome": "ab"[i % 2]})
                 statuses.append(r.status_code)
                 if statuses.count(201) > 3 and statuses.count(429) >= 4:
