@@ -43,7 +43,8 @@ worker: install
 # browser, and a third worker fills those waits (a subset took 52 s on three against 110 s on
 # two, docs/benchmarks.md). `make test PYTEST_WORKERS=0` runs in one process. Each worker has its
 # own PostgreSQL database and Redis database (tests/support/db.py, services.py). Tests marked
-# `solo` (the fault storm, whose bounds are times) run after, alone.
+# `solo` (the fault storm, whose bounds are times) run after, alone. Tests marked `long` start
+# first, spread over the workers (tests/support/schedule.py).
 PYTEST_WORKERS ?= 3
 
 test: $(VENV)/.installed-test

@@ -18,7 +18,7 @@ from tests.support.live import live_server
 from tests.support.services import REDIS_URL, missing
 from tests.support.settings import RENDER_CACHE, make_settings
 
-pytest_plugins = ["tests.support.ci"]
+pytest_plugins = ["tests.support.ci", "tests.support.schedule"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import httpx
+import pytest
 from itsdangerous import Signer
 
 from app import accounts
@@ -667,6 +668,7 @@ async def _world(app) -> tuple[World, list[Persona]]:
     return world, personas
 
 
+@pytest.mark.long(40)
 async def test_access_matrix(app):
     async def no_jobs(ids):  # nothing is generated: the matrix is about who may ask
         return None

@@ -33,6 +33,7 @@ def _problems(axe, page, where: str) -> list[str]:
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (390, 844)], ids=["desktop", "phone"])   # two halves for two workers
+@pytest.mark.long(45)
 def test_no_serious_or_critical_violations_on_any_main_page(browser, live_app, settings, size):
     from axe_playwright_python.sync_playwright import Axe
 

@@ -13,6 +13,7 @@ db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.long(24)
 def test_form_to_vote_to_csv(browser, live_app, tmp_path):
     errors = PageErrors()
     context = browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})

@@ -68,10 +68,12 @@ def database(settings) -> str:
     return "sqlite" if settings.database_url.startswith("sqlite") else "postgres"
 
 
+@pytest.mark.long(110)
 def test_fuzz_open_mode(live_app, settings):
     run_gate(live_app, SEEDS["open", database(settings)])
 
 
+@pytest.mark.long(105)
 def test_fuzz_with_a_bearer_token(settings, tmp_path):
     from app import accounts
     from tests.support.live import live_server

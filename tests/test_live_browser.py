@@ -167,6 +167,7 @@ def test_the_folded_panel_stays_open_across_the_streams_redraws(browser, slow_se
         ctx.close()
 
 
+@pytest.mark.long(23)
 def test_board_page_shows_a_new_comparison_without_reload(browser, settings, tmp_path):
     with server(settings, tmp_path) as url:
         wait_for_takes_over_http(url, start(url, ["demo/aurora"], "already there"))

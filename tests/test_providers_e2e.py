@@ -85,6 +85,7 @@ def _serve(settings, env, tmp_path) -> tuple[Proc, str]:
     return proc, url
 
 
+@pytest.mark.long(35)
 def test_every_provider_from_the_form_in_process(db_url, tmp_path, provider_env):
     settings = _settings(db_url, tmp_path, provider_env)
     proc, url = _serve(settings, provider_env, tmp_path)

@@ -57,6 +57,7 @@ PLAN = ["a", "b", "c", "d", "Shift+A", "Shift+D", "rank", "b", "c", "a"]
 NEXT = ["n", "Enter"]
 
 
+@pytest.mark.long(50)
 def test_vote_through_a_blind_board_with_the_keyboard_alone(browser, live_app, settings):  # noqa: F811
     ids = _setup_board(live_app, settings)
     errors = PageErrors()

@@ -69,6 +69,7 @@ def _ready_grid(page, url):
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+@pytest.mark.long(28)
 def test_a_comparison_fits_one_screen_at_desktop_sizes(browser, live_app, world):
     errors = PageErrors()
     for size in DESKTOP:
@@ -137,6 +138,7 @@ def _phone_review(page, url: str, n: int) -> None:
         page.click("[data-sync-grid] [data-tile][data-index='5'] [data-action=focus]")
 
 
+@pytest.mark.long(40)
 def test_every_page_fits_a_phone_and_the_menu_reaches_sign_out(browser, live_app, world):
     errors = PageErrors()
     ctx = _context(browser, live_app, world, PHONE)

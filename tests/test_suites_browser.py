@@ -26,6 +26,7 @@ def _fill(page, lines: str | None = None) -> None:
         page.fill("textarea[name=lines]", lines)
 
 
+@pytest.mark.long(29)
 def test_paste_preview_create_and_run(browser, live_app):
     errors = PageErrors()
     page = errors.attach(browser.new_context(viewport={"width": 1300, "height": 1000}).new_page())

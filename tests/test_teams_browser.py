@@ -29,6 +29,7 @@ def _sign_in(page, base, email):
     page.wait_for_url(base + "/")
 
 
+@pytest.mark.long(27)
 def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, settings, tmp_path):
     made = subprocess.run([sys.executable, "-m", "app", "create-user", "owner@example.com", "--admin", "--name", "Olga",
                            "--password-stdin"], input=PASSWORD + "\n", cwd=ROOT, env=settings_env(settings),
