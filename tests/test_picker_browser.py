@@ -5,15 +5,13 @@ scrolling of the picker on a phone."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import ROOT, sqlite_only
+from tests.support import sqlite_only
 from tests.support.browser import PageErrors
 from tests.support.factories import PASSWORD, png
-from tests.support.live import live_server
+from tests.support.live import live_server, run_cli
 from tests.support.settings import settings_env
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
@@ -261,10 +259,9 @@ def test_the_picker_does_not_scroll_sideways_on_a_phone(browser, live_app):
     assert 0 <= box["y"] and box["y"] + box["height"] <= 844             # Generate is in reach while picking
 
 
-def test_a_signed_in_users_selection_follows_them_to_another_browser(browser, live_app, settings):
-    made = subprocess.run([sys.executable, "-m", "app", "create-user", "ann@example.com", "--admin",
-                           "--password-stdin"], input=PASSWORD + "\n", cwd=ROOT, env=settings_env(settings),
-                          capture_output=True, text=True, timeout=120)
+def test_a_signed_in_users_selection_follows_them_to_another_browser(browser, live_app, settings, tmp_path):
+    made = run_cli(["create-user", "ann@example.com", "--admin", "--password-stdin"], settings_env(settings),
+                   tmp_path / "cli", stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
     errors = PageErrors()
 

@@ -3,8 +3,6 @@ comments, budgets and the board page — on SQLite and PostgreSQL."""
 
 import csv
 import io
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -13,8 +11,8 @@ from sqlalchemy import func, select
 from app import accounts
 from app.errors import Conflict, InputError
 from app.models import Board, Comment, Invite, Membership, UserSession
-from tests.support import ROOT
 from tests.support.factories import PASSWORD, make_user, ready_comparison, session_token
+from tests.support.live import run_cli
 from tests.support.settings import settings_env
 from tests.support.team import client_for, make_team
 
@@ -184,8 +182,7 @@ def test_cli_create_user(tmp_path, db_url):
 
     s = make_settings(db_url, tmp_path)
     env = settings_env(s)
-    run = lambda *args, stdin="": subprocess.run([sys.executable, "-m", "app", *args], input=stdin, cwd=ROOT,  # noqa: E731
-                                                 env=env, capture_output=True, text=True, timeout=120)
+    run = lambda *args, stdin="": run_cli(list(args), env, tmp_path / "cli", stdin=stdin)  # noqa: E731
     r = run("create-user", "first@example.com", "--password-stdin", stdin=PASSWORD + "\n")
     assert r.returncode == 2 and "first account must be an admin" in r.stderr
     r = run("create-user", "boss@example.com", "--admin", "--name", "Boss", "--password-stdin", stdin=PASSWORD + "\n")

@@ -6,14 +6,13 @@ the player); the owner sees the vote and, after voting, the comment."""
 import csv
 import io
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import ROOT, sqlite_only
+from tests.support import sqlite_only
 from tests.support.browser import PageErrors
 from tests.support.factories import PASSWORD
+from tests.support.live import run_cli
 from tests.support.settings import settings_env
 
 db_url = sqlite_only.sqlite_db_url  # the `db_url` fixture, SQLite only
@@ -31,9 +30,8 @@ def _sign_in(page, base, email):
 
 @pytest.mark.long(27)
 def test_owner_invites_reviewer_votes_blind_and_comments(browser, live_app, settings, tmp_path):
-    made = subprocess.run([sys.executable, "-m", "app", "create-user", "owner@example.com", "--admin", "--name", "Olga",
-                           "--password-stdin"], input=PASSWORD + "\n", cwd=ROOT, env=settings_env(settings),
-                          capture_output=True, text=True, timeout=120)
+    made = run_cli(["create-user", "owner@example.com", "--admin", "--name", "Olga", "--password-stdin"],
+                   settings_env(settings), tmp_path / "cli", stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
     errors = PageErrors()
     dialogs = []

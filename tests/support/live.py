@@ -36,12 +36,21 @@ def _fork_context():
     return _forks
 
 
-def _run_cli(args: list[str], env: dict[str, str], cwd: str, log: str) -> None:
-    """The child: what `python -m app ARGS` does, with this environment, output to `log`."""
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+def _run_cli(args: list[str], env: dict[str, str], cwd: str, log: str, stdin: str | None = None,
+             err: str | None = None) -> None:
+    """The child: what `python -m app ARGS` does, with this environment, output to `log` (and
+    standard error to `err` when given), standard input from the file `stdin` when given."""
+    for path, fds in ((log, (1,) if err else (1, 2)), (err, (2,))):
+        if path:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            for target in fds:
+                os.dup2(fd, target)
+            os.close(fd)
+    if stdin is not None:
+        fd = os.open(stdin, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+        sys.stdin = open(0, closefd=False)
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -119,6 +128,26 @@ class Proc:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def run_cli(args: list[str], env: dict[str, str], work: Path, stdin: str = "",
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m app ARGS` to its end, forked from the fork server (as Proc): its exit code,
+    standard output and standard error, as subprocess.run(capture_output=True, text=True)
+    gives them. A new interpreter for each of a CLI test's commands cost ~2 s of CPU."""
+    work.mkdir(parents=True, exist_ok=True)
+    n = len(list(work.glob("cli-*.in")))
+    files = {k: work / f"cli-{n}.{k}" for k in ("in", "out", "err")}
+    files["in"].write_text(stdin)
+    process = _fork_context().Process(target=_run_cli, args=(args, env, str(ROOT), str(files["out"]), str(files["in"]),
+                                                           str(files["err"])), daemon=True)
+    process.start()
+    process.join(timeout)
+    if process.exitcode is None:
+        process.kill()
+        raise subprocess.TimeoutExpired(["python", "-m", "app", *args], timeout)
+    read = lambda k: files[k].read_text(errors="replace") if files[k].exists() else ""  # noqa: E731
+    return subprocess.CompletedProcess(["python", "-m", "app", *args], process.exitcode, read("out"), read("err"))
 
 
 @contextmanager
