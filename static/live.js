@@ -98,32 +98,44 @@ function comparisonLive(root) {
 
   // One panel request at a time, repeated until the panel shows the latest statuses: a burst
   // of changes (takes finishing together) never leaves it one step behind.
-  // A vote in flight: its answer brings the revealed grid key (partials/vote.html, out of band).
-  // A panel request sent before that lands carries the old key, and its "grid changed" answer
-  // would reload the players and drop the reveal note; so the panel waits for the vote.
-  let voteUntil = 0, waiting = false;
+  // A vote: its answer brings the revealed grid key (partials/vote.html, out of band). A panel
+  // answer to a request sent with the old key says "grid changed", which reloads the players
+  // and drops the reveal note; so no panel request goes out while a vote is in flight, and an
+  // answer to one sent before a vote began is dropped and asked again once the vote settled.
+  // The vote ends on its settle (takes-revealed), or on htmx:afterRequest when it failed; the
+  // 30 s cap only covers an answer htmx never reports.
+  let voting = false, votes = 0, cap = null;
+  const fromVote = (e) => e.target.closest?.("#vote-panel");
+  const voteDone = () => {
+    if (!voting) return;
+    voting = false;
+    clearTimeout(cap);
+    refreshPanel();
+  };
   document.body.addEventListener("htmx:beforeRequest", (e) => {
-    if (e.target.closest?.("#vote-panel")) voteUntil = Date.now() + 5000;
+    if (!fromVote(e)) return;
+    voting = true;
+    votes += 1;
+    clearTimeout(cap);
+    cap = setTimeout(voteDone, 30000);
   });
-  const voteDone = () => { if (voteUntil) { voteUntil = 0; refreshPanel(); } };
+  document.body.addEventListener("htmx:afterRequest", (e) => { if (fromVote(e) && !e.detail.successful) voteDone(); });
   document.body.addEventListener("takes-revealed", voteDone);
   document.body.addEventListener("htmx:afterSettle", (e) => { if (e.target.id === "vote-panel") voteDone(); });
 
   async function refreshPanel() {
-    if (inFlight) return;
-    if (Date.now() < voteUntil) {   // retried when the vote settles (or gives up after 5 s)
-      if (!waiting) { waiting = true; setTimeout(() => { waiting = false; refreshPanel(); }, Math.max(0, voteUntil - Date.now())); }
-      return;
-    }
+    if (inFlight || voting) return;   // a vote in flight: voteDone calls again
     inFlight = true;
     try {
-      while (wanted !== shown && document.getElementById("takes")) {
-        const target = wanted;
+      while (wanted !== shown && document.getElementById("takes") && !voting) {
+        const target = wanted, sentAt = votes;
         const ready = document.getElementById("grid-ready-key")?.value || "";
         const r = await fetch(`/c/${root.dataset.comparisonId}/status?ready=${encodeURIComponent(ready)}`,
                               {headers: {"HX-Request": "true"}});
         if (!r.ok) break;
-        swapPanel(await r.text());
+        const html = await r.text();
+        if (votes !== sentAt || voting) continue;   // a vote began meanwhile: this answer has the old key
+        swapPanel(html);
         shown = target;
         root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
         for (const name of (r.headers.get("HX-Trigger") || "").split(",").map(s => s.trim()).filter(Boolean)) {

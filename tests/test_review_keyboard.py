@@ -179,3 +179,48 @@ def test_drag_ranking_optional_criterion_and_accept(browser, live_app, settings)
     page.wait_for_selector(".take.accepted [data-accept=off]")
     assert errors == []
     page.close()
+
+
+# Holds every takes-panel request (GET /c/{id}/status) in the page until window.__release():
+# the request is built, with the grid key of its moment, but not sent.
+HOLD_STATUS = """
+window.__held = []; window.__hold = true; window.__gridChanged = 0;
+const send = window.fetch.bind(window);
+window.fetch = (url, opts) => (window.__hold && String(url).includes('/status?'))
+  ? new Promise(done => window.__held.push(() => done(send(url, opts))))
+  : send(url, opts);
+window.__release = () => { window.__hold = false; window.__held.splice(0).forEach(go => go()); };
+document.addEventListener('DOMContentLoaded', () =>
+  document.body.addEventListener('takes-grid-changed', () => { window.__gridChanged += 1; }));
+"""
+
+
+def test_a_panel_refresh_sent_before_a_vote_keeps_the_reveal(browser, live_app, settings):  # noqa: F811
+    """The race behind a flaky reveal: the takes panel asked for its refresh with the blind grid
+    key, then the reviewer voted. That answer comes back after the vote and says "grid changed"
+    (the key now includes the reveal); swapped in, it reloaded the players and dropped the
+    reveal note. The page must drop that answer and ask again with the new key."""
+    with browser_like(httpx.Client(base_url=live_app, timeout=30)) as api:
+        assert api.post("/api/boards", json={"name": "Race", "slug": "race"}).json()["blind"] is True
+
+    async def comparison(app):
+        return (await ready_comparison(app, "race", MODELS[:2], "a kite over dunes", False)).id
+
+    cid = seed(settings, comparison)
+    errors = PageErrors()
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    context.add_init_script(HOLD_STATUS)
+    page = errors.attach(context.new_page())
+    page.goto(f"{live_app}/c/{cid}")
+    page.wait_for_function("window.__held.length > 0")   # the panel's first refresh, blind key
+    page.click("[data-vote-form=overall] [data-key=A]")
+    page.wait_for_selector("#vote-recorded .reveal")
+    page.evaluate("window.__release()")
+    page.wait_for_function("Number(document.querySelector('[data-comparison-id][data-live-events]')"
+                           ".dataset.refreshes || 0) >= 1")
+    assert page.evaluate("window.__gridChanged") == 0, "a stale panel answer reloaded the players"
+    revealed = page.inner_text("#vote-recorded .reveal")
+    assert all(n in revealed for n in NAMES[:2]), revealed
+    assert all(n in page.inner_text("#takes") for n in NAMES[:2])   # the panel redrawn with the names
+    assert errors == []
+    context.close()
