@@ -22,7 +22,7 @@ from app.web.comparisons import viewer_view
 from app.web.identity import ActorDep, view_voter
 from app.web.schemas import errors
 from app.web.services import ServicesDep, SessionDep
-from app.web.stream import disposition
+from app.web.stream import ClosingStreamingResponse, disposition
 from app.web.views import ComparisonView, Tile, original_type
 
 router = APIRouter(tags=["exports"])
@@ -59,7 +59,7 @@ async def takes_zip(comparison_id: str, request: Request, svc: ServicesDep, s: S
     missing = [name for name, path in files if not path.exists()]
     if missing:
         raise NotFound(f"the original of {missing[0]} is missing from the media store")
-    return StreamingResponse(zip_stream(files), media_type="application/zip",
+    return ClosingStreamingResponse(zip_stream(files), media_type="application/zip",
                              headers=_attachment(f"takes-{c.id}.zip"))
 
 

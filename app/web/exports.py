@@ -22,7 +22,7 @@ from app.web.identity import ActorDep, voter_of
 from app.web.inputs import TagQ
 from app.web.schemas import errors
 from app.web.services import Services, ServicesDep
-from app.web.stream import disposition
+from app.web.stream import ClosingStreamingResponse, disposition
 
 router = APIRouter(tags=["exports"])
 BlindQ = Query(False, description="Count only votes cast blind (model names hidden until the vote).")
@@ -31,13 +31,13 @@ ONE_BOARD = {200: CSV, **errors(404)}
 EVERY_BOARD = {200: CSV, **errors()}
 
 
-def csv_response(svc: Services, make: Callable[..., AsyncIterator[bytes]], filename: str) -> StreamingResponse:
+def csv_response(svc: Services, make: Callable[..., AsyncIterator[bytes]], filename: str) -> ClosingStreamingResponse:
     async def body():
         async with svc.db.session() as s:
             async for chunk in make(s):
                 yield chunk
 
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
+    return ClosingStreamingResponse(body(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": disposition(filename)})
 
 
