@@ -178,7 +178,9 @@ def seed(settings, build):
         except BaseException as exc:  # handed to the caller's thread below
             outcome["error"] = exc
 
-    thread = threading.Thread(target=run, name="seed")
+    # daemon: if the test is failed by its timeout while this waits (on a lock a server holds),
+    # the stuck thread must not keep the test process from exiting at the end of the run
+    thread = threading.Thread(target=run, name="seed", daemon=True)
     thread.start()
     thread.join()
     if "error" in outcome:
