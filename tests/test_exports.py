@@ -250,3 +250,44 @@ async def test_a_download_cut_off_midway_gives_its_connection_back_at_once(app, 
         assert not sessions[0].in_transaction(), "its session still holds a connection in a transaction"
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("spec", ["2.3", "2.4"])
+async def test_a_plain_generator_body_cut_off_midway_is_closed(spec):
+    """The ZIP download's body is a plain generator (app/markers.py zip_stream, its clips open
+    as it reads them), which Starlette runs in threads: closing the response closes the plain
+    generator too, not only Starlette's wrapper around it."""
+    from starlette.requests import ClientDisconnect
+
+    from app.web.stream import ClosingStreamingResponse
+
+    closed = []
+
+    def chunks():
+        try:
+            for i in range(50):
+                yield b"x" * 1024
+        finally:
+            closed.append(True)
+
+    sent, gone = [], asyncio.Event()
+
+    async def receive():
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+        if len(sent) == 2:
+            gone.set()
+            if spec == "2.4":
+                raise OSError("connection reset by peer")
+            await asyncio.sleep(3600)
+
+    body = chunks()
+    try:
+        await asyncio.wait_for(ClosingStreamingResponse(body, media_type="application/zip")(
+            {"type": "http", "asgi": {"spec_version": spec}}, receive, send), 10)
+    except ClientDisconnect:
+        assert spec == "2.4"
+    assert len(sent) == 2 and closed == [True]

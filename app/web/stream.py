@@ -24,7 +24,13 @@ class ClosingStreamingResponse(StreamingResponse):
     generator suspended at its `yield` until the garbage collector finds it, and with it what
     the body holds open: a CSV export's database session and the pooled connection under it
     (in a transaction; on PostgreSQL in the middle of a COPY), a stored object's file or bucket
-    stream, a ZIP's open clip (tests/test_exports.py cuts a download off to check)."""
+    stream, a ZIP's open clip (tests/test_exports.py cuts a download off to check). A plain
+    generator (the ZIP's) is run in threads by Starlette's wrapper, whose closing does not
+    close it, so it is closed here too."""
+
+    def __init__(self, content, *args, **kwargs) -> None:
+        super().__init__(content, *args, **kwargs)
+        self._source = content
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -33,6 +39,8 @@ class ClosingStreamingResponse(StreamingResponse):
             close = getattr(self.body_iterator, "aclose", None)
             if close is not None:
                 await close()
+            if self._source is not self.body_iterator and hasattr(self._source, "close"):
+                self._source.close()   # no thread runs it now: Starlette's wrapper has ended
 
 
 def object_headers(obj: StoredObject, filename: str | None, cache_control: str) -> dict[str, str]:
