@@ -12,8 +12,10 @@ function fmt(s) {
 
 // ---- a comparison: takes panel, elapsed / left, title badge, notification -----------------------
 
-function comparisonLive(root) {
-  const baseTitle = document.title;
+// `signal` ends it: "next" loads another comparison into the page (htmx), and that one gets
+// an instance of its own (attachComparison below).
+function comparisonLive(root, signal) {
+  const baseTitle = document.title.replace(/^\((✓|\d+\/\d+)\) /, "");   // without a badge left by the last
   let last = null, wanted = null, shown = null, inFlight = false, receivedAt = 0, wasDone = root.dataset.allDone === "true";
   const notifyBtn = root.querySelector("#notify-me");
 
@@ -102,38 +104,42 @@ function comparisonLive(root) {
   // answer to a request sent with the old key says "grid changed", which reloads the players
   // and drops the reveal note; so no panel request goes out while a vote is in flight, and an
   // answer to one sent before a vote began is dropped and asked again once the vote settled.
-  // The vote ends on its settle (takes-revealed), or on htmx:afterRequest when it failed; the
-  // 30 s cap only covers an answer htmx never reports.
-  let voting = false, votes = 0, cap = null;
-  const fromVote = (e) => e.target.closest?.("#vote-panel");
+  // The vote ends when htmx reports its request over (htmx:afterRequest, on success after the
+  // swap that brought the new key, and on any failure), told apart by its XMLHttpRequest: when
+  // the answer replaced the vote panel (a "next" from the panel loads another comparison),
+  // htmx reports it on an element outside the panel. The 30 s cap only covers an answer htmx
+  // never reports.
+  let voting = false, voteXhr = null, votes = 0, cap = null;
   const voteDone = () => {
     if (!voting) return;
     voting = false;
+    voteXhr = null;
     clearTimeout(cap);
     refreshPanel();
   };
   document.body.addEventListener("htmx:beforeRequest", (e) => {
-    if (!fromVote(e)) return;
+    if (signal.aborted || !e.target.closest?.("#vote-panel")) return;
     voting = true;
+    voteXhr = e.detail.xhr;
     votes += 1;
     clearTimeout(cap);
     cap = setTimeout(voteDone, 30000);
-  });
-  document.body.addEventListener("htmx:afterRequest", (e) => { if (fromVote(e) && !e.detail.successful) voteDone(); });
-  document.body.addEventListener("takes-revealed", voteDone);
-  document.body.addEventListener("htmx:afterSettle", (e) => { if (e.target.id === "vote-panel") voteDone(); });
+  }, {signal});
+  document.body.addEventListener("htmx:afterRequest", (e) => { if (voting && e.detail.xhr === voteXhr) voteDone(); }, {signal});
+  document.body.addEventListener("takes-revealed", voteDone, {signal});
 
   async function refreshPanel() {
-    if (inFlight || voting) return;   // a vote in flight: voteDone calls again
+    if (inFlight || voting || signal.aborted) return;   // a vote in flight: voteDone calls again
     inFlight = true;
     try {
-      while (wanted !== shown && document.getElementById("takes") && !voting) {
+      while (wanted !== shown && document.getElementById("takes") && !voting && !signal.aborted) {
         const target = wanted, sentAt = votes;
         const ready = document.getElementById("grid-ready-key")?.value || "";
         const r = await fetch(`/c/${root.dataset.comparisonId}/status?ready=${encodeURIComponent(ready)}`,
                               {headers: {"HX-Request": "true"}});
         if (!r.ok) break;
         const html = await r.text();
+        if (signal.aborted) break;                   // another comparison is in the page now
         if (votes !== sentAt || voting) continue;   // a vote began meanwhile: this answer has the old key
         swapPanel(html);
         shown = target;
@@ -150,8 +156,9 @@ function comparisonLive(root) {
     }
   }
 
-  document.body.addEventListener("htmx:afterSwap", timings);
-  setInterval(timings, 1000);
+  document.body.addEventListener("htmx:afterSwap", timings, {signal});
+  const ticking = setInterval(timings, 1000);
+  signal.addEventListener("abort", () => { clearInterval(ticking); clearTimeout(cap); });
   return onState;
 }
 
@@ -192,9 +199,10 @@ function boardLive() {
 
 // ---- the stream ------------------------------------------------------------------------------
 
-function listen(root, onState) {
+function listen(root, onState, signal) {
   if (!("EventSource" in window)) return;
   const es = new EventSource(root.dataset.liveEvents);
+  signal?.addEventListener("abort", () => { es.close(); window.takesLive = false; root.dataset.live = "closed"; });
   es.addEventListener("open", () => { window.takesLive = true; root.dataset.live = "open"; });
   es.addEventListener("error", () => { window.takesLive = false; root.dataset.live = "retrying"; });
   es.addEventListener("state", e => onState(JSON.parse(e.data)));
@@ -225,8 +233,24 @@ function copyButtons() {
   });
 }
 
+// The comparison in the page, followed live; after every htmx swap, whether that is still the
+// same one: "next" (partials/vote.html) swaps the whole <main> for another comparison, whose
+// panel would otherwise get the previous one's events (or none: its polling waits while a
+// stream is open).
+let live = null;   // {root, controller}
+function attachComparison() {
+  const root = document.querySelector("[data-live-events][data-comparison-id]");
+  if (root === (live?.root ?? null)) return;
+  live?.controller.abort();
+  live = null;
+  if (!root) return;
+  const controller = new AbortController();
+  live = {root, controller};
+  listen(root, comparisonLive(root, controller.signal), controller.signal);
+}
+
 copyButtons();
-const comparisonRoot = document.querySelector("[data-live-events][data-comparison-id]");
-if (comparisonRoot) listen(comparisonRoot, comparisonLive(comparisonRoot));
+attachComparison();
+document.body.addEventListener("htmx:afterSettle", attachComparison);
 const boardRoot = document.querySelector("[data-live-events][data-board]");
 if (boardRoot) listen(boardRoot, boardLive());

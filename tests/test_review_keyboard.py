@@ -224,3 +224,44 @@ def test_a_panel_refresh_sent_before_a_vote_keeps_the_reveal(browser, live_app, 
     assert all(n in page.inner_text("#takes") for n in NAMES[:2])   # the panel redrawn with the names
     assert errors == []
     context.close()
+
+
+def test_the_next_comparison_gets_live_updates_of_its_own(browser, live_app, settings):  # noqa: F811
+    """"Next" loads the following comparison into the same page (htmx). Its takes panel must
+    then follow that comparison's events: a take that finishes there (here a re-roll made
+    after it loaded) shows up without a reload, and the previous comparison's stream is closed."""
+    with browser_like(httpx.Client(base_url=live_app, timeout=30)) as api:
+        # open (not blind): the takes panel lists each take before the vote
+        assert api.post("/api/boards", json={"name": "Next live", "slug": "nxl", "blind": False}).status_code == 201
+
+    async def comparisons(app):
+        return [(await ready_comparison(app, "nxl", MODELS[:2], f"shot {i}: rain on a window")).id for i in range(2)]
+
+    ids = seed(settings, comparisons)
+    errors = PageErrors()
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = errors.attach(context.new_page())
+    page.goto(live_app + "/b/nxl/next")
+    page.wait_for_selector("[data-vote-form=overall] [data-key]")
+    first = page.get_attribute("[data-vote-panel]", "data-comparison")
+    page.wait_for_function("document.querySelector('[data-live-events][data-comparison-id]').dataset.live === 'open'")
+    page.evaluate("window.__first = document.querySelector('[data-live-events][data-comparison-id]')")
+    page.keyboard.press("a")
+    page.wait_for_selector("#vote-recorded")
+    page.keyboard.press("n")
+    page.wait_for_function(f"document.querySelector('[data-vote-panel]')?.dataset.comparison !== '{first}'")
+    second = page.get_attribute("[data-vote-panel]", "data-comparison")
+    assert {first, second} == set(ids)
+    page.wait_for_function(f"document.querySelector('[data-live-events][data-comparison-id=\"{second}\"]')"
+                           "?.dataset.live === 'open'")
+    assert page.evaluate("window.__first.isConnected === false && window.__first.dataset.live") == "closed"
+    with browser_like(httpx.Client(base_url=live_app, timeout=30)) as api:
+        r = api.post(f"/api/comparisons/{second}/reroll", json={"model": MODELS[0]})
+        assert r.status_code == 202, r.text
+        take = r.json()["id"]
+    # it appears (in the folded panel: attached, not visible), queued, then ready
+    page.wait_for_selector(f"#takes li[data-take-id='{take}']", state="attached", timeout=30_000)
+    page.wait_for_function(f"document.querySelector(\"#takes li[data-take-id='{take}']\")"
+                           "?.dataset.status === 'ready'", timeout=60_000)
+    assert errors == []
+    context.close()
