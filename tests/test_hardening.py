@@ -332,6 +332,28 @@ async def test_405_allow_lists_every_method_of_the_path(client):
     assert r.json()["errors"] == [r.json()["detail"]]
 
 
+def test_the_method_index_answers_as_every_route_asked(tmp_path):
+    """app/web/methods.py MethodIndex (what each 405 uses) against allowed_methods (every route
+    asked with every method) on every route's own path, filled in, a step past it and a step
+    short of it, and a few paths no route serves."""
+    import re
+
+    from app.main import create_app
+    from app.web.methods import MethodIndex, _leaves, allowed_methods
+    from tests.support.settings import make_settings
+
+    routes = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", tmp_path)).router.routes
+    index = MethodIndex(routes)
+    paths = {"/", "/nothing/here", "/api", "/api/", "/static/app.css", "/api/suites/preview", "/api/boards//members"}
+    for route in _leaves(routes):
+        filled = re.sub(r"\{[^}]+\}", "x1", getattr(route, "path", "/"))
+        paths |= {filled, filled + "/more", filled.rsplit("/", 1)[0] or "/"}
+    assert len(paths) > 100
+    for path in sorted(paths):
+        scope = {"type": "http", "path": path, "root_path": "", "method": "OPTIONS"}
+        assert index.allowed(scope) == allowed_methods(routes, scope), path
+
+
 async def test_starlette_refusals_have_the_error_shape(client):
     r = await client.post("/api/boards", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code in (400, 422) and set(r.json()) == {"detail", "errors"}

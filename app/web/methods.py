@@ -9,7 +9,7 @@ all the routes whose path matches. HEAD, which Starlette serves for every GET, i
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
-from starlette.routing import Match
+from starlette.routing import Match, Route, get_route_path
 
 
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
@@ -38,9 +38,39 @@ def _leaves(routes):
             yield route
 
 
+class MethodIndex:
+    """`allowed_methods`, answered from the routes grouped by path pattern: one regex match per
+    distinct path instead of `matches` for every route with each of five methods (1.5 ms for
+    each 405 with this app's 143 routes; every 405 a fuzzer or a scanner draws paid it). Built
+    once, from the routes as they are when the first 405 is answered; routes that are not plain
+    method routes (a mount) are asked as `allowed_methods` asks them. tests/test_hardening.py
+    holds it to `allowed_methods` on every route's path."""
+
+    def __init__(self, routes) -> None:
+        groups: dict[str, tuple] = {}
+        self.others = []
+        for route in _leaves(routes):
+            if isinstance(route, Route) and route.methods:
+                regex, n, methods = groups.setdefault(route.path_regex.pattern,
+                                                      (route.path_regex, len(route.param_convertors), set()))
+                methods.update(m for m in route.methods if m in METHODS)
+            else:
+                self.others.append(route)
+        self.groups = list(groups.values())
+
+    def allowed(self, scope) -> list[str]:
+        path = get_route_path(scope)
+        found = [(n, m) for regex, n, methods in self.groups if regex.match(path) for m in methods]
+        found += [(len(getattr(route, "param_convertors", {})), m) for m in METHODS for route in self.others
+                  if route.matches({**scope, "method": m})[0] == Match.FULL]
+        fewest = min((n for n, _ in found), default=0)
+        return sorted({m for n, m in found if n == fewest})
+
+
 class AllowedMethods:
     def __init__(self, app, router):
         self.app, self.router = app, router
+        self._index: MethodIndex | None = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -49,7 +79,9 @@ class AllowedMethods:
         async def send_wrapper(message):
             if message["type"] == "http.response.start" and message["status"] == 405:
                 headers = MutableHeaders(scope=message)
-                headers["allow"] = ", ".join(allowed_methods(self.router.routes, scope))
+                if self._index is None:
+                    self._index = MethodIndex(self.router.routes)
+                headers["allow"] = ", ".join(self._index.allowed(scope))
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
