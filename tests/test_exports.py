@@ -199,30 +199,11 @@ def test_pg_copy_stops_when_the_client_goes_away(pg_database):
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("spec", ["2.3", "2.4"])   # told by http.disconnect / by a failing send
-async def test_a_download_cut_off_midway_gives_its_connection_back_at_once(app, spec):
-    """A client that goes away in the middle of a CSV (a closed tab, a dropped link): Starlette
-    stops sending but leaves the body suspended at its `yield`, with its session and the pooled
-    connection that session holds (in a transaction; on PostgreSQL mid-COPY) checked out until
-    the garbage collector finds it. The response must close its body as it ends."""
-    import gc
-
-    from sqlalchemy import text
+async def _cut_off_after_one_chunk(response, spec: str) -> list[dict]:
+    """Serve `response` to a client that goes away after the first chunk, the way ASGI `spec`
+    tells the app: 2.4 by a send that fails, 2.3 by an http.disconnect while a send hangs.
+    Returns what was sent."""
     from starlette.requests import ClientDisconnect
-
-    from app.web.exports import csv_response
-    from app.web.services import Services
-
-    svc = Services(**{f: getattr(app.state, f) for f in Services.__dataclass_fields__})
-    sessions, closed = [], []
-
-    async def rows(s):
-        sessions.append(s)
-        try:
-            for i in range(50):
-                yield f"{(await s.execute(text('SELECT 1'))).scalar()},{i}\n".encode()
-        finally:
-            closed.append(True)
 
     sent, gone = [], asyncio.Event()
 
@@ -238,13 +219,40 @@ async def test_a_download_cut_off_midway_gives_its_connection_back_at_once(app, 
                 raise OSError("connection reset by peer")
             await asyncio.sleep(3600)   # a send that never completes: only the disconnect ends it
 
+    try:
+        await asyncio.wait_for(response({"type": "http", "asgi": {"spec_version": spec}}, receive, send), 10)
+    except ClientDisconnect:   # what Starlette makes of the failing send
+        assert spec == "2.4"
+    return sent
+
+
+@pytest.mark.parametrize("spec", ["2.3", "2.4"])   # told by http.disconnect / by a failing send
+async def test_a_download_cut_off_midway_gives_its_connection_back_at_once(app, spec):
+    """A client that goes away in the middle of a CSV (a closed tab, a dropped link): Starlette
+    stops sending but leaves the body suspended at its `yield`, with its session and the pooled
+    connection that session holds (in a transaction; on PostgreSQL mid-COPY) checked out until
+    the garbage collector finds it. The response must close its body as it ends."""
+    import gc
+
+    from sqlalchemy import text
+
+    from app.web.exports import csv_response
+    from app.web.services import Services
+
+    svc = Services(**{f: getattr(app.state, f) for f in Services.__dataclass_fields__})
+    sessions, closed = [], []
+
+    async def rows(s):
+        sessions.append(s)
+        try:
+            for i in range(50):
+                yield f"{(await s.execute(text('SELECT 1'))).scalar()},{i}\n".encode()
+        finally:
+            closed.append(True)
+
     gc.disable()   # what is checked is the response's own doing, not a collection's
     try:
-        try:
-            await asyncio.wait_for(csv_response(svc, rows, "votes.csv")(
-                {"type": "http", "asgi": {"spec_version": spec}}, receive, send), 10)
-        except ClientDisconnect:   # what Starlette makes of the failing send
-            assert spec == "2.4"
+        sent = await _cut_off_after_one_chunk(csv_response(svc, rows, "votes.csv"), spec)
         assert len(sent) == 2
         assert closed == [True], "the body was left suspended"
         assert not sessions[0].in_transaction(), "its session still holds a connection in a transaction"
@@ -257,8 +265,6 @@ async def test_a_plain_generator_body_cut_off_midway_is_closed(spec):
     """The ZIP download's body is a plain generator (app/markers.py zip_stream, its clips open
     as it reads them), which Starlette runs in threads: closing the response closes the plain
     generator too, not only Starlette's wrapper around it."""
-    from starlette.requests import ClientDisconnect
-
     from app.web.stream import ClosingStreamingResponse
 
     closed = []
@@ -270,24 +276,5 @@ async def test_a_plain_generator_body_cut_off_midway_is_closed(spec):
         finally:
             closed.append(True)
 
-    sent, gone = [], asyncio.Event()
-
-    async def receive():
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-        if len(sent) == 2:
-            gone.set()
-            if spec == "2.4":
-                raise OSError("connection reset by peer")
-            await asyncio.sleep(3600)
-
-    body = chunks()
-    try:
-        await asyncio.wait_for(ClosingStreamingResponse(body, media_type="application/zip")(
-            {"type": "http", "asgi": {"spec_version": spec}}, receive, send), 10)
-    except ClientDisconnect:
-        assert spec == "2.4"
+    sent = await _cut_off_after_one_chunk(ClosingStreamingResponse(chunks(), media_type="application/zip"), spec)
     assert len(sent) == 2 and closed == [True]
