@@ -787,3 +787,53 @@ async def test_a_single_statement_session_commits_by_itself_on_postgres_and_leav
         await s.execute(update(t).where(t.c.id == tid).values(error_message="committed"))
         await s.commit()
     assert (await get(ctx, tid)).error_message == "committed"
+
+
+@pytest.mark.postgres
+async def test_racing_slot_claims_on_postgres_never_exceed_the_limit(pg_database, tmp_path, clip):
+    """The one-call slot claim (takes_claim_slot, migration 0018_claim_slot): sixteen claimers
+    on sixteen connections at once, a limit of five. Exactly five win, each its own take with
+    its own lease as the submit token; a second round, with those five in flight, wins none."""
+    from sqlalchemy import select, update
+
+    from app.jobs.generate import _CLAIM_SLOT, IN_FLIGHT, _lock_key
+    from app.jobs.leases import TAKES
+    from tests.support.db import pg_empty
+    from tests.support.settings import make_settings
+
+    await asyncio.to_thread(pg_empty, pg_database)
+    c = JobContext.create(make_settings(pg_database, tmp_path))
+    c.catalog.models[SPEC.id] = SPEC
+    try:
+        ids = [await make_take(c) for _ in range(16)]
+        async with c.db.session() as s:
+            for i, tid in enumerate(ids):
+                await s.execute(update(TAKES).where(TAKES.c.id == tid).values(lease_owner=f"lease-{i}"))
+            await s.commit()
+        start = asyncio.Event()
+
+        async def claim(i: int, tid: str) -> int:
+            async with c.db.single() as s:
+                await s.connection()   # every claimer holds its connection before any claims
+                await start.wait()
+                return (await s.execute(_CLAIM_SLOT, {
+                    "take": tid, "lease": f"lease-{i}", "provider": "scripted", "limit": 5, "now": utcnow(),
+                    "key": _lock_key("scripted"), "in_flight": list(IN_FLIGHT)})).scalar_one()
+
+        async def race() -> list[int]:
+            start.clear()
+            tasks = [asyncio.create_task(claim(i, t)) for i, t in enumerate(ids)]
+            await asyncio.sleep(0.3)
+            start.set()
+            return await asyncio.gather(*tasks)
+
+        assert sum(await race()) == 5
+        async with c.db.session() as s:
+            rows = (await s.execute(select(TAKES.c.id, TAKES.c.status, TAKES.c.submit_token, TAKES.c.lease_owner)
+                                    .where(TAKES.c.id.in_(ids)))).all()
+        won = [r for r in rows if r.status == "submitting"]
+        assert len(won) == 5 and all(r.submit_token == r.lease_owner for r in won)
+        assert {r.status for r in rows} == {"submitting", "queued"}
+        assert sum(await race()) == 0   # five in flight: no slot left
+    finally:
+        await c.db.dispose()

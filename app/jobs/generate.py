@@ -247,13 +247,15 @@ async def _save(ctx: JobContext, take: Take, **counters) -> None:
 
 
 _OTHER = TAKES.alias("other")   # built once: an alias makes its column proxies on first use
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 @lru_cache(maxsize=256)
 def _lock_key(provider: str) -> int:
     """The provider's advisory lock key: the first 8 bytes of its name's SHA-256, signed."""
     return int.from_bytes(hashlib.sha256(provider.encode()).digest()[:8], "big", signed=True)
+
+
+_CLAIM_SLOT = text("SELECT takes_claim_slot(:take, :lease, :provider, :limit, :now, :key, :in_flight)")
 
 
 async def _claim_slot(ctx: JobContext, take: Take) -> bool:
@@ -263,10 +265,19 @@ async def _claim_slot(ctx: JobContext, take: Take) -> bool:
 
     A take in flight whose lease ran out (its worker died) frees its slot until it is resumed;
     on PostgreSQL a transaction-scoped advisory lock per provider serialises concurrent
-    claimers (SQLite's single writer does that by itself), so the limit holds across workers."""
+    claimers (SQLite's single writer does that by itself), so the limit holds across workers.
+    There the lock and the UPDATE are one call of `takes_claim_slot` (migration
+    0018_claim_slot, the same statement) in autocommit, so the lock is held only while the
+    UPDATE runs, not across round trips and the event loop's waits between them."""
     lease = _lease.get()
     limit = ctx.settings.concurrency_for(take.provider)
     now = utcnow()
+    if ctx.db.engine.dialect.name == "postgresql":
+        async with ctx.db.single() as s:
+            won = (await s.execute(_CLAIM_SLOT, {"take": take.id, "lease": lease.token, "provider": take.provider,
+                                                 "limit": limit, "now": now, "key": _lock_key(take.provider),
+                                                 "in_flight": list(IN_FLIGHT)})).scalar_one()
+        return won == 1
     busy = (
         select(func.count()).select_from(_OTHER)
         .where(_OTHER.c.provider == take.provider, _OTHER.c.status.in_(IN_FLIGHT), _OTHER.c.id != take.id)
@@ -274,8 +285,6 @@ async def _claim_slot(ctx: JobContext, take: Take) -> bool:
         .scalar_subquery()
     )
     async with ctx.db.session() as s:
-        if s.bind.dialect.name == "postgresql":
-            await s.execute(_ADVISORY_LOCK, {"k": _lock_key(take.provider)})
         res = await s.execute(
             update(TAKES)
             .where(TAKES.c.id == take.id, TAKES.c.status == "queued", TAKES.c.lease_owner == lease.token)
