@@ -108,31 +108,28 @@ function comparisonLive(root, signal) {
   // swap that brought the new key, and on any failure), told apart by its XMLHttpRequest: when
   // the answer replaced the vote panel (a "next" from the panel loads another comparison),
   // htmx reports it on an element outside the panel. The 30 s cap only covers an answer htmx
-  // never reports.
-  let voting = false, voteXhr = null, votes = 0, cap = null;
+  // never reports. `voteXhr` is set while a vote is in flight.
+  let voteXhr = null, votes = 0, cap = null;
   const voteDone = () => {
-    if (!voting) return;
-    voting = false;
+    if (voteXhr === null) return;
     voteXhr = null;
     clearTimeout(cap);
     refreshPanel();
   };
   document.body.addEventListener("htmx:beforeRequest", (e) => {
     if (signal.aborted || !e.target.closest?.("#vote-panel")) return;
-    voting = true;
     voteXhr = e.detail.xhr;
     votes += 1;
     clearTimeout(cap);
     cap = setTimeout(voteDone, 30000);
   }, {signal});
-  document.body.addEventListener("htmx:afterRequest", (e) => { if (voting && e.detail.xhr === voteXhr) voteDone(); }, {signal});
-  document.body.addEventListener("takes-revealed", voteDone, {signal});
+  document.body.addEventListener("htmx:afterRequest", (e) => { if (voteXhr && e.detail.xhr === voteXhr) voteDone(); }, {signal});
 
   async function refreshPanel() {
-    if (inFlight || voting || signal.aborted) return;   // a vote in flight: voteDone calls again
+    if (inFlight || voteXhr || signal.aborted) return;   // a vote in flight: voteDone calls again
     inFlight = true;
     try {
-      while (wanted !== shown && document.getElementById("takes") && !voting && !signal.aborted) {
+      while (wanted !== shown && document.getElementById("takes") && !voteXhr && !signal.aborted) {
         const target = wanted, sentAt = votes;
         const ready = document.getElementById("grid-ready-key")?.value || "";
         const r = await fetch(`/c/${root.dataset.comparisonId}/status?ready=${encodeURIComponent(ready)}`,
@@ -140,7 +137,7 @@ function comparisonLive(root, signal) {
         if (!r.ok) break;
         const html = await r.text();
         if (signal.aborted) break;                   // another comparison is in the page now
-        if (votes !== sentAt || voting) continue;   // a vote began meanwhile: this answer has the old key
+        if (votes !== sentAt || voteXhr) continue;   // a vote began meanwhile: this answer has the old key
         swapPanel(html);
         shown = target;
         root.dataset.refreshes = String(Number(root.dataset.refreshes || 0) + 1);
