@@ -20,9 +20,18 @@ def allowed_methods(routes, scope) -> list[str]:
     Starlette's own `matches`, so included routers are searched too). Where a literal path and
     a parameter's both match (`/api/suites/preview` and `/api/suites/{suite_id}`), the path is
     the literal one's, as /openapi.json lists it: only the routes with the fewest parameters
-    count."""
-    found = [(len(getattr(route, "param_convertors", {})), m) for m in METHODS for route in _leaves(routes)
-             if route.matches({**scope, "method": m})[0] == Match.FULL]
+    count. The definition; each 405 is answered by MethodIndex, held to it by a test."""
+    return _fewest(_matches(list(_leaves(routes)), scope))
+
+
+def _matches(routes, scope):
+    """(parameters in the route's path, method) for every method the route fully matches."""
+    return [(len(getattr(route, "param_convertors", {})), m) for m in METHODS for route in routes
+            if route.matches({**scope, "method": m})[0] == Match.FULL]
+
+
+def _fewest(found) -> list[str]:
+    """The methods of the matches with the fewest path parameters (the literal path's)."""
     fewest = min((n for n, _ in found), default=0)
     return sorted({m for n, m in found if n == fewest})
 
@@ -61,10 +70,7 @@ class MethodIndex:
     def allowed(self, scope) -> list[str]:
         path = get_route_path(scope)
         found = [(n, m) for regex, n, methods in self.groups if regex.match(path) for m in methods]
-        found += [(len(getattr(route, "param_convertors", {})), m) for m in METHODS for route in self.others
-                  if route.matches({**scope, "method": m})[0] == Match.FULL]
-        fewest = min((n for n, _ in found), default=0)
-        return sorted({m for n, m in found if n == fewest})
+        return _fewest(found + _matches(self.others, scope))
 
 
 class AllowedMethods:
