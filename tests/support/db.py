@@ -45,13 +45,20 @@ def pg_admin_url() -> str:
 
 
 async def pg_exec(url: str, *statements: str) -> None:
-    import asyncpg
-
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
+    async def each(conn) -> None:
         for st in statements:
             await conn.execute(st)
+
+    await _pg(url, each)
+
+
+async def _pg(url: str, work):
+    """`work(connection)` on one asyncpg connection to `url` (an app URL or a plain one)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+    try:
+        return await work(conn)
     finally:
         await conn.close()
 
@@ -65,28 +72,22 @@ def pg_empty(url: str, lock_wait_s: float = 20) -> None:
     row locks this DELETE would wait on for ever: the whole run then stalls with no word on
     why. So the wait is capped, and past the cap this test fails naming what held the lock,
     and those sessions are ended, so the tests after it start clean."""
+    from asyncpg.exceptions import LockNotAvailableError
+
     deletes = [f"DELETE FROM {name}" for name in tables()]
     try:
         asyncio.run(pg_exec(url, f"SET lock_timeout = '{int(lock_wait_s * 1000)}ms'", "BEGIN", *deletes, "COMMIT"))
-    except Exception as exc:
-        if type(exc).__name__ != "LockNotAvailableError":
-            raise
-        held = asyncio.run(_end_other_sessions(url))
+    except LockNotAvailableError as exc:
+        held = asyncio.run(_pg(url, _end_other_sessions))
         raise RuntimeError(f"emptying the test database waited {lock_wait_s} s on a lock; sessions ended: {held}") from exc
 
 
-async def _end_other_sessions(url: str) -> list[dict]:
-    """Every other session on this database (what it ran, its state), each ended."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
-    try:
-        rows = await conn.fetch("SELECT pid, application_name, state, left(query, 200) AS query, "
-                                "pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
-                                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        return [dict(r) for r in rows]
-    finally:
-        await conn.close()
+async def _end_other_sessions(conn) -> list[dict]:
+    """Every other session on the connection's database (what it ran, its state), each ended."""
+    rows = await conn.fetch("SELECT pid, application_name, state, left(query, 200) AS query, "
+                            "pg_terminate_backend(pid) AS ended FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    return [dict(r) for r in rows]
 
 
 def pg_database_name() -> str:
